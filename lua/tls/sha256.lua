@@ -47,16 +47,20 @@ local function generate()
   -- Eight slots v0..v7 hold a..h; instead of shifting all eight each round,
   -- the names rotate: round j reads a from slot -j mod 8, b from 1-j mod 8, ...
   -- and writes the new e over d and the new a over h.
+  -- Maj(a, b, c) is computed as b ~ ((a ~ b) & (b ~ c)); this round's a ~ b is
+  -- the next round's b ~ c, so it is kept (alternating between m0 and m1).
   emit("local v0, v1, v2, v3, v4, v5, v6, v7 = h1, h2, h3, h4, h5, h6, h7, h8")
+  emit("local m0, m1 = v1 ~ v2, 0")
   for j = 0, 63 do
     local function v(role) return "v" .. ((role - j) % 8) end
     local a, b, c, d, e, f, g, h = v(0), v(1), v(2), v(3), v(4), v(5), v(6), v(7)
+    local bc, ab = "m" .. (j % 2), "m" .. ((j + 1) % 2)
     emit(("do local x = %s * 0x100000001 " ..
           "local t1 = %s + ((x >> 6) ~ (x >> 11) ~ (x >> 25)) + (%s ~ (%s & (%s ~ %s))) + %d + w%d " ..
           "%s = (%s + t1) & 0xffffffff " ..
-          "x = %s * 0x100000001 " ..
-          "%s = (t1 + ((x >> 2) ~ (x >> 13) ~ (x >> 22)) + ((%s & %s) | (%s & (%s | %s)))) & 0xffffffff end")
-      :format(e, h, g, e, f, g, K[j + 1], j, d, d, a, h, a, b, c, a, b))
+          "x = %s * 0x100000001 %s = %s ~ %s " ..
+          "%s = (t1 + ((x >> 2) ~ (x >> 13) ~ (x >> 22)) + (%s ~ (%s & %s))) & 0xffffffff end")
+      :format(e, h, g, e, f, g, K[j + 1], j, d, d, a, ab, a, b, h, b, ab, bc))
   end
   -- After 64 rounds (a multiple of 8) the names are back in their slots.
   emit("h1, h2, h3, h4 = (h1 + v0) & 0xffffffff, (h2 + v1) & 0xffffffff, (h3 + v2) & 0xffffffff, (h4 + v3) & 0xffffffff")

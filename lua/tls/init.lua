@@ -1,0 +1,334 @@
+-- lua-tls: the public face. Connections, listeners and engines come from the
+-- C core (tls.core); this file turns option tables into configs, opens
+-- sockets, runs the certificate policy after each client handshake, and
+-- lazily loads the pure-Lua helpers (tls.x509, tls.policy, tls.https, ...).
+
+local core = require "tls.core"
+
+local tls = {
+  _VERSION = "lua-tls scm",
+  core = core,
+}
+
+-- Options that belong to a connection rather than to its config.
+local conn_options = {
+  config = true, servername = true, timeout = true, mode = true,
+  policy = true, handshake_timeout = true, backlog = true, buffer_limit = true,
+}
+
+local conn_mt = debug.getregistry()["tls.conn"]
+local methods = conn_mt.__index
+
+-- Split opts into a config (built once here, or the one given as opts.config)
+-- and the connection-level options. Raises on misuse, returns nil, msg on
+-- failures of the world (unreadable files, mismatched keys).
+local function config_of(opts, where)
+  if opts == nil then opts = {} end
+  if type(opts) ~= "table" then
+    error(where .. ": options must be a table, got " .. type(opts), 3)
+  end
+  local given = opts.config
+  local rest, any = {}, false
+  for k, v in pairs(opts) do
+    if not conn_options[k] then rest[k] = v; any = true end
+  end
+  if given ~= nil then
+    if any then
+      local k = next(rest)
+      error(where .. ": give either config = cfg or config options such as '"
+        .. tostring(k) .. "', not both", 3)
+    end
+    if getmetatable(given) ~= debug.getregistry()["tls.config"] then
+      error(where .. ": option 'config' must be a tls.config, got " .. type(given), 3)
+    end
+    return given
+  end
+  local ok, cfg, err = pcall(core.config, rest)
+  if not ok then error((cfg:gsub("^tls%.config", where)), 3) end
+  return cfg, err
+end
+
+local function check_timeout(t, where)
+  if t ~= nil and (type(t) ~= "number" or t ~= t) then
+    error(where .. ": option 'timeout' must be a number of seconds, got " .. type(t), 3)
+  end
+  return t
+end
+
+--- Configs
+
+-- tls.config(opts) -> config | nil, message
+function tls.config(opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    error("tls.config: options must be a table, got " .. type(opts), 2)
+  end
+  for k in pairs(opts or {}) do
+    if conn_options[k] then
+      error("tls.config: option '" .. tostring(k) .. "' belongs to a connection "
+        .. "(tls.connect/wrap/listen/engine), not to a config", 2)
+    end
+  end
+  return core.config(opts or {})
+end
+
+--- Certificate policy: runs after a client handshake, before data flows.
+
+local default_policy_loaded, default_policy
+
+local function policy_for(opts, mode)
+  local p = opts.policy
+  if p == false then return nil end
+  if p ~= nil then
+    if type(p) ~= "function" and not (getmetatable(p) or {}).__call then
+      error("option 'policy' must be a function, a tls.policy or false, got " .. type(p), 4)
+    end
+    return p
+  end
+  if mode ~= "client" or opts.insecure_noverifycert then return nil end
+  if not default_policy_loaded then
+    default_policy_loaded = true
+    local ok, policy = pcall(require, "tls.policy")
+    if ok and type(policy) == "table" then default_policy = policy.default end
+  end
+  return default_policy
+end
+
+local c_handshake = methods.handshake
+
+-- conn:handshake() -> true | nil, err. Runs the pending policy once.
+function methods.handshake(conn)
+  local ok, err = c_handshake(conn)
+  if not ok then return nil, err end
+  local check = conn:_getcheck()
+  if check == nil then return true end
+  local passed, reason = check(conn)
+  if passed then
+    conn:_setcheck(nil)
+    return true
+  end
+  conn:close()
+  reason = tostring(reason or "rejected")
+  if not reason:find("^policy:") then reason = "policy: " .. reason end
+  return nil, reason
+end
+
+--- Clients
+
+local function new_client(cfg, opts, servername)
+  local conn, err = core.client(cfg, servername, not opts.insecure_noverifycert)
+  if not conn then return nil, err end
+  conn:settimeout(opts.timeout)
+  local policy = policy_for(opts, "client")
+  if policy then conn:_setcheck(policy) end
+  return conn
+end
+
+-- tls.connect(host, port, opts) -> conn | nil, err
+function tls.connect(host, port, opts)
+  if type(host) ~= "string" then
+    error("tls.connect: host must be a string, got " .. type(host), 2)
+  end
+  if math.type(port) ~= "integer" and type(port) ~= "string" then
+    error("tls.connect: port must be an integer or a string, got " .. type(port), 2)
+  end
+  opts = opts or {}
+  local cfg, err = config_of(opts, "tls.connect")
+  if not cfg then return nil, err end
+  local timeout = check_timeout(opts.timeout, "tls.connect")
+  local conn
+  conn, err = new_client(cfg, opts, opts.servername or host)
+  if not conn then return nil, err end
+  local ok
+  ok, err = conn:connect(host, tostring(port), timeout)
+  if ok then ok, err = conn:handshake() end
+  if not ok then
+    conn:close()
+    return nil, err
+  end
+  return conn
+end
+
+local function socket_fd(sock)
+  if math.type(sock) == "integer" then return sock, nil end
+  if type(sock) == "userdata" or type(sock) == "table" then
+    local ok, fd = pcall(function() return sock:getfd() end)
+    if ok and math.type(fd) == "integer" and fd >= 0 then return fd, sock end
+  end
+  error("tls.wrap: expected a connected LuaSocket tcp object or a descriptor, got "
+    .. tostring(sock), 3)
+end
+
+-- tls.wrap(socket_or_fd, opts) -> conn | nil, err. The conn takes the
+-- descriptor over (a LuaSocket object is left holding none, as LuaSec does);
+-- call conn:handshake() next.
+function tls.wrap(sock, opts)
+  opts = opts or {}
+  local mode = opts.mode or "client"
+  if mode ~= "client" and mode ~= "server" then
+    error("tls.wrap: option 'mode' must be \"client\" or \"server\", got " .. tostring(mode), 2)
+  end
+  local fd, luasocket = socket_fd(sock)
+  check_timeout(opts.timeout, "tls.wrap")
+  local cfg, err = config_of(opts, "tls.wrap")
+  if not cfg then return nil, err end
+  local conn
+  if mode == "client" then
+    conn, err = new_client(cfg, opts, opts.servername)
+    if not conn then return nil, err end
+    conn:setfd(fd)
+  else
+    local server
+    server, err = core.server(cfg)
+    if not server then return nil, err end
+    conn, err = server:wrap(fd)
+    if not conn then return nil, err end
+    conn:settimeout(opts.timeout)
+    local policy = policy_for(opts, "server")
+    if policy then conn:_setcheck(policy) end
+  end
+  if luasocket and luasocket.setfd then luasocket:setfd(-1) end
+  return conn
+end
+
+--- In-memory engines
+
+-- tls.engine(opts) -> engine (a conn over memory) | nil, err
+function tls.engine(opts)
+  opts = opts or {}
+  local mode = opts.mode or "client"
+  if mode ~= "client" and mode ~= "server" then
+    error("tls.engine: option 'mode' must be \"client\" or \"server\", got " .. tostring(mode), 2)
+  end
+  local cfg, err = config_of(opts, "tls.engine")
+  if not cfg then return nil, err end
+  local conn
+  if mode == "client" then
+    conn, err = new_client(cfg, opts, opts.servername)
+  else
+    local server
+    server, err = core.server(cfg)
+    if not server then return nil, err end
+    conn, err = server:engine()
+    if conn then
+      local policy = policy_for(opts, "server")
+      if policy then conn:_setcheck(policy) end
+    end
+  end
+  if not conn then return nil, err end
+  conn:settimeout(0)
+  if opts.buffer_limit then conn:setlimit(opts.buffer_limit) end
+  return conn
+end
+
+--- Servers
+
+local Listener = {}
+Listener.__index = Listener
+Listener.__name = "tls.listener"
+
+function Listener:__tostring()
+  return "tls.listener (" .. tostring(self.socket) .. ")"
+end
+
+-- tls.listen(host, port, opts) -> listener | nil, err
+function tls.listen(host, port, opts)
+  if type(host) ~= "string" then
+    error("tls.listen: host must be a string (\"*\" for every address), got " .. type(host), 2)
+  end
+  if math.type(port) ~= "integer" and type(port) ~= "string" then
+    error("tls.listen: port must be an integer or a string, got " .. type(port), 2)
+  end
+  opts = opts or {}
+  check_timeout(opts.timeout, "tls.listen")
+  local cfg, err = config_of(opts, "tls.listen")
+  if not cfg then return nil, err end
+  local server
+  server, err = core.server(cfg)
+  if not server then return nil, err end
+  local sock
+  sock, err = core.listen(host, tostring(port), opts.backlog)
+  if not sock then return nil, err end
+  return setmetatable({
+    socket = sock, server = server, timeout = opts.timeout,
+    handshake_timeout = opts.handshake_timeout or 10,
+    policy = opts.policy, accepted = 0,
+  }, Listener)
+end
+
+-- listener:accept([timeout]) -> conn with the handshake done, or nil and an
+-- error for that one client ("timeout" when nobody came). The listener keeps
+-- serving either way.
+function Listener:accept(timeout)
+  local conn, addr, port = self.socket:accept(self.server, timeout)
+  if not conn then return nil, addr end
+  conn:settimeout(self.handshake_timeout)
+  if self.policy then conn:_setcheck(self.policy) end
+  local ok, err = conn:handshake()
+  if not ok then
+    conn:close()
+    return nil, err .. " (client " .. tostring(addr) .. " port " .. tostring(port) .. ")"
+  end
+  conn:settimeout(self.timeout)
+  self.accepted = self.accepted + 1
+  return conn, addr, port
+end
+
+-- listener:accept_raw([timeout]) -> conn before its handshake, for event loops
+-- that drive the handshake themselves.
+function Listener:accept_raw(timeout)
+  local conn, addr, port = self.socket:accept(self.server, timeout)
+  if not conn then return nil, addr end
+  conn:settimeout(self.timeout)
+  if self.policy then conn:_setcheck(self.policy) end
+  return conn, addr, port
+end
+
+-- listener:reload(opts_or_config) -> true | nil, err. New handshakes use the
+-- new certificates; open connections finish on the old ones.
+function Listener:reload(opts)
+  local cfg, err
+  if getmetatable(opts) == debug.getregistry()["tls.config"] then
+    cfg = opts
+  else
+    cfg, err = config_of(opts, "listener:reload")
+    if not cfg then return nil, err end
+  end
+  local server
+  server, err = core.server(cfg)
+  if not server then return nil, err end
+  self.server = server
+  return true
+end
+
+function Listener:getfd() return self.socket:getfd() end
+function Listener:getsockname() return self.socket:getsockname() end
+function Listener:settimeout(t) self.timeout = t; return true end
+function Listener:close() return self.socket:close() end
+Listener.__close = Listener.close
+
+--- Errors
+
+-- tls.is_verify_error(err) -> true when err reports a failed certificate or
+-- name verification (it starts with "verify:").
+function tls.is_verify_error(err)
+  return type(err) == "string" and err:sub(1, 7) == "verify:"
+end
+
+-- tls.is_policy_error(err) -> true when err reports a failed policy check.
+function tls.is_policy_error(err)
+  return type(err) == "string" and err:sub(1, 7) == "policy:"
+end
+
+-- Helpers load on first use: tls.x509, tls.policy, tls.https, tls.cqueues ...
+return setmetatable(tls, {
+  __index = function(t, name)
+    if type(name) ~= "string" or not name:match("^[%w_]+$") then return nil end
+    local ok, mod = pcall(require, "tls." .. name)
+    if not ok then
+      if tostring(mod):find("module 'tls." .. name .. "' not found", 1, true) then return nil end
+      error(mod, 2)
+    end
+    rawset(t, name, mod)
+    return mod
+  end,
+})

@@ -1,0 +1,134 @@
+-- Test PKI made at test time with the openssl CLI: a root CA, an
+-- intermediate-free server and client chain, and the odd certificates the
+-- specs need (expired, self-signed, CN-only, untrusted root). Made once per
+-- process in a temporary directory and removed at exit.
+
+local pki = {}
+
+local function sh(cmd)
+  local ok = os.execute(cmd .. " >/dev/null 2>&1")
+  if not ok then error("pki: command failed: " .. cmd) end
+end
+
+local function write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+function pki.read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local dir
+
+-- Key types: "ec" (P-256, default) or "rsa" (2048).
+local function genkey(path, kind)
+  if kind == "rsa" then
+    sh("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out " .. path)
+  elseif kind == "rsa1024" then
+    sh("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out " .. path)
+  elseif kind == "ed25519" then
+    sh("openssl genpkey -algorithm ED25519 -out " .. path)
+  else
+    sh("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " .. path)
+  end
+end
+
+local function ca(name)
+  local key, crt = dir .. "/" .. name .. ".key", dir .. "/" .. name .. ".crt"
+  genkey(key)
+  sh(("openssl req -x509 -new -key %s -out %s -days 3650 -subj '/CN=%s' "
+    .. "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign")
+    :format(key, crt, name))
+  return { key = key, cert = crt }
+end
+
+-- Issue a leaf named `name` from `issuer`. opts: san (string for
+-- subjectAltName, or false for CN-only), days, start ("-1d" style offsets
+-- via -not_before is unsupported in openssl 3.0, so expired certs use
+-- a CA-signed cert with -days 1 and a backdated start through -set_serial
+-- plus faketime-free `openssl ca`), key kind, eku.
+function pki.leaf(name, opts)
+  opts = opts or {}
+  local issuer = opts.issuer or pki.ca
+  local key, csr, crt = dir .. "/" .. name .. ".key", dir .. "/" .. name .. ".csr",
+    dir .. "/" .. name .. ".crt"
+  genkey(key, opts.key)
+  local cn = opts.cn or name
+  sh(("openssl req -new -key %s -out %s -subj '/CN=%s'"):format(key, csr, cn))
+  local ext = dir .. "/" .. name .. ".ext"
+  local lines = { "basicConstraints=CA:FALSE",
+    "keyUsage=critical,digitalSignature,keyEncipherment",
+    "extendedKeyUsage=" .. (opts.eku or "serverAuth,clientAuth") }
+  if opts.san ~= false then
+    lines[#lines + 1] = "subjectAltName=" .. (opts.san or ("DNS:" .. name))
+  end
+  write(ext, table.concat(lines, "\n") .. "\n")
+  if opts.expired then
+    -- openssl x509 cannot backdate; `openssl ca` can, with -startdate/-enddate
+    local cadir = dir .. "/ca-" .. name
+    sh("mkdir -p " .. cadir)
+    write(cadir .. "/index.txt", "")
+    write(cadir .. "/serial", "01\n")
+    write(cadir .. "/ca.cnf", ([[
+[ca]
+default_ca = d
+[d]
+database = %s/index.txt
+serial = %s/serial
+new_certs_dir = %s
+default_md = sha256
+policy = p
+copy_extensions = none
+[p]
+commonName = supplied
+]]):format(cadir, cadir, cadir))
+    sh(("openssl ca -batch -config %s/ca.cnf -cert %s -keyfile %s -in %s -out %s "
+      .. "-startdate 20200101000000Z -enddate 20200201000000Z -extfile %s -notext")
+      :format(cadir, issuer.cert, issuer.key, csr, crt, ext))
+  else
+    sh(("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -out %s -days %d -extfile %s")
+      :format(csr, issuer.cert, issuer.key, crt, opts.days or 365, ext))
+  end
+  return { key = key, cert = crt, name = name }
+end
+
+function pki.selfsigned(name)
+  local key, crt = dir .. "/" .. name .. ".key", dir .. "/" .. name .. ".crt"
+  genkey(key)
+  sh(("openssl req -x509 -new -key %s -out %s -days 365 -subj '/CN=%s' -addext subjectAltName=DNS:%s")
+    :format(key, crt, name, name))
+  return { key = key, cert = crt, name = name }
+end
+
+function pki.setup()
+  if dir then return pki end
+  local p = io.popen("mktemp -d /tmp/lua-tls-pki.XXXXXX")
+  dir = p:read("l")
+  p:close()
+  pki.dir = dir
+  pki.ca = ca("lua-tls-test-root")
+  pki.other_ca = ca("lua-tls-other-root")
+  pki.server = pki.leaf("localhost", { san = "DNS:localhost,IP:127.0.0.1,IP:::1" })
+  pki.server_rsa = pki.leaf("rsa.localhost", { key = "rsa", san = "DNS:localhost,DNS:rsa.localhost,IP:127.0.0.1" })
+  pki.alt = pki.leaf("alt.test", { san = "DNS:alt.test" })
+  pki.client = pki.leaf("client.test", { eku = "clientAuth" })
+  pki.expired = pki.leaf("expired.test", { san = "DNS:localhost,IP:127.0.0.1", expired = true })
+  pki.untrusted = pki.leaf("untrusted.test", { issuer = pki.other_ca, san = "DNS:localhost,IP:127.0.0.1" })
+  pki.cn_only = pki.leaf("localhost-cn", { cn = "localhost", san = false })
+  pki.self = pki.selfsigned("localhost-self")
+  pki.bad_file = dir .. "/garbage.pem"
+  write(pki.bad_file, "this is not a PEM file\n")
+  return pki
+end
+
+function pki.cleanup()
+  if dir then os.execute("rm -rf " .. dir) end
+  dir = nil
+end
+
+return pki

@@ -1,0 +1,111 @@
+-- Background peers for the specs: start a command, wait until its port
+-- answers, stop it. Output goes to a log file the spec can read.
+
+local socket_ok, socket = pcall(require, "socket")
+
+local proc = {}
+
+local function sleep(s)
+  if socket_ok then socket.sleep(s) else os.execute("sleep " .. s) end
+end
+proc.sleep = sleep
+
+-- A port nobody listens on right now.
+function proc.free_port()
+  local core = require "tls.core"
+  local l = assert(core.listen("127.0.0.1", "0"))
+  local _, port = l:getsockname()
+  l:close()
+  return port
+end
+
+local function port_open(port, host)
+  if not socket_ok then return true end
+  local s = socket.tcp()
+  s:settimeout(0.2)
+  local ok = s:connect(host or "127.0.0.1", port)
+  s:close()
+  return ok
+end
+
+-- proc.start(cmd, {port=, host=, wait=seconds}) -> handle {pid, log, stop()}
+function proc.start(cmd, opts)
+  opts = opts or {}
+  local log = os.tmpname()
+  local p = io.popen(("exec sh -c %q > %s 2>&1 < /dev/null & echo $!"):format("exec " .. cmd, log))
+  local pid = tonumber(p:read("l"))
+  p:close()
+  local h = { pid = pid, log = log, cmd = cmd }
+  function h.stop()
+    if h.pid then
+      os.execute("kill " .. h.pid .. " 2>/dev/null; sleep 0.05; kill -9 " .. h.pid .. " 2>/dev/null")
+      h.pid = nil
+    end
+    os.remove(log)
+  end
+  function h.output()
+    local f = io.open(log, "rb")
+    if not f then return "" end
+    local s = f:read("a")
+    f:close()
+    return s
+  end
+  if opts.port then
+    local deadline = os.time() + (opts.wait or 10)
+    while not port_open(opts.port, opts.host) do
+      if os.time() > deadline then
+        local out = h.output()
+        h.stop()
+        error("peer did not start listening on port " .. opts.port .. ": " .. cmd .. "\n" .. out)
+      end
+      sleep(0.05)
+    end
+  end
+  return h
+end
+
+-- Run a command to completion with stdin text; returns its output and status.
+function proc.run(cmd, input)
+  local inf = os.tmpname()
+  local f = assert(io.open(inf, "wb"))
+  f:write(input or "")
+  f:close()
+  local p = io.popen(cmd .. " < " .. inf .. " 2>&1; echo \"__status=$?\"")
+  local out = p:read("a")
+  p:close()
+  os.remove(inf)
+  local status = tonumber(out:match("__status=(%d+)%s*$"))
+  return out:gsub("__status=%d+%s*$", ""), status
+end
+
+-- Descriptors this process holds now.
+function proc.fd_count()
+  local p = io.popen("ls /proc/self/fd 2>/dev/null | wc -l")
+  -- the count includes ls's own view of the pipe; compare counts, not values
+  local n = tonumber(p:read("l"))
+  p:close()
+  return n
+end
+
+function proc.my_fd_count()
+  local n = 0
+  local p = io.popen("ls /proc/" .. proc.my_pid() .. "/fd")
+  for _ in p:lines() do n = n + 1 end
+  p:close()
+  return n
+end
+
+local pid_cache
+function proc.my_pid()
+  if not pid_cache then
+    local f = io.open("/proc/self/stat")
+    -- /proc/self is the reader; use the parent of a child shell instead
+    f:close()
+    local p = io.popen("echo $PPID")
+    pid_cache = tonumber(p:read("l"))
+    p:close()
+  end
+  return pid_cache
+end
+
+return proc

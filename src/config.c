@@ -1,0 +1,570 @@
+/*
+ * tls.config: a reusable libtls configuration built from a Lua table.
+ *
+ * Misuse (an unknown option, a wrong type) raises; failures of the world
+ * (a file that can't be read, a key that doesn't match its certificate)
+ * return nil and a message that names the option and the file.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include "ltls.h"
+
+#ifndef LTLS_DEFAULT_CA_PATH
+#define LTLS_DEFAULT_CA_PATH "/etc/ssl/certs"
+#endif
+/* AEAD with forward secrecy only; TLS 1.3 suites are all AEAD already.
+ * libtls's own "secure"/"default" aliases still allow CBC and static RSA. */
+#define LTLS_DEFAULT_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+enum { T_STRING, T_INT, T_BOOL, T_LIST, T_KEYPAIRS, T_VERIFYCLIENT };
+
+static const struct option {
+	const char *name;
+	int type;
+} options[] = {
+	{ "ca_file", T_STRING }, { "ca_path", T_STRING }, { "ca", T_STRING },
+	{ "cert_file", T_STRING }, { "key_file", T_STRING },
+	{ "cert", T_STRING }, { "key", T_STRING }, { "key_password", T_STRING },
+	{ "keypairs", T_KEYPAIRS },
+	{ "ocsp_staple_file", T_STRING }, { "ocsp_staple", T_STRING },
+	{ "protocols", T_STRING }, { "ciphers", T_STRING },
+	{ "ecdhecurves", T_STRING }, { "alpn", T_LIST },
+	{ "verify_depth", T_INT }, { "verify_client", T_VERIFYCLIENT },
+	{ "crl_file", T_STRING }, { "crl", T_STRING },
+	{ "ocsp_require_stapling", T_BOOL },
+	{ "session_lifetime", T_INT }, { "session_file", T_STRING },
+	{ "ticket_keys", T_LIST },
+	{ "insecure_noverifycert", T_BOOL }, { "insecure_noverifyname", T_BOOL },
+	{ "insecure_noverifytime", T_BOOL },
+	{ NULL, 0 }
+};
+
+static const char *const type_names[] = {
+	"a string", "an integer", "a boolean", "a list", "a list of keypairs",
+	"true, false or \"optional\""
+};
+
+static int type_ok(lua_State *L, int idx, int type)
+{
+	switch (type) {
+	case T_STRING: return lua_type(L, idx) == LUA_TSTRING;
+	case T_INT: return lua_isinteger(L, idx);
+	case T_BOOL: return lua_isboolean(L, idx);
+	case T_LIST: case T_KEYPAIRS: return lua_istable(L, idx);
+	case T_VERIFYCLIENT:
+		return lua_isboolean(L, idx) || (lua_type(L, idx) == LUA_TSTRING &&
+		    strcmp(lua_tostring(L, idx), "optional") == 0);
+	}
+	return 0;
+}
+
+/* Raise on any key this function does not know, or a value of the wrong type. */
+static void check_options(lua_State *L, int t)
+{
+	lua_pushnil(L);
+	while (lua_next(L, t) != 0) {
+		const struct option *o;
+		if (lua_type(L, -2) != LUA_TSTRING)
+			luaL_error(L, "tls.config: option names must be strings, got %s",
+			    luaL_typename(L, -2));
+		for (o = options; o->name != NULL; o++)
+			if (strcmp(o->name, lua_tostring(L, -2)) == 0)
+				break;
+		if (o->name == NULL)
+			luaL_error(L, "tls.config: unknown option '%s'", lua_tostring(L, -2));
+		if (!type_ok(L, -1, o->type))
+			luaL_error(L, "tls.config: option '%s' must be %s, got %s",
+			    o->name, type_names[o->type], luaL_typename(L, -1));
+		lua_pop(L, 1);
+	}
+}
+
+static const char *opt_string(lua_State *L, int t, const char *name, size_t *len)
+{
+	const char *s = NULL;
+	lua_getfield(L, t, name);
+	if (lua_type(L, -1) == LUA_TSTRING)
+		s = lua_tolstring(L, -1, len);
+	lua_pop(L, 1);  /* the string stays alive in the options table */
+	return s;
+}
+
+static int opt_bool(lua_State *L, int t, const char *name)
+{
+	int b;
+	lua_getfield(L, t, name);
+	b = lua_toboolean(L, -1);
+	lua_pop(L, 1);
+	return b;
+}
+
+/* PEM bytes for one item: from `file_opt` (read through libtls, which can
+ * decrypt keys) or the in-memory `mem_opt`. *owned tells whether to unload. */
+typedef struct pem {
+	uint8_t *data;
+	size_t len;
+	int owned;
+	const char *file;
+} pem;
+
+static int load_pem(lua_State *L, int t, const char *file_opt, const char *mem_opt,
+    const char *password, pem *p)
+{
+	size_t len = 0;
+	const char *file = opt_string(L, t, file_opt, NULL);
+	const char *mem = opt_string(L, t, mem_opt, &len);
+	memset(p, 0, sizeof(*p));
+	if (file != NULL && mem != NULL) {
+		lua_pushfstring(L, "%s: give either %s or %s, not both", file_opt, file_opt, mem_opt);
+		return -1;
+	}
+	if (file != NULL) {
+		errno = 0;
+		p->data = tls_load_file(file, &p->len, (char *)password);
+		if (p->data == NULL) {
+			lua_pushfstring(L, "%s: cannot read '%s': %s%s", file_opt, file,
+			    errno ? strerror(errno) : "could not load it",
+			    password ? " (or the key_password is wrong)" : "");
+			return -1;
+		}
+		p->owned = 1;
+		p->file = file;
+	} else if (mem != NULL) {
+		p->data = (uint8_t *)mem;
+		p->len = len;
+	}
+	return 0;
+}
+
+static void unload_pem(pem *p)
+{
+	if (p->owned && p->data != NULL)
+		tls_unload_file(p->data, p->len);
+	p->data = NULL;
+}
+
+/* A key must match its certificate: libtls only notices when a context is
+ * configured, so try one now and report it against the option that caused it. */
+static int check_keypair(lua_State *L, pem *cert, pem *key, pem *staple, const char *where)
+{
+	struct tls_config *trial = tls_config_new();
+	struct tls *srv = tls_server();
+	int ok = 0;
+	if (trial == NULL || srv == NULL) {
+		lua_pushstring(L, "out of memory");
+		goto out;
+	}
+	tls_config_set_ca_mem(trial, NULL, 0);
+	if (tls_config_set_keypair_ocsp_mem(trial, cert->data, cert->len,
+	    key->data, key->len, staple->data, staple->len) != 0 ||
+	    tls_configure(srv, trial) != 0) {
+		const char *e = tls_config_error(trial);
+		if (e == NULL)
+			e = tls_error(srv);
+		lua_pushfstring(L, "%s: %s (%s%s%s) does not form a usable keypair: %s",
+		    where,
+		    key->file ? "key_file" : "key", key->file ? key->file : "PEM text",
+		    cert->file ? ", cert_file " : ", cert ",
+		    cert->file ? cert->file : "PEM text",
+		    e ? e : "unknown error");
+		goto out;
+	}
+	ok = 1;
+out:
+	tls_free(srv);
+	tls_config_free(trial);
+	return ok ? 0 : -1;
+}
+
+/* One keypair from table t (the options table itself or a keypairs entry). */
+static int add_keypair(lua_State *L, ltls_config *c, int t, int first, const char *where)
+{
+	pem cert, key, staple;
+	const char *password = opt_string(L, t, "key_password", NULL);
+	int rc = -1;
+	memset(&key, 0, sizeof(key));
+	memset(&staple, 0, sizeof(staple));
+	if (load_pem(L, t, "cert_file", "cert", NULL, &cert) != 0)
+		return -1;
+	if (cert.data == NULL) {
+		lua_pushfstring(L, "%s: needs cert_file or cert", where);
+		return -1;
+	}
+	if (load_pem(L, t, "key_file", "key", password, &key) != 0)
+		goto out;
+	if (key.data == NULL) {
+		lua_pushfstring(L, "%s: needs key_file or key to go with the certificate", where);
+		goto out;
+	}
+	if (load_pem(L, t, "ocsp_staple_file", "ocsp_staple", NULL, &staple) != 0)
+		goto out;
+	if (check_keypair(L, &cert, &key, &staple, where) != 0)
+		goto out;
+	if ((first ? tls_config_set_keypair_ocsp_mem : tls_config_add_keypair_ocsp_mem)(
+	    c->cfg, cert.data, cert.len, key.data, key.len, staple.data, staple.len) != 0) {
+		lua_pushfstring(L, "%s: %s", where, tls_config_error(c->cfg));
+		goto out;
+	}
+	c->has_keypair = 1;
+	rc = 0;
+out:
+	unload_pem(&cert);
+	unload_pem(&key);
+	unload_pem(&staple);
+	return rc;
+}
+
+static int set_keypairs(lua_State *L, ltls_config *c, int t)
+{
+	int first = 1;
+	lua_Integer i, n;
+	if (opt_string(L, t, "cert_file", NULL) || opt_string(L, t, "cert", NULL) ||
+	    opt_string(L, t, "key_file", NULL) || opt_string(L, t, "key", NULL)) {
+		if (add_keypair(L, c, t, 1, "cert/key") != 0)
+			return -1;
+		first = 0;
+	}
+	lua_getfield(L, t, "keypairs");
+	if (lua_isnil(L, -1)) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	n = luaL_len(L, -1);
+	for (i = 1; i <= n; i++) {
+		char where[64];
+		lua_geti(L, -1, i);
+		if (!lua_istable(L, -1))
+			luaL_error(L, "tls.config: keypairs[%d] must be a table, got %s",
+			    (int)i, luaL_typename(L, -1));
+		snprintf(where, sizeof(where), "keypairs[%d]", (int)i);
+		if (add_keypair(L, c, lua_gettop(L), first, where) != 0) {
+			lua_replace(L, -3);  /* keep the message, drop entry and list */
+			lua_pop(L, 1);
+			return -1;
+		}
+		first = 0;
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	return 0;
+}
+
+static int set_alpn(lua_State *L, ltls_config *c, int t)
+{
+	luaL_Buffer b;
+	lua_Integer i, n;
+	int list;
+	lua_getfield(L, t, "alpn");
+	list = lua_gettop(L);
+	if (lua_isnil(L, -1)) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	n = luaL_len(L, -1);
+	luaL_buffinit(L, &b);
+	for (i = 1; i <= n; i++) {
+		size_t len;
+		const char *p;
+		lua_geti(L, list, i);
+		p = lua_tolstring(L, -1, &len);
+		if (lua_type(L, -1) != LUA_TSTRING || len == 0 || len > 255 ||
+		    memchr(p, ',', len) != NULL)
+			luaL_error(L, "tls.config: alpn[%d] must be a protocol name "
+			    "of 1 to 255 bytes without commas", (int)i);
+		if (i > 1)
+			luaL_addchar(&b, ',');
+		luaL_addvalue(&b);
+	}
+	luaL_pushresult(&b);
+	if (n > 0 && tls_config_set_alpn(c->cfg, lua_tostring(L, -1)) != 0) {
+		lua_pushfstring(L, "alpn: %s", tls_config_error(c->cfg));
+		return -1;
+	}
+	lua_settop(L, list - 1);
+	return 0;
+}
+
+static int set_file_or_mem(lua_State *L, ltls_config *c, int t, const char *file_opt,
+    const char *mem_opt, int (*set_file)(struct tls_config *, const char *),
+    int (*set_mem)(struct tls_config *, const uint8_t *, size_t))
+{
+	size_t len;
+	const char *file = opt_string(L, t, file_opt, NULL);
+	const char *mem = opt_string(L, t, mem_opt, &len);
+	if (file != NULL && mem != NULL) {
+		lua_pushfstring(L, "%s: give either %s or %s, not both", file_opt, file_opt, mem_opt);
+		return -1;
+	}
+	if (file != NULL && set_file(c->cfg, file) != 0) {
+		lua_pushfstring(L, "%s: cannot read '%s': %s", file_opt, file,
+		    tls_config_error(c->cfg));
+		return -1;
+	}
+	if (mem != NULL && set_mem(c->cfg, (const uint8_t *)mem, len) != 0) {
+		lua_pushfstring(L, "%s: %s", mem_opt, tls_config_error(c->cfg));
+		return -1;
+	}
+	return 0;
+}
+
+/* Trust: what the user named, else the system store through its hashed
+ * directory, which libtls looks up per certificate instead of re-parsing the
+ * whole bundle for every client connection. */
+static int set_trust(lua_State *L, ltls_config *c, int t)
+{
+	struct stat st;
+	const char *path = opt_string(L, t, "ca_path", NULL);
+	int named = path || opt_string(L, t, "ca_file", NULL) || opt_string(L, t, "ca", NULL);
+	if (named) {
+		tls_config_set_ca_mem(c->cfg, NULL, 0);
+		if (set_file_or_mem(L, c, t, "ca_file", "ca", tls_config_set_ca_file,
+		    tls_config_set_ca_mem) != 0)
+			return -1;
+		if (path != NULL) {
+			if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+				lua_pushfstring(L, "ca_path: '%s' is not a readable directory", path);
+				return -1;
+			}
+			if (tls_config_set_ca_path(c->cfg, path) != 0) {
+				lua_pushfstring(L, "ca_path: %s", tls_config_error(c->cfg));
+				return -1;
+			}
+		}
+		return 0;
+	}
+	if (stat(LTLS_DEFAULT_CA_PATH, &st) == 0 && S_ISDIR(st.st_mode)) {
+		tls_config_set_ca_mem(c->cfg, NULL, 0);
+		tls_config_set_ca_path(c->cfg, LTLS_DEFAULT_CA_PATH);
+	}
+	return 0;
+}
+
+static int set_protocols(lua_State *L, ltls_config *c, int t)
+{
+	uint32_t protocols = TLS_PROTOCOL_TLSv1_2 | TLS_PROTOCOL_TLSv1_3;
+	const char *s = opt_string(L, t, "protocols", NULL);
+	if (s != NULL) {
+		if (tls_config_parse_protocols(&protocols, s) != 0) {
+			lua_pushfstring(L, "protocols: cannot parse '%s' "
+			    "(use for example \"tlsv1.2,tlsv1.3\" or \"tlsv1.3\")", s);
+			return -1;
+		}
+		if (protocols & (TLS_PROTOCOL_TLSv1_0 | TLS_PROTOCOL_TLSv1_1)) {
+			lua_pushfstring(L, "protocols: '%s' enables TLS 1.0 or 1.1, which "
+			    "lua-tls does not offer; use tlsv1.2 and/or tlsv1.3", s);
+			return -1;
+		}
+		if (protocols == 0) {
+			lua_pushfstring(L, "protocols: '%s' enables no protocol", s);
+			return -1;
+		}
+	}
+	tls_config_set_protocols(c->cfg, protocols);
+	return 0;
+}
+
+static int set_ticket_keys(lua_State *L, ltls_config *c, int t)
+{
+	lua_Integer i, n;
+	lua_getfield(L, t, "ticket_keys");
+	if (lua_isnil(L, -1)) {
+		lua_pop(L, 1);
+		return 0;
+	}
+	n = luaL_len(L, -1);
+	for (i = 1; i <= n; i++) {
+		size_t len;
+		const char *k;
+		lua_geti(L, -1, i);
+		k = lua_tolstring(L, -1, &len);
+		if (lua_type(L, -1) != LUA_TSTRING || len != TLS_TICKET_KEY_SIZE)
+			luaL_error(L, "tls.config: ticket_keys[%d] must be a string of "
+			    "%d random bytes", (int)i, TLS_TICKET_KEY_SIZE);
+		if (tls_config_add_ticket_key(c->cfg, (uint32_t)i, (unsigned char *)k, len) != 0) {
+			lua_pushfstring(L, "ticket_keys[%d]: %s", (int)i, tls_config_error(c->cfg));
+			return -1;
+		}
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 1);
+	return 0;
+}
+
+static int set_session_file(lua_State *L, ltls_config *c, int t)
+{
+	const char *file = opt_string(L, t, "session_file", NULL);
+	if (file == NULL)
+		return 0;
+	c->session_fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (c->session_fd < 0) {
+		lua_pushfstring(L, "session_file: cannot open '%s': %s", file, strerror(errno));
+		return -1;
+	}
+	if (tls_config_set_session_fd(c->cfg, c->session_fd) != 0) {
+		lua_pushfstring(L, "session_file: '%s': %s", file, tls_config_error(c->cfg));
+		return -1;
+	}
+	return 0;
+}
+
+static int apply(lua_State *L, ltls_config *c, int t)
+{
+	const char *s;
+	lua_Integer n;
+
+	if (set_protocols(L, c, t) != 0 || set_trust(L, c, t) != 0)
+		return -1;
+	s = opt_string(L, t, "ciphers", NULL);
+	if (tls_config_set_ciphers(c->cfg, s ? s : LTLS_DEFAULT_CIPHERS) != 0) {
+		lua_pushfstring(L, "ciphers: %s", tls_config_error(c->cfg));
+		return -1;
+	}
+	if ((s = opt_string(L, t, "ecdhecurves", NULL)) != NULL &&
+	    tls_config_set_ecdhecurves(c->cfg, s) != 0) {
+		lua_pushfstring(L, "ecdhecurves: %s", tls_config_error(c->cfg));
+		return -1;
+	}
+	if (set_alpn(L, c, t) != 0 || set_keypairs(L, c, t) != 0)
+		return -1;
+	/* a top-level staple without a top-level cert has nothing to attach to */
+	if (!c->has_keypair && (opt_string(L, t, "ocsp_staple_file", NULL) ||
+	    opt_string(L, t, "ocsp_staple", NULL))) {
+		lua_pushstring(L, "ocsp_staple_file: a staple needs the cert_file/key_file it belongs to");
+		return -1;
+	}
+	lua_getfield(L, t, "verify_depth");
+	if (!lua_isnil(L, -1)) {
+		n = lua_tointeger(L, -1);
+		if (n < 1 || n > 100) {
+			lua_pushstring(L, "verify_depth: must be between 1 and 100");
+			return -1;
+		}
+		tls_config_set_verify_depth(c->cfg, (int)n);
+	}
+	lua_pop(L, 1);
+	lua_getfield(L, t, "verify_client");
+	if (lua_type(L, -1) == LUA_TSTRING)
+		tls_config_verify_client_optional(c->cfg);
+	else if (lua_toboolean(L, -1))
+		tls_config_verify_client(c->cfg);
+	lua_pop(L, 1);
+	if (set_file_or_mem(L, c, t, "crl_file", "crl", tls_config_set_crl_file,
+	    tls_config_set_crl_mem) != 0)
+		return -1;
+	if (opt_bool(L, t, "ocsp_require_stapling"))
+		tls_config_ocsp_require_stapling(c->cfg);
+	lua_getfield(L, t, "session_lifetime");
+	if (!lua_isnil(L, -1)) {
+		n = lua_tointeger(L, -1);
+		if (n < 0 || n > 7 * 24 * 3600 ||
+		    tls_config_set_session_lifetime(c->cfg, (int)n) != 0) {
+			lua_pushstring(L, "session_lifetime: must be 0 to 604800 seconds");
+			return -1;
+		}
+	}
+	lua_pop(L, 1);
+	if (set_ticket_keys(L, c, t) != 0 || set_session_file(L, c, t) != 0)
+		return -1;
+	if (opt_bool(L, t, "insecure_noverifycert"))
+		tls_config_insecure_noverifycert(c->cfg);
+	if (opt_bool(L, t, "insecure_noverifyname"))
+		tls_config_insecure_noverifyname(c->cfg);
+	if (opt_bool(L, t, "insecure_noverifytime"))
+		tls_config_insecure_noverifytime(c->cfg);
+	return 0;
+}
+
+static void release(ltls_config *c)
+{
+	/* libtls reference-counts configs: contexts that use it keep it alive */
+	if (c->cfg != NULL) {
+		tls_config_free(c->cfg);
+		c->cfg = NULL;
+	}
+	if (c->session_fd >= 0) {
+		close(c->session_fd);
+		c->session_fd = -1;
+	}
+}
+
+/* core.config(opts) -> config | nil, message */
+int ltls_config_new(lua_State *L)
+{
+	ltls_config *c;
+	int t;
+	if (lua_isnoneornil(L, 1)) {
+		lua_settop(L, 0);
+		lua_newtable(L);
+	}
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_settop(L, 1);
+	t = 1;
+	check_options(L, t);
+	c = lua_newuserdatauv(L, sizeof(*c), 0);
+	c->cfg = NULL;
+	c->session_fd = -1;
+	c->has_keypair = 0;
+	luaL_setmetatable(L, LTLS_CONFIG);
+	if ((c->cfg = tls_config_new()) == NULL)
+		return luaL_error(L, "tls.config: out of memory");
+	if (apply(L, c, t) != 0) {
+		release(c);
+		lua_pushnil(L);
+		lua_insert(L, -2);
+		return 2;
+	}
+	lua_settop(L, 2);
+	return 1;
+}
+
+ltls_config *ltls_checkconfig(lua_State *L, int idx)
+{
+	ltls_config *c = luaL_checkudata(L, idx, LTLS_CONFIG);
+	if (c->cfg == NULL)
+		luaL_error(L, "attempt to use a freed tls config");
+	return c;
+}
+
+static int config_gc(lua_State *L)
+{
+	release(luaL_checkudata(L, 1, LTLS_CONFIG));
+	return 0;
+}
+
+static int config_tostring(lua_State *L)
+{
+	ltls_config *c = luaL_checkudata(L, 1, LTLS_CONFIG);
+	lua_pushfstring(L, "tls.config (%s%s): %p", c->has_keypair ? "with keypair" : "no keypair",
+	    c->cfg ? "" : ", freed", (void *)c);
+	return 1;
+}
+
+static int config_has_keypair(lua_State *L)
+{
+	lua_pushboolean(L, ltls_checkconfig(L, 1)->has_keypair);
+	return 1;
+}
+
+void ltls_config_open(lua_State *L)
+{
+	static const luaL_Reg meta[] = {
+		{ "__gc", config_gc },
+		{ "__close", config_gc },
+		{ "__tostring", config_tostring },
+		{ NULL, NULL }
+	};
+	static const luaL_Reg methods[] = {
+		{ "has_keypair", config_has_keypair },
+		{ NULL, NULL }
+	};
+	luaL_newmetatable(L, LTLS_CONFIG);
+	luaL_setfuncs(L, meta, 0);
+	luaL_newlib(L, methods);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+}

@@ -1,0 +1,699 @@
+/*
+ * tls.conn: one TLS connection, over a descriptor or over memory (an engine).
+ *
+ * Every operation runs the same loop: call libtls; if it wants I/O, either
+ * report "wantread"/"wantwrite" (memory transport, or timeout 0) or poll the
+ * descriptor until the deadline. Nothing here yields or calls back into Lua.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ltls.h"
+
+enum {
+	E_OK = 0,
+	E_WANTREAD = -10, E_WANTWRITE, E_TIMEOUT, E_CLOSED, E_FAIL, E_RETRY
+};
+
+/* Errors that libtls reports when the chain or the name did not verify. */
+static const char *const verify_markers[] = {
+	"certificate verification failed", "certificate verify failed",
+	"not present in server certificate", "no server certificate",
+	"ocsp verify failed", "ocsp", "unable to get local issuer",
+	"self-signed", "self signed", "certificate has expired",
+	"certificate is not yet valid", "certificate revoked",
+	"peer did not return a certificate", "no peer certificate",
+	NULL
+};
+
+ltls_conn *ltls_conn_alloc(lua_State *L)
+{
+	ltls_conn *c = lua_newuserdatauv(L, sizeof(*c), 2);
+	memset(c, 0, offsetof(ltls_conn, rbuf));
+	c->fd = -1;
+	c->timeout = -1;
+	c->mem_limit = LTLS_MEM_LIMIT_DEFAULT;
+	luaL_setmetatable(L, LTLS_CONN);
+	return c;
+}
+
+ltls_conn *ltls_checkconn(lua_State *L, int idx)
+{
+	return luaL_checkudata(L, idx, LTLS_CONN);
+}
+
+static ltls_conn *checkopen(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	if (c->ctx == NULL)
+		luaL_error(L, "attempt to use a closed tls connection");
+	return c;
+}
+
+static void release(ltls_conn *c, int send_close_notify)
+{
+	if (c->ctx != NULL) {
+		/* one non-blocking attempt: __gc must never wait for the peer */
+		if (send_close_notify && c->handshake_done)
+			(void)tls_close(c->ctx);
+		tls_free(c->ctx);
+		c->ctx = NULL;
+	}
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	c->closed = 1;
+}
+
+/* What to do after libtls returned r (< 0): wait and retry, or give up. */
+static int settle(ltls_conn *c, ssize_t r, double deadline)
+{
+	if (r == TLS_WANT_POLLIN || r == TLS_WANT_POLLOUT) {
+		int w;
+		c->want = (int)r;
+		if (c->fd < 0 || c->timeout == 0)
+			return r == TLS_WANT_POLLIN ? E_WANTREAD : E_WANTWRITE;
+		w = ltls_wait(c, (int)r, deadline);
+		if (w == 0)
+			return E_RETRY;
+		if (w == 1)
+			return E_TIMEOUT;
+		c->io_errno = errno;
+		return E_FAIL;
+	}
+	return E_FAIL;
+}
+
+static int is_disconnect(int e)
+{
+	return e == EPIPE || e == ECONNRESET || e == ENOTCONN || e == ECONNABORTED;
+}
+
+static int is_verify_error(const char *msg)
+{
+	const char *const *m;
+	for (m = verify_markers; *m != NULL; m++)
+		if (strstr(msg, *m) != NULL)
+			return 1;
+	return 0;
+}
+
+/* Push the error for code; `what` names the operation for failure texts. */
+static void push_error(lua_State *L, ltls_conn *c, int code, const char *what)
+{
+	const char *msg;
+	switch (code) {
+	case E_WANTREAD: lua_pushliteral(L, "wantread"); return;
+	case E_WANTWRITE: lua_pushliteral(L, "wantwrite"); return;
+	case E_TIMEOUT: lua_pushliteral(L, "timeout"); return;
+	case E_CLOSED: lua_pushliteral(L, "closed"); return;
+	}
+	msg = c->ctx ? tls_error(c->ctx) : NULL;
+	if (!c->handshake_done && c->mode == LTLS_CLIENT && c->verify_enabled &&
+	    msg != NULL && is_verify_error(msg)) {
+		lua_pushfstring(L, "verify: %s", msg);
+		return;
+	}
+	if (c->io_errno != 0 && (is_disconnect(c->io_errno) || msg == NULL)) {
+		if (strcmp(what, "handshake") != 0 && is_disconnect(c->io_errno)) {
+			lua_pushliteral(L, "closed");
+			return;
+		}
+		lua_pushfstring(L, "%s: %s", what, strerror(c->io_errno));
+		return;
+	}
+	if (c->peer_eof && strcmp(what, "handshake") != 0) {
+		lua_pushliteral(L, "closed");
+		return;
+	}
+	if (c->peer_eof)
+		lua_pushfstring(L, "%s: the peer closed the connection (%s)", what,
+		    msg ? msg : "without a TLS alert");
+	else
+		lua_pushfstring(L, "%s: %s", what, msg ? msg : "unknown TLS error");
+}
+
+static int run_handshake(ltls_conn *c, double deadline)
+{
+	for (;;) {
+		int r = tls_handshake(c->ctx);
+		if (r == 0) {
+			c->handshake_done = 1;
+			c->want = 0;
+			return E_OK;
+		}
+		if ((r = settle(c, r, deadline)) != E_RETRY)
+			return r;
+	}
+}
+
+/* conn:handshake() -> true | nil, err */
+static int conn_handshake(lua_State *L)
+{
+	ltls_conn *c = checkopen(L);
+	int r;
+	if (c->handshake_done) {
+		lua_pushboolean(L, 1);
+		return 1;
+	}
+	r = run_handshake(c, ltls_deadline(c->timeout));
+	if (r == E_OK) {
+		lua_pushboolean(L, 1);
+		return 1;
+	}
+	lua_pushnil(L);
+	push_error(L, c, r, "handshake");
+	return 2;
+}
+
+/* Refill the plaintext buffer once it is empty. */
+static int fill(ltls_conn *c, double deadline)
+{
+	for (;;) {
+		ssize_t n = tls_read(c->ctx, c->rbuf, sizeof(c->rbuf));
+		if (n > 0) {
+			c->rfirst = 0;
+			c->rlast = (size_t)n;
+			c->want = 0;
+			return E_OK;
+		}
+		if (n == 0)
+			return E_CLOSED;
+		if ((n = settle(c, n, deadline)) != E_RETRY) {
+			if (n == E_FAIL && (c->peer_eof || is_disconnect(c->io_errno)))
+				return E_CLOSED;
+			return (int)n;
+		}
+	}
+}
+
+static int recv_count(ltls_conn *c, luaL_Buffer *b, size_t wanted, double deadline)
+{
+	while (wanted > 0) {
+		size_t avail = c->rlast - c->rfirst;
+		if (avail > 0) {
+			size_t take = avail < wanted ? avail : wanted;
+			luaL_addlstring(b, c->rbuf + c->rfirst, take);
+			c->rfirst += take;
+			wanted -= take;
+			continue;
+		}
+		if (wanted >= sizeof(c->rbuf)) {
+			/* large reads go straight into the result, without the buffer */
+			char *p = luaL_prepbuffsize(b, wanted);
+			ssize_t n = tls_read(c->ctx, p, wanted);
+			if (n > 0) {
+				luaL_addsize(b, (size_t)n);
+				wanted -= (size_t)n;
+				c->want = 0;
+				continue;
+			}
+			if (n == 0)
+				return E_CLOSED;
+			if ((n = settle(c, n, deadline)) != E_RETRY) {
+				if (n == E_FAIL && (c->peer_eof || is_disconnect(c->io_errno)))
+					return E_CLOSED;
+				return (int)n;
+			}
+			continue;
+		}
+		{
+			int r = fill(c, deadline);
+			if (r != E_OK)
+				return r;
+		}
+	}
+	return E_OK;
+}
+
+static int recv_line(ltls_conn *c, luaL_Buffer *b, int keep_newline, double deadline)
+{
+	for (;;) {
+		while (c->rfirst < c->rlast) {
+			char ch = c->rbuf[c->rfirst++];
+			if (ch == '\n') {
+				if (keep_newline)
+					luaL_addchar(b, ch);
+				return E_OK;
+			}
+			if (ch != '\r' || keep_newline)
+				luaL_addchar(b, ch);
+		}
+		{
+			int r = fill(c, deadline);
+			if (r != E_OK)
+				return r;
+		}
+	}
+}
+
+static int recv_all(ltls_conn *c, luaL_Buffer *b, double deadline)
+{
+	for (;;) {
+		int r;
+		if (c->rlast > c->rfirst) {
+			luaL_addlstring(b, c->rbuf + c->rfirst, c->rlast - c->rfirst);
+			c->rfirst = c->rlast = 0;
+		}
+		r = fill(c, deadline);
+		if (r == E_CLOSED)
+			return E_OK;
+		if (r != E_OK)
+			return r;
+	}
+}
+
+/* conn:receive([pattern [, prefix]]) with LuaSocket's patterns and returns. */
+static int conn_receive(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	size_t plen;
+	const char *prefix;
+	lua_settop(L, 3);  /* the buffer's placeholder must not land on an argument */
+	prefix = luaL_optlstring(L, 3, "", &plen);
+	luaL_Buffer b;
+	double deadline;
+	int r;
+	if (c->ctx == NULL) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "closed");
+		return 2;
+	}
+	if (c->check_pending) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "policy: the certificate policy has not run yet; "
+		    "call conn:handshake() before receive()");
+		return 2;
+	}
+	deadline = ltls_deadline(c->timeout);
+	luaL_buffinit(L, &b);
+	luaL_addlstring(&b, prefix, plen);
+	if (lua_type(L, 2) == LUA_TNUMBER) {
+		lua_Integer n = luaL_checkinteger(L, 2);
+		luaL_argcheck(L, n >= 0, 2, "byte count must not be negative");
+		r = (size_t)n > plen ? recv_count(c, &b, (size_t)n - plen, deadline) : E_OK;
+	} else {
+		const char *p = luaL_optstring(L, 2, "*l");
+		if (*p == '*')
+			p++;
+		if (strcmp(p, "l") == 0)
+			r = recv_line(c, &b, 0, deadline);
+		else if (strcmp(p, "L") == 0)
+			r = recv_line(c, &b, 1, deadline);
+		else if (strcmp(p, "a") == 0)
+			r = recv_all(c, &b, deadline);
+		else
+			return luaL_argerror(L, 2, "invalid receive pattern "
+			    "(use \"*l\", \"*L\", \"*a\" or a byte count)");
+	}
+	if (r == E_OK) {
+		luaL_pushresult(&b);
+		return 1;
+	}
+	luaL_pushresult(&b);   /* the partial result, LuaSocket's third return */
+	lua_pushnil(L);
+	push_error(L, c, r, "receive");
+	lua_rotate(L, -3, -1);
+	return 3;
+}
+
+/* conn:send(data [, i [, j]]) -> last index sent | nil, err, last index sent */
+static int conn_send(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	size_t len;
+	const char *data = luaL_checklstring(L, 2, &len);
+	lua_Integer i = luaL_optinteger(L, 3, 1);
+	lua_Integer j = luaL_optinteger(L, 4, -1);
+	size_t sent = 0, start, end;
+	double deadline;
+	int r = E_OK;
+	/* string.sub's index rules */
+	if (i < 0)
+		i = (lua_Integer)len + i + 1;
+	if (i < 1)
+		i = 1;
+	if (j < 0)
+		j = (lua_Integer)len + j + 1;
+	if (j > (lua_Integer)len)
+		j = (lua_Integer)len;
+	start = (size_t)i - 1;
+	end = j >= i ? (size_t)j : start;
+	if (c->ctx == NULL) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "closed");
+		lua_pushinteger(L, (lua_Integer)start);
+		return 3;
+	}
+	if (c->check_pending) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "policy: the certificate policy has not run yet; "
+		    "call conn:handshake() before send()");
+		lua_pushinteger(L, (lua_Integer)start);
+		return 3;
+	}
+	deadline = ltls_deadline(c->timeout);
+	while (start + sent < end) {
+		ssize_t n = tls_write(c->ctx, data + start + sent, end - start - sent);
+		if (n > 0) {
+			sent += (size_t)n;
+			c->want = 0;
+			continue;
+		}
+		if ((r = settle(c, n, deadline)) == E_RETRY) {
+			r = E_OK;
+			continue;
+		}
+		if (r == E_FAIL && is_disconnect(c->io_errno))
+			r = E_CLOSED;
+		break;
+	}
+	if (start + sent >= end) {
+		lua_pushinteger(L, (lua_Integer)end);
+		return 1;
+	}
+	lua_pushnil(L);
+	push_error(L, c, r, "send");
+	lua_pushinteger(L, (lua_Integer)(start + sent));
+	return 3;
+}
+
+/* conn:close() -> true; sends close_notify within the timeout, then frees. */
+static int conn_close(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	if (c->ctx != NULL && c->handshake_done) {
+		double deadline = ltls_deadline(c->timeout < 0 || c->timeout > 5 ? 5 : c->timeout);
+		for (;;) {
+			int r = tls_close(c->ctx);
+			if (r == 0 || c->fd < 0 || c->timeout == 0 ||
+			    settle(c, r, deadline) != E_RETRY)
+				break;
+		}
+	}
+	release(c, 0);
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int conn_gc(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	release(c, c->fd >= 0);
+	ltls_membuf_free(&c->in);
+	ltls_membuf_free(&c->out);
+	return 0;
+}
+
+static int conn_settimeout(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	double t = luaL_optnumber(L, 2, -1);
+	c->timeout = t < 0 ? -1 : t;
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int conn_gettimeout(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	if (c->timeout < 0)
+		lua_pushnil(L);
+	else
+		lua_pushnumber(L, c->timeout);
+	return 1;
+}
+
+/* cqueues' pollable protocol: pollfd(), events(), timeout(). */
+static int conn_timeout(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	if (c->timeout <= 0)
+		lua_pushnil(L);
+	else
+		lua_pushnumber(L, c->timeout);
+	return 1;
+}
+
+static int conn_getfd(lua_State *L)
+{
+	lua_pushinteger(L, ltls_checkconn(L, 1)->fd);
+	return 1;
+}
+
+static int conn_events(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	if (c->want == TLS_WANT_POLLOUT)
+		lua_pushliteral(L, "w");
+	else
+		lua_pushliteral(L, "r");
+	return 1;
+}
+
+static int conn_dirty(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	lua_pushboolean(L, c->rlast > c->rfirst);
+	return 1;
+}
+
+static int conn_info(lua_State *L)
+{
+	ltls_conn *c = checkopen(L);
+	if (!c->handshake_done) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "handshake not done");
+		return 2;
+	}
+	return ltls_push_info(L, c->ctx);
+}
+
+static int conn_peer(lua_State *L)
+{
+	ltls_conn *c = checkopen(L);
+	if (!c->handshake_done) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "handshake not done");
+		return 2;
+	}
+	return ltls_push_peer(L, c->ctx);
+}
+
+static int conn_tostring(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	const char *state = c->ctx == NULL ? "closed" :
+	    c->handshake_done ? "established" : "handshaking";
+	if (c->fd >= 0 || c->ctx == NULL)
+		lua_pushfstring(L, "tls.conn (%s, %s, fd %d): %p",
+		    c->mode == LTLS_CLIENT ? "client" : "server", state, c->fd, (void *)c);
+	else
+		lua_pushfstring(L, "tls.engine (%s, %s): %p",
+		    c->mode == LTLS_CLIENT ? "client" : "server", state, (void *)c);
+	return 1;
+}
+
+/* conn:setfd(fd): the connection takes the descriptor over (tls.wrap). */
+static int conn_setfd(lua_State *L)
+{
+	ltls_conn *c = checkopen(L);
+	lua_Integer fd = luaL_checkinteger(L, 2);
+	luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 2, "not a descriptor");
+	if (c->fd >= 0 || c->handshake_done || ltls_membuf_len(&c->in) || ltls_membuf_len(&c->out))
+		return luaL_error(L, "setfd: the connection already has a transport");
+	c->fd = (int)fd;
+	return 0;
+}
+
+/* conn:connect(host, port [, timeout]) opens the TCP connection under it. */
+static int conn_connect(lua_State *L)
+{
+	ltls_conn *c = checkopen(L);
+	const char *host = luaL_checkstring(L, 2);
+	const char *port = luaL_checkstring(L, 3);
+	double timeout = luaL_optnumber(L, 4, -1);
+	char err[256];
+	int fd;
+	if (c->fd >= 0 || c->mode != LTLS_CLIENT)
+		return luaL_error(L, "connect: the connection already has a transport");
+	fd = ltls_tcp_connect(host, port, timeout, err, sizeof(err));
+	if (fd < 0) {
+		lua_pushnil(L);
+		lua_pushstring(L, err);
+		return 2;
+	}
+	c->fd = fd;
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* Memory transport (engine): feed(bytes) -> true | nil, "buffer full" */
+static int conn_feed(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	size_t n;
+	const char *p = luaL_checklstring(L, 2, &n);
+	if (c->fd >= 0)
+		return luaL_error(L, "feed: this connection reads from a socket, not from feed()");
+	if (c->in_eof)
+		return luaL_error(L, "feed: input was already ended with feed_eof()");
+	if (ltls_membuf_push(&c->in, p, n, c->mem_limit) != 0) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "buffer full: %d bytes of input are waiting "
+		    "(limit %d); call receive/handshake to consume them first",
+		    (int)ltls_membuf_len(&c->in), (int)c->mem_limit);
+		return 2;
+	}
+	lua_pushboolean(L, 1);
+	return 1;
+}
+
+static int conn_feed_eof(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	c->in_eof = 1;
+	return 0;
+}
+
+/* drain([max]) -> the ciphertext waiting to be sent ("" when none) */
+static int conn_drain(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	size_t n = ltls_membuf_len(&c->out);
+	lua_Integer max = luaL_optinteger(L, 2, (lua_Integer)n);
+	if (max >= 0 && (size_t)max < n)
+		n = (size_t)max;
+	lua_pushlstring(L, c->out.data ? c->out.data + c->out.head : "", n);
+	c->out.head += n;
+	if (c->out.head == c->out.tail)
+		c->out.head = c->out.tail = 0;
+	return 1;
+}
+
+static int conn_pending(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	lua_pushinteger(L, (lua_Integer)ltls_membuf_len(&c->out));
+	lua_pushinteger(L, (lua_Integer)ltls_membuf_len(&c->in));
+	return 2;
+}
+
+static int conn_setlimit(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	lua_Integer n = luaL_checkinteger(L, 2);
+	luaL_argcheck(L, n >= 16 * 1024 + 512 && n <= 64 * 1024 * 1024, 2,
+	    "buffer limit must be between 16896 bytes (one TLS record) and 64 MiB");
+	c->mem_limit = (size_t)n;
+	return 0;
+}
+
+static int start_client(lua_State *L, ltls_conn *c, ltls_config *cfg, const char *servername)
+{
+	if ((c->ctx = tls_client()) == NULL)
+		return luaL_error(L, "tls client: out of memory");
+	if (tls_configure(c->ctx, cfg->cfg) != 0) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "configure: %s", tls_error(c->ctx));
+		release(c, 0);
+		return 2;
+	}
+	if (tls_connect_cbs(c->ctx, ltls_read_cb, ltls_write_cb, c, servername) != 0) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "connect: %s", tls_error(c->ctx));
+		release(c, 0);
+		return 2;
+	}
+	return 0;
+}
+
+/* core.client(config, servername) -> conn over memory until connect/setfd. */
+int ltls_conn_client(lua_State *L)
+{
+	ltls_config *cfg = ltls_checkconfig(L, 1);
+	const char *servername = luaL_optstring(L, 2, NULL);
+	int verify = lua_toboolean(L, 3);
+	ltls_conn *c = ltls_conn_alloc(L);
+	int r;
+	c->mode = LTLS_CLIENT;
+	c->verify_enabled = verify;
+	if ((r = start_client(L, c, cfg, servername)) != 0)
+		return r;
+	return 1;
+}
+
+/* Set up the server side of c (its transport already chosen) on server s. */
+int ltls_conn_start_server(lua_State *L, ltls_conn *c, ltls_server *s)
+{
+	c->mode = LTLS_SERVER_CONN;
+	if (tls_accept_cbs(s->ctx, &c->ctx, ltls_read_cb, ltls_write_cb, c) != 0) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "accept: %s", tls_error(s->ctx));
+		release(c, 0);
+		return 2;
+	}
+	return 0;
+}
+
+/* conn:_setcheck(v): v (a policy) must be run by the Lua layer after the
+ * handshake; until _setcheck(nil), receive and send refuse to move data. */
+static int conn_setcheck(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	lua_settop(L, 2);
+	c->check_pending = !lua_isnil(L, 2);
+	lua_setiuservalue(L, 1, 2);
+	return 0;
+}
+
+static int conn_getcheck(lua_State *L)
+{
+	ltls_checkconn(L, 1);
+	lua_getiuservalue(L, 1, 2);
+	return 1;
+}
+
+static const luaL_Reg conn_methods[] = {
+	{ "_setcheck", conn_setcheck },
+	{ "_getcheck", conn_getcheck },
+	{ "handshake", conn_handshake },
+	{ "receive", conn_receive },
+	{ "send", conn_send },
+	{ "close", conn_close },
+	{ "settimeout", conn_settimeout },
+	{ "gettimeout", conn_gettimeout },
+	{ "timeout", conn_timeout },
+	{ "getfd", conn_getfd },
+	{ "pollfd", conn_getfd },
+	{ "events", conn_events },
+	{ "dirty", conn_dirty },
+	{ "info", conn_info },
+	{ "peer", conn_peer },
+	{ "setfd", conn_setfd },
+	{ "connect", conn_connect },
+	{ "feed", conn_feed },
+	{ "feed_eof", conn_feed_eof },
+	{ "drain", conn_drain },
+	{ "pending", conn_pending },
+	{ "setlimit", conn_setlimit },
+	{ NULL, NULL }
+};
+
+void ltls_conn_open(lua_State *L)
+{
+	static const luaL_Reg meta[] = {
+		{ "__gc", conn_gc },
+		{ "__close", conn_gc },
+		{ "__tostring", conn_tostring },
+		{ NULL, NULL }
+	};
+	luaL_newmetatable(L, LTLS_CONN);
+	luaL_setfuncs(L, meta, 0);
+	luaL_newlib(L, conn_methods);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+}

@@ -1,0 +1,104 @@
+/*
+ * lua-tls: shared declarations of the C core (tls.core).
+ *
+ * One connection type serves sockets and memory: the TLS state machine is
+ * libtls's, driven through its callback transport, so the handshake and record
+ * code path is the same whether bytes go to a descriptor or to a buffer.
+ */
+#ifndef LTLS_H
+#define LTLS_H
+
+#include <stddef.h>
+#include <tls.h>
+#include <lua.h>
+#include <lauxlib.h>
+
+#define LTLS_CONFIG   "tls.config"
+#define LTLS_SERVER   "tls.server"
+#define LTLS_CONN     "tls.conn"
+#define LTLS_LISTENER "tls.listener"
+
+/* Plaintext bytes kept between receive() calls (lines, partial reads). */
+#define LTLS_RBUF_SIZE 16384
+/* Default bound on ciphertext an engine holds in each direction. */
+#define LTLS_MEM_LIMIT_DEFAULT (256 * 1024)
+
+typedef struct ltls_config {
+	struct tls_config *cfg;
+	int session_fd;          /* session_file, owned; -1 when none */
+	int has_keypair;
+} ltls_config;
+
+typedef struct ltls_server {
+	struct tls *ctx;         /* a configured tls_server() */
+} ltls_server;
+
+/* A growable byte queue with a hard limit; memory transport only. */
+typedef struct ltls_membuf {
+	char *data;
+	size_t head, tail, cap;
+} ltls_membuf;
+
+enum { LTLS_CLIENT = 0, LTLS_SERVER_CONN = 1 };
+
+typedef struct ltls_conn {
+	struct tls *ctx;
+	int fd;                  /* -1: memory transport (engine) */
+	int mode;                /* LTLS_CLIENT or LTLS_SERVER_CONN */
+	int closed;              /* close() called or freed */
+	int handshake_done;
+	int want;                /* 0, TLS_WANT_POLLIN or TLS_WANT_POLLOUT */
+	int io_errno;            /* errno of the last transport failure */
+	int peer_eof;            /* transport saw end of stream */
+	int verify_enabled;      /* client verifies the peer: classify failures */
+	int check_pending;       /* a Lua-side check (policy) must pass before data flows */
+	double timeout;          /* seconds; < 0 blocks */
+	/* plaintext receive buffer */
+	size_t rfirst, rlast;
+	/* memory transport */
+	ltls_membuf in, out;
+	size_t mem_limit;
+	int in_eof;              /* engine: feed(nil) marked end of input */
+	char rbuf[LTLS_RBUF_SIZE];
+} ltls_conn;
+
+/* config.c */
+int ltls_config_new(lua_State *L);
+ltls_config *ltls_checkconfig(lua_State *L, int idx);
+void ltls_config_open(lua_State *L);
+
+/* server.c */
+int ltls_server_new(lua_State *L);
+ltls_server *ltls_checkserver(lua_State *L, int idx);
+void ltls_server_open(lua_State *L);
+
+/* conn.c */
+ltls_conn *ltls_conn_alloc(lua_State *L);
+int ltls_conn_client(lua_State *L);
+ltls_conn *ltls_checkconn(lua_State *L, int idx);
+void ltls_conn_open(lua_State *L);
+int ltls_conn_start_server(lua_State *L, ltls_conn *c, ltls_server *s);
+
+/* transport.c: the libtls callbacks and the wait between wants */
+ssize_t ltls_read_cb(struct tls *ctx, void *buf, size_t len, void *arg);
+ssize_t ltls_write_cb(struct tls *ctx, const void *buf, size_t len, void *arg);
+int ltls_wait(ltls_conn *c, int want, double deadline);
+double ltls_now(void);
+double ltls_deadline(double timeout);
+void ltls_membuf_free(ltls_membuf *b);
+int ltls_membuf_push(ltls_membuf *b, const char *p, size_t n, size_t limit);
+size_t ltls_membuf_len(const ltls_membuf *b);
+
+/* info.c */
+int ltls_push_info(lua_State *L, struct tls *ctx);
+int ltls_push_peer(lua_State *L, struct tls *ctx);
+
+/* net.c: descriptors */
+int ltls_tcp_connect(const char *host, const char *port, double timeout, char *err, size_t errlen);
+int ltls_net_nonblock(int fd);
+int ltls_net_cloexec(int fd);
+void ltls_listener_open(lua_State *L);
+int ltls_listen(lua_State *L);
+
+
+#endif

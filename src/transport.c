@@ -1,0 +1,157 @@
+/*
+ * The transport under libtls: its read/write callbacks and the wait between
+ * wants. A connection either owns a descriptor or two bounded memory queues;
+ * libtls never touches the descriptor itself, so writes carry MSG_NOSIGNAL
+ * (no SIGPIPE, no change to the host's signal handlers) and every call is
+ * non-blocking: waiting happens only in ltls_wait, under the caller's timeout.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/socket.h>
+
+#include "ltls.h"
+
+double ltls_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+double ltls_deadline(double timeout)
+{
+	return timeout < 0 ? -1 : ltls_now() + timeout;
+}
+
+size_t ltls_membuf_len(const ltls_membuf *b)
+{
+	return b->tail - b->head;
+}
+
+void ltls_membuf_free(ltls_membuf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->head = b->tail = b->cap = 0;
+}
+
+/* Append n bytes unless that would pass limit; compacts before it grows. */
+int ltls_membuf_push(ltls_membuf *b, const char *p, size_t n, size_t limit)
+{
+	if (ltls_membuf_len(b) + n > limit)
+		return -1;
+	if (b->tail + n > b->cap && b->head > 0) {
+		memmove(b->data, b->data + b->head, b->tail - b->head);
+		b->tail -= b->head;
+		b->head = 0;
+	}
+	if (b->tail + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		char *d;
+		while (cap < b->tail + n)
+			cap *= 2;
+		if ((d = realloc(b->data, cap)) == NULL)
+			return -1;
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->tail, p, n);
+	b->tail += n;
+	return 0;
+}
+
+ssize_t ltls_read_cb(struct tls *ctx, void *buf, size_t len, void *arg)
+{
+	ltls_conn *c = arg;
+	ssize_t n;
+	(void)ctx;
+	if (c->fd < 0) {
+		size_t avail = ltls_membuf_len(&c->in);
+		if (avail == 0) {
+			if (c->in_eof) {
+				c->peer_eof = 1;
+				return 0;
+			}
+			return TLS_WANT_POLLIN;
+		}
+		if (len > avail)
+			len = avail;
+		memcpy(buf, c->in.data + c->in.head, len);
+		c->in.head += len;
+		if (c->in.head == c->in.tail)
+			c->in.head = c->in.tail = 0;
+		return (ssize_t)len;
+	}
+	do
+		n = recv(c->fd, buf, len, MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return TLS_WANT_POLLIN;
+		c->io_errno = errno;
+		return -1;
+	}
+	if (n == 0)
+		c->peer_eof = 1;
+	return n;
+}
+
+ssize_t ltls_write_cb(struct tls *ctx, const void *buf, size_t len, void *arg)
+{
+	ltls_conn *c = arg;
+	ssize_t n;
+	(void)ctx;
+	if (c->fd < 0) {
+		size_t room = c->mem_limit - ltls_membuf_len(&c->out);
+		if (ltls_membuf_len(&c->out) >= c->mem_limit)
+			return TLS_WANT_POLLOUT;  /* drain first */
+		if (len > room)
+			len = room;
+		if (ltls_membuf_push(&c->out, buf, len, c->mem_limit) != 0) {
+			c->io_errno = ENOMEM;
+			return -1;
+		}
+		return (ssize_t)len;
+	}
+	do
+		n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return TLS_WANT_POLLOUT;
+		c->io_errno = errno;
+		return -1;
+	}
+	return n;
+}
+
+/* Wait until the descriptor is ready for `want` or the deadline passes.
+ * Returns 0 when ready, 1 on timeout, -1 on a poll error (errno set). */
+int ltls_wait(ltls_conn *c, int want, double deadline)
+{
+	struct pollfd pfd;
+	int ms, r;
+	pfd.fd = c->fd;
+	pfd.events = want == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
+	for (;;) {
+		if (deadline < 0)
+			ms = -1;
+		else {
+			double left = deadline - ltls_now();
+			if (left <= 0)
+				return 1;
+			ms = (int)(left * 1000) + 1;
+		}
+		pfd.revents = 0;
+		r = poll(&pfd, 1, ms);
+		if (r > 0)
+			return 0;  /* ready, or an error the next call reports */
+		if (r == 0)
+			continue;  /* recheck the deadline */
+		if (errno != EINTR)
+			return -1;
+	}
+}
