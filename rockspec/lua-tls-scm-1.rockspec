@@ -1,0 +1,39 @@
+-- luarocks make rockspec/lua-tls-scm-1.rockspec   (Lua 5.4: add --lua-version 5.4)
+rockspec_format = "3.0"
+package = "lua-tls"
+version = "scm-1"
+source = {
+  url = "git+file:///dev/null",  -- built from a checkout with `luarocks make`
+}
+description = {
+  summary = "TLS for Lua 5.4 on libtls: secure by default, usable from any event loop",
+  detailed = [[
+A C extension module on libtls (LibreSSL's libtls or LibreTLS) with pure-Lua
+helpers: verified client and server connections over sockets or memory,
+certificate policy and pinning, an HTTPS client and event-loop adapters.
+]],
+  license = "ISC",
+  labels = { "tls", "ssl", "https", "crypto", "network" },
+}
+dependencies = {
+  "lua >= 5.4",
+}
+external_dependencies = {
+  LIBTLS = { header = "tls.h", library = "tls" },
+}
+build = {
+  type = "builtin",
+  modules = {
+    ["tls.core"] = {
+      sources = {
+        "src/config.c", "src/conn.c", "src/core.c", "src/info.c",
+        "src/net.c", "src/server.c", "src/transport.c",
+      },
+      defines = { "_GNU_SOURCE" },
+      libraries = { "tls" },
+      incdirs = { "$(LIBTLS_INCDIR)" },
+      libdirs = { "$(LIBTLS_LIBDIR)" },
+    },
+    ["tls"] = "lua/tls/init.lua",
+  },
+}
