@@ -289,6 +289,12 @@ static int conn_receive(lua_State *L)
 		return 2;
 	}
 	deadline = ltls_deadline(c->timeout);
+	if (!c->handshake_done && (r = run_handshake(c, deadline)) != E_OK) {
+		lua_pushnil(L);
+		push_error(L, c, r, "handshake");
+		lua_pushlstring(L, prefix, plen);
+		return 3;
+	}
 	luaL_buffinit(L, &b);
 	luaL_addlstring(&b, prefix, plen);
 	if (lua_type(L, 2) == LUA_TNUMBER) {
@@ -356,6 +362,12 @@ static int conn_send(lua_State *L)
 		return 3;
 	}
 	deadline = ltls_deadline(c->timeout);
+	if (!c->handshake_done && (r = run_handshake(c, deadline)) != E_OK) {
+		lua_pushnil(L);
+		push_error(L, c, r, "handshake");
+		lua_pushinteger(L, (lua_Integer)start);
+		return 3;
+	}
 	while (start + sent < end) {
 		ssize_t n = tls_write(c->ctx, data + start + sent, end - start - sent);
 		if (n > 0) {
