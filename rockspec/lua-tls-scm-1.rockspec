@@ -35,5 +35,6 @@ build = {
       libdirs = { "$(LIBTLS_LIBDIR)" },
     },
     ["tls"] = "lua/tls/init.lua",
+    -- the pure-Lua helpers (spec/install_spec.lua checks this list is complete)
   },
 }

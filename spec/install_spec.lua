@@ -1,0 +1,59 @@
+-- `luarocks make` installs the module: the C core and every Lua file.
+
+local function read(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function lua_files()
+  local list = {}
+  local p = io.popen("cd lua && find tls -name '*.lua' | sort")
+  for line in p:lines() do list[#list + 1] = line end
+  p:close()
+  return list
+end
+
+describe("installation with luarocks", function()
+  it("lists every Lua module of lua/tls in the rockspec", function()
+    local rockspec = read("rockspec/lua-tls-scm-1.rockspec")
+    for _, file in ipairs(lua_files()) do
+      local name = file:gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
+      assert.truthy(rockspec:find('["' .. name .. '"] = "lua/' .. file .. '"', 1, true),
+        "rockspec lacks " .. name .. " = lua/" .. file)
+    end
+  end)
+
+  it("lists every C source in the rockspec", function()
+    local rockspec = read("rockspec/lua-tls-scm-1.rockspec")
+    local p = io.popen("ls src/*.c")
+    for file in p:lines() do
+      assert.truthy(rockspec:find('"' .. file .. '"', 1, true), "rockspec lacks " .. file)
+    end
+    p:close()
+  end)
+
+  it("builds and installs into a tree that a fresh lua5.4 can require", function()
+    if os.execute("command -v luarocks >/dev/null 2>&1") ~= true then
+      pending("luarocks is not installed")
+      return
+    end
+    local tree = io.popen("mktemp -d /tmp/lua-tls-rock.XXXXXX"):read("l")
+    local copy = tree .. "/src-copy"
+    -- build from a copy so the checkout stays clean of luarocks' objects
+    assert.is_true(os.execute(("mkdir -p %s && cp -r src lua rockspec %s/"):format(copy, copy)))
+    local ok = os.execute(("cd %s && luarocks --lua-version 5.4 --tree %s make "
+      .. "rockspec/lua-tls-scm-1.rockspec > %s/build.log 2>&1"):format(copy, tree, tree))
+    local log = read(tree .. "/build.log")
+    assert.is_true(ok, log)
+    local p = io.popen(("cd / && LUA_PATH='%s/share/lua/5.4/?.lua;%s/share/lua/5.4/?/init.lua' "
+      .. "LUA_CPATH='%s/lib/lua/5.4/?.so' lua5.4 -e 'local t = require \"tls\"; "
+      .. "print(type(t.config), type(t.core.api()), package.searchpath(\"tls.core\", package.cpath))' 2>&1")
+      :format(tree, tree, tree))
+    local out = p:read("a")
+    p:close()
+    os.execute("rm -rf " .. tree)
+    assert.matches("^function%s+number%s+" .. tree:gsub("%p", "%%%0") .. "/lib/lua/5%.4/tls/core%.so", out)
+  end)
+end)
