@@ -11,6 +11,13 @@ static int core_version(lua_State *L)
 	return 1;
 }
 
+/* core.now() -> seconds on the monotonic clock, for Lua-side deadlines */
+static int core_now(lua_State *L)
+{
+	lua_pushnumber(L, ltls_now());
+	return 1;
+}
+
 LTLS_EXPORT int luaopen_tls_core(lua_State *L)
 {
 	static const luaL_Reg funcs[] = {
@@ -19,6 +26,7 @@ LTLS_EXPORT int luaopen_tls_core(lua_State *L)
 		{ "client", ltls_conn_client },
 		{ "listen", ltls_listen },
 		{ "api", core_version },
+		{ "now", core_now },
 		{ NULL, NULL }
 	};
 	if (tls_init() != 0)
