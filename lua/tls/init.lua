@@ -14,6 +14,7 @@ local tls = {
 local conn_options = {
   config = true, servername = true, timeout = true, mode = true,
   policy = true, handshake_timeout = true, backlog = true, buffer_limit = true,
+  connect_timeout = true,
 }
 
 local conn_mt = debug.getregistry()["tls.conn"]
@@ -139,8 +140,16 @@ function tls.connect(host, port, opts)
   conn, err = new_client(cfg, opts, opts.servername or host)
   if not conn then return nil, err end
   local ok
-  ok, err = conn:connect(host, tostring(port), timeout)
-  if ok then ok, err = conn:handshake() end
+  -- connect_timeout and handshake_timeout, when given, bound those phases
+  -- instead of timeout (tls.https uses them)
+  local ct = check_timeout(opts.connect_timeout, "tls.connect")
+  local ht = check_timeout(opts.handshake_timeout, "tls.connect")
+  ok, err = conn:connect(host, tostring(port), ct or timeout)
+  if ok then
+    if ht then conn:settimeout(ht) end
+    ok, err = conn:handshake()
+    if ht then conn:settimeout(timeout) end
+  end
   if not ok then
     conn:close()
     return nil, err
