@@ -555,9 +555,11 @@ static int conn_feed(lua_State *L)
 		return luaL_error(L, "feed: input was already ended with feed_eof()");
 	if (ltls_membuf_push(&c->in, p, n, c->mem_limit) != 0) {
 		lua_pushnil(L);
-		lua_pushfstring(L, "buffer full: %d bytes of input are waiting "
-		    "(limit %d); call receive/handshake to consume them first",
-		    (int)ltls_membuf_len(&c->in), (int)c->mem_limit);
+		/* all or nothing: none of these bytes were taken */
+		lua_pushfstring(L, "buffer full: %d bytes of input are waiting and "
+		    "%d more would pass the limit of %d; call receive/handshake to "
+		    "consume them first, or feed less at a time",
+		    (int)ltls_membuf_len(&c->in), (int)n, (int)c->mem_limit);
 		return 2;
 	}
 	lua_pushboolean(L, 1);
