@@ -69,7 +69,10 @@ function tls.config(opts)
         .. "(tls.connect/wrap/listen/engine), not to a config", 2)
     end
   end
-  return core.config(opts or {})
+  -- misuse is reported at the caller's line, not at this file's
+  local ok, cfg, err = pcall(core.config, opts or {})
+  if not ok then error(cfg, 2) end
+  return cfg, err
 end
 
 --- Certificate policy: runs after a client handshake, before data flows.
