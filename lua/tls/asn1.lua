@@ -168,8 +168,15 @@ function asn1.decode(s, max_depth)
   return root
 end
 
+--- Returns `bytes` as lowercase hex.
 local function hex(bytes)
-  return (bytes:gsub(".", function(c) return sformat("%02x", sbyte(c)) end))
+  local out = {}
+  -- string.byte returns values on the C stack, so go 64 bytes at a time.
+  for i = 1, #bytes, 64 do
+    local j = i + 63 < #bytes and i + 63 or #bytes
+    out[#out + 1] = sformat(("%02x"):rep(j - i + 1), sbyte(bytes, i, j))
+  end
+  return concat(out)
 end
 asn1.hex = hex
 
@@ -221,6 +228,11 @@ function asn1.boolean(node)
   return sbyte(node.s, node.vpos) ~= 0
 end
 
+-- Certificates repeat a few dozen OIDs, so decoded OIDs are remembered by
+-- their encoding. The cache is emptied when it grows large, so hostile input
+-- full of distinct OIDs cannot make it grow without bound.
+local oid_cache, oid_cache_size = {}, 0
+
 --- Decodes an OBJECT IDENTIFIER as a dotted string ("2.5.4.3").
 -- Returns the string, or nil and a message.
 function asn1.oid(node)
@@ -228,9 +240,12 @@ function asn1.oid(node)
   if vend < vpos then
     return nil, "asn1: empty OBJECT IDENTIFIER"
   end
+  local raw = ssub(s, vpos, vend)
+  local cached = oid_cache[raw]
+  if cached then return cached end
   local arcs, v, n = {}, 0, 0
-  for i = vpos, vend do
-    local b = sbyte(s, i)
+  for i = 1, #raw do
+    local b = sbyte(raw, i)
     if n == 0 and b == 0x80 then
       return nil, "asn1: non-minimal OBJECT IDENTIFIER arc"
     end
@@ -253,7 +268,12 @@ function asn1.oid(node)
   if n ~= 0 then
     return nil, "asn1: truncated OBJECT IDENTIFIER"
   end
-  return concat(arcs, ".")
+  local dotted = concat(arcs, ".")
+  if oid_cache_size >= 4096 then
+    oid_cache, oid_cache_size = {}, 0
+  end
+  oid_cache[raw], oid_cache_size = dotted, oid_cache_size + 1
+  return dotted
 end
 
 --- Decodes a BIT STRING. Returns the bytes (without the unused-bits octet) and

@@ -154,14 +154,17 @@ local function expect(node, what, ...)
   return kids
 end
 
-local function upper_hex_colons(bytes)
-  local t = {}
-  for i = 1, #bytes do t[i] = sformat("%02X", sbyte(bytes, i)) end
-  return concat(t, ":")
+-- For a 32-byte digest: "AB:CD:...", as openssl -fingerprint prints it.
+local fingerprint_format = ("%02X:"):rep(31) .. "%02X"
+local function upper_hex_colons(digest)
+  return sformat(fingerprint_format, sbyte(digest, 1, 32))
 end
 
 -- RFC 4514 escaping, as openssl's -nameopt esc_2253,esc_ctrl does it.
 local function escape_value(v)
+  if not v:find('[,+"\\<>;%c\127]') and not v:find("^[# ]") and not v:find(" $") then
+    return v
+  end
   v = v:gsub('[,+"\\<>;]', "\\%0"):gsub("[%z\1-\31\127]", function(c)
     return sformat("\\%02X", sbyte(c))
   end)
