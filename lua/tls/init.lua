@@ -118,12 +118,19 @@ end
 
 --- Clients
 
-local function new_client(cfg, opts, servername)
+local function new_client(cfg, opts, servername, host, port)
   local conn, err = core.client(cfg, servername, not opts.insecure_noverifycert)
   if not conn then return nil, err end
   conn:settimeout(opts.timeout)
   local policy = policy_for(opts, "client")
-  if policy then conn:_setcheck(policy) end
+  if policy then
+    -- The policy also gets what the client asked for (tls.tofu keys its pins
+    -- by host:port). verify_name is true only when libtls is known to match
+    -- the name (with a config object the option is not visible here).
+    local ctx = { mode = "client", host = host, port = port, servername = servername,
+      verify_name = opts.config == nil and not opts.insecure_noverifyname }
+    conn:_setcheck(function(c) return policy(c, ctx) end)
+  end
   return conn
 end
 
@@ -140,7 +147,7 @@ function tls.connect(host, port, opts)
   if not cfg then return nil, err end
   local timeout = check_timeout(opts.timeout, "tls.connect")
   local conn
-  conn, err = new_client(cfg, opts, opts.servername or host)
+  conn, err = new_client(cfg, opts, opts.servername or host, host, tostring(port))
   if not conn then return nil, err end
   local ok
   -- connect_timeout and handshake_timeout, when given, bound those phases
@@ -161,10 +168,12 @@ function tls.connect(host, port, opts)
 end
 
 local function socket_fd(sock)
-  if math.type(sock) == "integer" then return sock, nil end
+  -- LuaSocket 3.0 reports descriptors as floats (4.0): take integral numbers
+  if type(sock) == "number" and math.tointeger(sock) then return math.tointeger(sock), nil end
   if type(sock) == "userdata" or type(sock) == "table" then
     local ok, fd = pcall(function() return sock:getfd() end)
-    if ok and math.type(fd) == "integer" and fd >= 0 then return fd, sock end
+    fd = ok and type(fd) == "number" and math.tointeger(fd)
+    if fd and fd >= 0 then return fd, sock end
   end
   error("tls.wrap: expected a connected LuaSocket tcp object or a descriptor, got "
     .. tostring(sock), 3)
