@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <fcntl.h>
@@ -20,6 +21,9 @@
 /* AEAD with forward secrecy only; TLS 1.3 suites are all AEAD already.
  * libtls's own "secure"/"default" aliases still allow CBC and static RSA. */
 #define LTLS_DEFAULT_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+/* Stack slot of the config userdata while core.config builds it. */
+#define LTLS_CONFIG_SLOT 2
 
 enum { T_STRING, T_INT, T_BOOL, T_LIST, T_KEYPAIRS, T_VERIFYCLIENT };
 
@@ -38,7 +42,7 @@ static const struct option {
 	{ "crl_file", T_STRING }, { "crl", T_STRING },
 	{ "ocsp_require_stapling", T_BOOL },
 	{ "session_lifetime", T_INT }, { "session_file", T_STRING },
-	{ "ticket_keys", T_LIST },
+	{ "ticket_keys", T_LIST }, { "session_id", T_STRING },
 	{ "insecure_noverifycert", T_BOOL }, { "insecure_noverifyname", T_BOOL },
 	{ "insecure_noverifytime", T_BOOL },
 	{ NULL, 0 }
@@ -108,7 +112,7 @@ static int opt_bool(lua_State *L, int t, const char *name)
 typedef struct pem {
 	uint8_t *data;
 	size_t len;
-	int owned;
+	int owned;               /* 1: tls_load_file's, 2: malloc'd */
 	const char *file;
 } pem;
 
@@ -143,9 +147,82 @@ static int load_pem(lua_State *L, int t, const char *file_opt, const char *mem_o
 
 static void unload_pem(pem *p)
 {
-	if (p->owned && p->data != NULL)
+	if (p->owned == 1 && p->data != NULL)
 		tls_unload_file(p->data, p->len);
+	else if (p->owned == 2)
+		free(p->data);
 	p->data = NULL;
+}
+
+static int b64_value(int ch)
+{
+	if (ch >= 'A' && ch <= 'Z') return ch - 'A';
+	if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9') return ch - '0' + 52;
+	if (ch == '+') return 62;
+	if (ch == '/') return 63;
+	return -1;
+}
+
+/* libtls staples the bytes it is given, and clients want DER (what
+ * `openssl ocsp -respout` writes). PEM text ("-----BEGIN OCSP RESPONSE-----")
+ * is decoded here; anything that is neither is refused now rather than
+ * stapled as garbage. */
+static int staple_der(lua_State *L, pem *p, const char *opt)
+{
+	static const char begin[] = "-----BEGIN OCSP RESPONSE-----";
+	static const char end[] = "-----END OCSP RESPONSE-----";
+	const char *s = (const char *)p->data, *e, *q;
+	uint8_t *out;
+	size_t n = 0;
+	unsigned acc = 0;
+	int bits = 0, pad = 0;
+	if (p->data == NULL)
+		return 0;
+	if (p->len >= sizeof(begin) - 1 && memcmp(s, begin, sizeof(begin) - 1) == 0) {
+		s += sizeof(begin) - 1;
+		e = NULL;
+		for (q = s; q + sizeof(end) - 1 <= (const char *)p->data + p->len; q++)
+			if (memcmp(q, end, sizeof(end) - 1) == 0) {
+				e = q;
+				break;
+			}
+		if (e == NULL || (out = malloc(e - s + 1)) == NULL)
+			goto bad;
+		for (q = s; q < e; q++) {
+			int v = b64_value((unsigned char)*q);
+			if (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')
+				continue;
+			if (*q == '=') {
+				pad++;
+				continue;
+			}
+			if (v < 0 || pad) {
+				free(out);
+				goto bad;
+			}
+			acc = (acc << 6) | (unsigned)v;
+			if ((bits += 6) >= 8) {
+				bits -= 8;
+				out[n++] = (uint8_t)(acc >> bits);
+			}
+		}
+		unload_pem(p);
+		p->data = out;
+		p->len = n;
+		p->owned = 2;
+	}
+	/* an OCSPResponse is a DER SEQUENCE */
+	if (p->len >= 2 && p->data[0] == 0x30)
+		return 0;
+bad:
+	if (p->file)
+		lua_pushfstring(L, "%s: '%s' is not an OCSP response (DER, or PEM "
+		    "\"-----BEGIN OCSP RESPONSE-----\")", opt, p->file);
+	else
+		lua_pushfstring(L, "%s: not an OCSP response (DER, or PEM "
+		    "\"-----BEGIN OCSP RESPONSE-----\")", opt);
+	return -1;
 }
 
 /* A key must match its certificate: libtls only notices when a context is
@@ -201,7 +278,8 @@ static int add_keypair(lua_State *L, ltls_config *c, int t, int first, const cha
 		lua_pushfstring(L, "%s: needs key_file or key to go with the certificate", where);
 		goto out;
 	}
-	if (load_pem(L, t, "ocsp_staple_file", "ocsp_staple", NULL, &staple) != 0)
+	if (load_pem(L, t, "ocsp_staple_file", "ocsp_staple", NULL, &staple) != 0 ||
+	    staple_der(L, &staple, staple.file ? "ocsp_staple_file" : "ocsp_staple") != 0)
 		goto out;
 	if (check_keypair(L, &cert, &key, &staple, where) != 0)
 		goto out;
@@ -211,6 +289,12 @@ static int add_keypair(lua_State *L, ltls_config *c, int t, int first, const cha
 		goto out;
 	}
 	c->has_keypair = 1;
+	/* libtls never says which keypair SNI chose: keep each certificate, in
+	 * libtls's order, for the Lua layer to match the server name against */
+	lua_getiuservalue(L, LTLS_CONFIG_SLOT, 1);
+	lua_pushlstring(L, (const char *)cert.data, cert.len);
+	lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
+	lua_pop(L, 1);
 	rc = 0;
 out:
 	unload_pem(&cert);
@@ -415,6 +499,7 @@ static int set_session_file(lua_State *L, ltls_config *c, int t)
 static int apply(lua_State *L, ltls_config *c, int t)
 {
 	const char *s;
+	size_t len;
 	lua_Integer n;
 
 	if (set_protocols(L, c, t) != 0 || set_trust(L, c, t) != 0)
@@ -470,6 +555,14 @@ static int apply(lua_State *L, ltls_config *c, int t)
 	lua_pop(L, 1);
 	if (set_ticket_keys(L, c, t) != 0 || set_session_file(L, c, t) != 0)
 		return -1;
+	if ((s = opt_string(L, t, "session_id", &len)) != NULL) {
+		if (len < 1 || len > TLS_MAX_SESSION_ID_LENGTH ||
+		    tls_config_set_session_id(c->cfg, (const unsigned char *)s, len) != 0) {
+			lua_pushfstring(L, "session_id: must be 1 to %d bytes",
+			    TLS_MAX_SESSION_ID_LENGTH);
+			return -1;
+		}
+	}
 	if (opt_bool(L, t, "insecure_noverifycert"))
 		tls_config_insecure_noverifycert(c->cfg);
 	if (opt_bool(L, t, "insecure_noverifyname"))
@@ -505,11 +598,13 @@ int ltls_config_new(lua_State *L)
 	lua_settop(L, 1);
 	t = 1;
 	check_options(L, t);
-	c = lua_newuserdatauv(L, sizeof(*c), 0);
+	c = lua_newuserdatauv(L, sizeof(*c), 1);
 	c->cfg = NULL;
 	c->session_fd = -1;
 	c->has_keypair = 0;
 	luaL_setmetatable(L, LTLS_CONFIG);
+	lua_newtable(L);  /* keypair certificates, see add_keypair */
+	lua_setiuservalue(L, LTLS_CONFIG_SLOT, 1);
 	if ((c->cfg = tls_config_new()) == NULL)
 		return luaL_error(L, "tls.config: out of memory");
 	if (apply(L, c, t) != 0) {
@@ -544,6 +639,15 @@ static int config_tostring(lua_State *L)
 	return 1;
 }
 
+/* cfg:_keypair_certs() -> {cert PEM, ...}: [1] is the default keypair,
+ * the rest are SNI alternatives in the order libtls tries them. */
+static int config_keypair_certs(lua_State *L)
+{
+	luaL_checkudata(L, 1, LTLS_CONFIG);
+	lua_getiuservalue(L, 1, 1);
+	return 1;
+}
+
 static int config_has_keypair(lua_State *L)
 {
 	lua_pushboolean(L, ltls_checkconfig(L, 1)->has_keypair);
@@ -560,6 +664,7 @@ void ltls_config_open(lua_State *L)
 	};
 	static const luaL_Reg methods[] = {
 		{ "has_keypair", config_has_keypair },
+		{ "_keypair_certs", config_keypair_certs },
 		{ NULL, NULL }
 	};
 	luaL_newmetatable(L, LTLS_CONFIG);

@@ -664,6 +664,19 @@ static int conn_setcheck(lua_State *L)
 	return 0;
 }
 
+/* conn:_server() -> the tls.server a server-side conn came from (its
+ * uservalue 1), so the Lua layer can tell which keypair SNI chose; or nil. */
+static int conn_server(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	if (c->mode != LTLS_SERVER_CONN) {
+		lua_pushnil(L);
+		return 1;
+	}
+	lua_getiuservalue(L, 1, 1);
+	return 1;
+}
+
 static int conn_getcheck(lua_State *L)
 {
 	ltls_checkconn(L, 1);
@@ -674,6 +687,7 @@ static int conn_getcheck(lua_State *L)
 static const luaL_Reg conn_methods[] = {
 	{ "_setcheck", conn_setcheck },
 	{ "_getcheck", conn_getcheck },
+	{ "_server", conn_server },
 	{ "handshake", conn_handshake },
 	{ "receive", conn_receive },
 	{ "send", conn_send },

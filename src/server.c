@@ -10,9 +10,11 @@
 int ltls_server_new(lua_State *L)
 {
 	ltls_config *cfg = ltls_checkconfig(L, 1);
-	ltls_server *s = lua_newuserdatauv(L, sizeof(*s), 0);
+	ltls_server *s = lua_newuserdatauv(L, sizeof(*s), 1);
 	s->ctx = NULL;
 	luaL_setmetatable(L, LTLS_SERVER);
+	lua_pushvalue(L, 1);  /* its keypair list tells conns which one SNI chose */
+	lua_setiuservalue(L, -2, 1);
 	if (!cfg->has_keypair) {
 		lua_pushnil(L);
 		lua_pushliteral(L, "server: the config has no certificate; "
@@ -69,6 +71,14 @@ static int server_wrap(lua_State *L)
 	return 1;
 }
 
+/* server:_config() -> the tls.config it was configured with */
+static int server_config(lua_State *L)
+{
+	luaL_checkudata(L, 1, LTLS_SERVER);
+	lua_getiuservalue(L, 1, 1);
+	return 1;
+}
+
 static int server_gc(lua_State *L)
 {
 	ltls_server *s = luaL_checkudata(L, 1, LTLS_SERVER);
@@ -95,6 +105,7 @@ void ltls_server_open(lua_State *L)
 	static const luaL_Reg methods[] = {
 		{ "engine", server_engine },
 		{ "wrap", server_wrap },
+		{ "_config", server_config },
 		{ NULL, NULL }
 	};
 	luaL_newmetatable(L, LTLS_SERVER);
