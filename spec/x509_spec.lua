@@ -40,7 +40,11 @@ end
 
 -- openssl prints IPv6 addresses uncompressed and uppercase; compare as numbers.
 local function ip_groups(text)
-  if text:find("%.") then return text end
+  if not text:find(":") then return text end
+  -- A trailing dotted quad (IPv4-mapped) is two groups.
+  text = text:gsub("(%d+)%.(%d+)%.(%d+)%.(%d+)$", function(a, b, c, d)
+    return ("%x:%x"):format(tonumber(a) << 8 | tonumber(b), tonumber(c) << 8 | tonumber(d))
+  end)
   local head, tail = text:match("^(.-)::(.*)$")
   local groups = {}
   local function add(part)
@@ -227,7 +231,7 @@ describe("tls.x509", function()
     writefile(tmp .. "/custom.ext", table.concat({
       "1.3.6.1.4.1.99999.2=critical,ASN1:UTF8String:must understand",
       "1.3.6.1.4.1.99999.3=ASN1:INTEGER:7",
-      "subjectAltName=IP:10.1.2.3,IP:1::,IP:::ffff:0:1,DNS:localhost",
+      "subjectAltName=IP:10.1.2.3,IP:1::,IP:::ffff:0:1,IP:0:0:0:0:ffff:0:1:0,DNS:localhost",
     }, "\n") .. "\n")
     gen([[
 set -e
@@ -328,7 +332,7 @@ openssl x509 -in rsa.pem -outform DER -out rsa.der
       assert.are.same({ "192.0.2.1", "2001:db8::1", "::1", "2001:db8::1:0:0:1", "fe80::1:0:0:0" }, san.ip)
       assert.are.same({ "admin@example.com" }, san.email)
       assert.are.same({ "https://example.com/path?q=1" }, san.uri)
-      assert.are.same({ "10.1.2.3", "1::", "::ffff:0:1" }, certs.p384.san.ip)
+      assert.are.same({ "10.1.2.3", "1::", "::ffff:0.0.0.1", "::ffff:0:1:0" }, certs.p384.san.ip)
       for name, cert in pairs(certs) do
         local f = facts[name]
         if cert.san then

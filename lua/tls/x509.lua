@@ -250,7 +250,9 @@ local function parse_public_key(node)
     key.exponent = asn1.integer(k[2])
   elseif key.type == "ec" then
     if not params or not is(params, OID) then
-      return nil, "EC public key without a named curve"
+      -- RFC 5480 allows only named curves; explicit parameters were the
+      -- vector for CVE-2020-0601, so they are refused rather than described.
+      return nil, "EC public key with explicit curve parameters (RFC 5480 requires a named curve)"
     end
     local curve, err2 = asn1.oid(params)
     if not curve then return nil, "EC curve: " .. err2 end
@@ -289,6 +291,10 @@ local function ipv6_text(b)
     else
       run_len = 0
     end
+  end
+  -- RFC 5952 section 5: IPv4-mapped addresses keep the dotted quad.
+  if best == 1 and best_len == 5 and groups[6] == 0xffff then
+    return sformat("::ffff:%d.%d.%d.%d", sbyte(b, 13, 16))
   end
   local t = {}
   for i = 1, 8 do t[i] = sformat("%x", groups[i]) end
