@@ -116,6 +116,12 @@ function methods.handshake(conn)
   return nil, reason
 end
 
+-- conn:keypair() -> index, details of the keypair the server side chose
+-- by SNI (libtls does not say; tls.server applies libtls's rule).
+function methods.keypair(conn)
+  return require("tls.server").keypair(conn)
+end
+
 --- Clients
 
 local function new_client(cfg, opts, servername, host, port)
