@@ -8,6 +8,26 @@
 -- malformed; no input makes it raise. Extensions it decodes into fields are
 -- checked strictly (a damaged subjectAltName is an error, not an empty list),
 -- because a policy that silently saw "no SAN" could fall back to weaker checks.
+--
+-- A certificate table has:
+--   der, tbs_der, signature      raw bytes
+--   version                      1..3
+--   serial                       lowercase hex of the magnitude, as openssl -serial
+--   subject, issuer              ordered lists of {type = "CN"|...|dotted OID, value = UTF-8}
+--   subject_string, issuer_string  "CN=a, O=b + OU=c": certificate order, RFC 4514
+--                                escaping; equals openssl -nameopt
+--                                esc_2253,esc_ctrl,utf8,sep_comma_plus_space
+--   not_before, not_after        seconds since the epoch (UTC)
+--   public_key                   {type, oid, bits, curve (ec), exponent (rsa)}
+--   signature_algorithm          openssl's name, or the dotted OID
+--   fingerprint_sha256           "AB:CD:..." as openssl -fingerprint -sha256
+--   spki_sha256                  base64 SHA-256 of the SubjectPublicKeyInfo (curl pin)
+--   extensions                   every extension: {oid, name, critical}
+--   unknown_extensions           those not decoded into a field below
+--   san (or nil)                 {dns = {}, ip = {}, email = {}, uri = {}}
+--   basic_constraints (or nil)   {ca = bool, path_len = n or nil}
+--   key_usage, extended_key_usage (or nil)  list of names that is also a set
+--   subject_key_id, authority_key_id (or nil)  lowercase hex
 
 local asn1 = require "tls.asn1"
 local sha256 = require "tls.sha256"
