@@ -74,6 +74,11 @@ static int settle(ltls_conn *c, ssize_t r, double deadline)
 	if (r == TLS_WANT_POLLIN || r == TLS_WANT_POLLOUT) {
 		int w;
 		c->want = (int)r;
+		/* libtls says "want read" after a post-handshake record (a TLS 1.3
+		 * session ticket) even when more records wait in memory: go on
+		 * reading them. Each such call consumed a record, so this ends. */
+		if (c->fd < 0 && r == TLS_WANT_POLLIN && ltls_membuf_len(&c->in) > 0)
+			return E_RETRY;
 		if (c->fd < 0 || c->timeout == 0)
 			return r == TLS_WANT_POLLIN ? E_WANTREAD : E_WANTWRITE;
 		w = ltls_wait(c, (int)r, deadline);
