@@ -1,0 +1,157 @@
+-- tls.config(opts): options, and the messages for bad options and bad files.
+local tls = require "tls"
+local pki = require "support.pki"
+
+describe("tls.config", function()
+  setup(function() pki.setup() end)
+  teardown(function() pki.cleanup() end)
+
+  describe("with good options", function()
+    it("builds a reusable config from no options (system trust store)", function()
+      local cfg = assert(tls.config{})
+      assert.matches("^tls%.config", tostring(cfg))
+    end)
+
+    it("builds a server config from files and from PEM text", function()
+      assert.truthy(assert(tls.config{ cert_file = pki.server.cert, key_file = pki.server.key }):has_keypair())
+      assert.truthy(assert(tls.config{ cert = pki.read(pki.server.cert), key = pki.read(pki.server.key) }):has_keypair())
+    end)
+
+    it("accepts protocols limited to TLS 1.3 or 1.2", function()
+      assert.truthy(tls.config{ protocols = "tlsv1.3" })
+      assert.truthy(tls.config{ protocols = "tlsv1.2,tlsv1.3" })
+    end)
+  end)
+
+  describe("misuse raises an error naming the option", function()
+    it("for an unknown option", function()
+      assert.has_error(function() tls.config{ ca_fiel = "x" } end)
+      local ok, err = pcall(tls.config, { ca_fiel = "x" })
+      assert.is_false(ok)
+      assert.matches("unknown option 'ca_fiel'", err)
+    end)
+
+    it("for an unknown option given to tls.connect", function()
+      local ok, err = pcall(tls.connect, "localhost", 1, { verify_hostname = false })
+      assert.is_false(ok)
+      assert.matches("tls.connect: unknown option 'verify_hostname'", err, 1, true)
+    end)
+
+    it("for a value of the wrong type", function()
+      local ok, err = pcall(tls.config, { verify_depth = "3" })
+      assert.is_false(ok)
+      assert.matches("option 'verify_depth' must be an integer, got string", err, 1, true)
+      ok, err = pcall(tls.config, { insecure_noverifycert = 1 })
+      assert.is_false(ok)
+      assert.matches("option 'insecure_noverifycert' must be a boolean", err, 1, true)
+      ok, err = pcall(tls.config, { verify_client = "yes" })
+      assert.is_false(ok)
+      assert.matches("option 'verify_client' must be true, false or \"optional\"", err, 1, true)
+    end)
+
+    it("points at the caller, not at the module", function()
+      local ok, err = pcall(function() return tls.config{ nope = true } end)
+      assert.is_false(ok)
+      assert.not_matches("lua/tls/init%.lua", err)
+    end)
+
+    it("for a connection option given to a config", function()
+      local ok, err = pcall(tls.config, { timeout = 1 })
+      assert.is_false(ok)
+      assert.matches("option 'timeout' belongs to a connection", err, 1, true)
+    end)
+  end)
+
+  describe("bad files return nil and a message naming the option and the file", function()
+    it("for a missing cert_file", function()
+      local cfg, err = tls.config{ cert_file = "/nonexistent/c.pem", key_file = pki.server.key }
+      assert.is_nil(cfg)
+      assert.matches("cert_file: cannot read '/nonexistent/c.pem'", err, 1, true)
+    end)
+
+    it("for a missing key_file", function()
+      local cfg, err = tls.config{ cert_file = pki.server.cert, key_file = "/nonexistent/k.pem" }
+      assert.is_nil(cfg)
+      assert.matches("key_file: cannot read '/nonexistent/k.pem'", err, 1, true)
+    end)
+
+    it("for a missing ca_file and a missing ca_path", function()
+      local cfg, err = tls.config{ ca_file = "/nonexistent/ca.pem" }
+      assert.is_nil(cfg)
+      assert.matches("ca_file: cannot read '/nonexistent/ca.pem'", err, 1, true)
+      cfg, err = tls.config{ ca_path = "/nonexistent/dir" }
+      assert.is_nil(cfg)
+      assert.matches("ca_path: '/nonexistent/dir'", err, 1, true)
+    end)
+
+    it("for a missing file given to tls.connect, before any connection is made", function()
+      local conn, err = tls.connect("localhost", 1, { ca_file = "/nonexistent/ca.pem" })
+      assert.is_nil(conn)
+      assert.matches("ca_file: cannot read '/nonexistent/ca.pem'", err, 1, true)
+    end)
+
+    it("for a key that does not match its certificate, naming both", function()
+      local cfg, err = tls.config{ cert_file = pki.server.cert, key_file = pki.alt.key }
+      assert.is_nil(cfg)
+      assert.matches("key_file", err, 1, true)
+      assert.matches(pki.alt.key, err, 1, true)
+      assert.matches("cert_file", err, 1, true)
+      assert.matches(pki.server.cert, err, 1, true)
+    end)
+
+    it("for a mismatched pair inside keypairs, naming the entry", function()
+      local cfg, err = tls.config{ keypairs = {
+        { cert_file = pki.server.cert, key_file = pki.server.key },
+        { cert_file = pki.alt.cert, key_file = pki.server.key } } }
+      assert.is_nil(cfg)
+      assert.matches("keypairs[2]", err, 1, true)
+      assert.matches(pki.alt.cert, err, 1, true)
+    end)
+
+    it("for a certificate or key file that is not PEM", function()
+      local cfg, err = tls.config{ cert_file = pki.bad_file, key_file = pki.server.key }
+      assert.is_nil(cfg)
+      assert.matches("cert_file", err, 1, true)
+      assert.matches(pki.bad_file, err, 1, true)
+      cfg, err = tls.config{ cert_file = pki.server.cert, key_file = pki.bad_file }
+      assert.is_nil(cfg)
+      assert.matches("key_file", err, 1, true)
+      assert.matches(pki.bad_file, err, 1, true)
+    end)
+
+    it("for a certificate without its key", function()
+      local cfg, err = tls.config{ cert_file = pki.server.cert }
+      assert.is_nil(cfg)
+      assert.matches("needs key_file or key", err, 1, true)
+    end)
+  end)
+
+  describe("bad values return nil and a message", function()
+    it("refuses TLS 1.0 and 1.1 in protocols", function()
+      local cfg, err = tls.config{ protocols = "tlsv1.0" }
+      assert.is_nil(cfg)
+      assert.matches("protocols: 'tlsv1.0' enables TLS 1.0 or 1.1", err, 1, true)
+      cfg, err = tls.config{ protocols = "tlsv1.1,tlsv1.2" }
+      assert.is_nil(cfg)
+      assert.matches("protocols:", err, 1, true)
+    end)
+
+    it("refuses protocols it cannot parse", function()
+      local cfg, err = tls.config{ protocols = "ssl3" }
+      assert.is_nil(cfg)
+      assert.matches("protocols: cannot parse 'ssl3'", err, 1, true)
+    end)
+
+    it("refuses unknown ciphers", function()
+      local cfg, err = tls.config{ ciphers = "no-such-cipher" }
+      assert.is_nil(cfg)
+      assert.matches("^ciphers:", err)
+    end)
+
+    it("refuses a server without a certificate", function()
+      local l, err = tls.listen("127.0.0.1", 0, {})
+      assert.is_nil(l)
+      assert.matches("no certificate", err, 1, true)
+    end)
+  end)
+end)

@@ -1,0 +1,109 @@
+-- Real peers for the core specs, each on a free loopback port: the module's
+-- own echo server, a scripted module server, openssl s_server and
+-- s_client, and child Lua processes. Every handle has stop(); specs call it
+-- in finally() or teardown().
+
+local proc = require "support.proc"
+
+local peers = {}
+
+local function quote(s)
+  return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
+end
+peers.quote = quote
+
+-- The module's line echo server (spec/support/echo_server.lua).
+-- extra: Lua table literal of listen options, e.g. '{alpn={"http/1.1"}}'.
+function peers.echo(keypair, extra)
+  local port = proc.free_port()
+  local cmd = ("lua5.4 spec/support/echo_server.lua %d %s %s"):format(port,
+    quote(keypair.cert), quote(keypair.key))
+  if extra then cmd = cmd .. " " .. quote(extra) end
+  local h = proc.start(cmd, { port = port })
+  h.port = port
+  return h
+end
+
+-- A module server that runs `handler` (Lua source of a function(conn, tls))
+-- for each connection.
+function peers.scripted(keypair, handler, extra)
+  local port = proc.free_port()
+  local cmd = ("lua5.4 spec/support/scripted_server.lua %d %s %s %s"):format(port,
+    quote(keypair.cert), quote(keypair.key), quote(handler))
+  if extra then cmd = cmd .. " " .. quote(extra) end
+  local h = proc.start(cmd, { port = port })
+  h.port = port
+  return h
+end
+
+-- openssl s_server in -rev mode (each line comes back reversed). args: extra
+-- command-line arguments as one string. host: "127.0.0.1" (default) or "::1".
+function peers.s_server(keypair, args, host)
+  local port = proc.free_port()
+  host = host or "127.0.0.1"
+  local accept = host:find(":") and ("[" .. host .. "]:" .. port) or (host .. ":" .. port)
+  local cmd = ("openssl s_server -rev -quiet -accept %s -cert %s -key %s %s"):format(
+    accept, quote(keypair.cert), quote(keypair.key), args or "")
+  local h = proc.start(cmd, { port = port, host = host })
+  h.port = port
+  return h
+end
+
+-- Whether process pid is alive (a zombie waiting to be reaped counts as gone).
+function peers.running(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return false end
+  local stat = f:read("a")
+  f:close()
+  return stat:match("^%d+ %b() (%a)") ~= "Z"
+end
+
+-- openssl s_client in the background against 127.0.0.1:port, reading its
+-- standard input from the string `input`; handle.wait() returns its output.
+function peers.s_client(port, args, input)
+  local inf = os.tmpname()
+  local f = assert(io.open(inf, "wb"))
+  f:write(input or "")
+  f:close()
+  local cmd = ("openssl s_client -connect 127.0.0.1:%d %s < %s"):format(port, args or "", inf)
+  local h = proc.start(cmd)
+  local stop = h.stop
+  function h.stop()
+    stop()
+    os.remove(inf)
+  end
+  -- wait for it to exit on its own (bounded), then collect what it printed
+  function h.wait(limit)
+    local deadline = os.time() + (limit or 10)
+    while h.pid and peers.running(h.pid) and os.time() <= deadline do
+      proc.sleep(0.05)
+    end
+    local out = h.output()
+    h.stop()
+    return out
+  end
+  return h
+end
+
+-- Run Lua source in a fresh lua5.4 (module path set, no LuaSocket loaded
+-- unless the code loads it); returns its output and exit status (signals
+-- show as 128 + signal number, as in the shell).
+function peers.lua(code, args)
+  local file = os.tmpname()
+  local f = assert(io.open(file, "wb"))
+  f:write(code)
+  f:close()
+  local out, status = proc.run("lua5.4 " .. file .. " " .. (args or ""))
+  os.remove(file)
+  return out, status
+end
+
+-- Random bytes from the kernel.
+function peers.random(n)
+  local f = assert(io.open("/dev/urandom", "rb"))
+  local s = f:read(n)
+  f:close()
+  return s
+end
+
+return peers
