@@ -125,7 +125,10 @@ end
 --- Clients
 
 local function new_client(cfg, opts, servername, host, port)
-  local conn, err = core.client(cfg, servername, not opts.insecure_noverifycert)
+  -- libtls still checks the name under insecure_noverifycert: a failure of
+  -- that check is a verification error too
+  local conn, err = core.client(cfg, servername,
+    not (opts.insecure_noverifycert and opts.insecure_noverifyname))
   if not conn then return nil, err end
   conn:settimeout(opts.timeout)
   local policy = policy_for(opts, "client")
