@@ -1,0 +1,501 @@
+-- Certificate policy: checks stricter than libtls's, run on the peer's chain
+-- after the handshake and before any application data is trusted.
+--
+--   local p = tls.policy{ pins = { "sha256//..." }, eku = "serverAuth" }
+--   tls.connect(host, 443, { policy = p })
+--   p(conn) --> true | nil, "policy: <rule>: <what failed>"
+--
+-- libtls has already verified the chain and the name when a policy runs; a
+-- policy only narrows what is accepted. The chain a policy sees is the one the
+-- peer sent (leaf first), parsed by tls.x509.
+
+local x509 = require "tls.x509"
+local base64 = require "tls.base64"
+
+local policy = {}
+
+local sformat, concat = string.format, table.concat
+
+local DAY = 86400
+
+--- Building blocks shared with tls.tofu
+
+-- A pin in either form: "sha256//<base64>" (curl) or bare "<base64>" (HPKP).
+-- Returns the bare base64 form, or nil and why it is not a pin.
+function policy.normalize_pin(pin)
+  if type(pin) ~= "string" then return nil, "a pin must be a string, got " .. type(pin) end
+  local b64 = pin:match("^%s*sha256//(%S+)%s*$") or pin:match("^%s*(%S+)%s*$")
+  if not b64 then return nil, "empty pin" end
+  local raw = base64.decode(b64)
+  if not raw or #raw ~= 32 then
+    return nil, sformat("'%s' is not a SHA-256 pin (base64 of 32 bytes, as "
+      .. "openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64 prints)", pin)
+  end
+  return b64
+end
+
+-- The peer's chain as a list of tls.x509 tables, leaf first.
+function policy.peer_chain(conn)
+  local ok, peer = pcall(conn.peer, conn)
+  if not ok then return nil, "peer: " .. tostring(peer) end
+  if not peer then return nil, "peer: the peer sent no certificate" end
+  if not peer.chain_pem then return nil, "peer: no certificate chain to check" end
+  local chain, err = x509.parse_chain(peer.chain_pem)
+  if not chain then return nil, "parse: " .. tostring(err) end
+  -- A server's view of a client's chain may omit the leaf (OpenSSL's
+  -- SSL_get_peer_cert_chain); put it first when peer() names it.
+  local hash = peer.hash and peer.hash:match("^SHA256:(%x+)$")
+  if hash then
+    hash = hash:upper()
+    local function fp(c) return (c.fingerprint_sha256:gsub(":", "")) end
+    if fp(chain[1]) ~= hash then
+      for i = 2, #chain do
+        if fp(chain[i]) == hash then
+          table.insert(chain, 1, table.remove(chain, i))
+          break
+        end
+      end
+    end
+  end
+  return chain
+end
+
+-- Which side of the connection we are on: the context says, or the conn's
+-- own description ("tls.conn (client, ...)", "tls.engine (server, ...)").
+local function mode_of(conn, ctx)
+  if ctx and ctx.mode then return ctx.mode end
+  return tostring(conn):match("^tls%.%a+ %((%a+),") or "client"
+end
+
+--- Names and addresses
+
+local function ipv4_bytes(s)
+  local a, b, c, d = s:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  if not a then return nil end
+  local t = { a, b, c, d }
+  for i = 1, 4 do
+    -- no leading zeros: inet_pton refuses them, and "010" reads as octal elsewhere
+    if #t[i] > 3 or (#t[i] > 1 and t[i]:sub(1, 1) == "0") or tonumber(t[i]) > 255 then
+      return nil
+    end
+    t[i] = tonumber(t[i])
+  end
+  return string.char(t[1], t[2], t[3], t[4])
+end
+
+-- RFC 4291 text to 16 bytes, or nil.
+local function ipv6_bytes(s)
+  s = s:lower()
+  if s:find("[^0-9a-f:.]") or #s > 45 then return nil end
+  local head, tail = s, nil
+  local dc = s:find("::", 1, true)
+  if dc then
+    head, tail = s:sub(1, dc - 1), s:sub(dc + 2)
+    if tail:find("::", 1, true) then return nil end
+  end
+  local function groups(part, last)
+    local out = {}
+    if part == "" then return out end
+    local list = {}
+    for g in (part .. ":"):gmatch("([^:]*):") do list[#list + 1] = g end
+    for i, g in ipairs(list) do
+      if i == #list and last and g:find(".", 1, true) then
+        local v4 = ipv4_bytes(g)
+        if not v4 then return nil end
+        local b1, b2, b3, b4 = v4:byte(1, 4)
+        out[#out + 1] = b1 * 256 + b2
+        out[#out + 1] = b3 * 256 + b4
+      else
+        if not g:match("^%x%x?%x?%x?$") then return nil end
+        out[#out + 1] = tonumber(g, 16)
+      end
+    end
+    return out
+  end
+  local h, t = groups(head, tail == nil), {}
+  if tail then t = groups(tail, true) end
+  if not h or not t then return nil end
+  local n = #h + #t
+  if (dc and n > 7) or (not dc and n ~= 8) then return nil end
+  local words = {}
+  for _, w in ipairs(h) do words[#words + 1] = w end
+  for _ = 1, 8 - n do words[#words + 1] = 0 end
+  for _, w in ipairs(t) do words[#words + 1] = w end
+  local bytes = {}
+  for i = 1, 8 do
+    bytes[#bytes + 1] = string.char(words[i] >> 8, words[i] & 0xff)
+  end
+  return concat(bytes)
+end
+
+-- The bytes of an IP address in text form, or nil when it is a host name.
+function policy.ip_bytes(s)
+  if type(s) ~= "string" then return nil end
+  s = s:match("^%[(.*)%]$") or s
+  if s:find(":", 1, true) then return ipv6_bytes(s) end
+  return ipv4_bytes(s)
+end
+
+-- RFC 6125 host name matching, as libtls does it: case-insensitive, a
+-- wildcard only as the whole left-most label and never over a bare suffix
+-- ("*.example.com" yes; "*.com", "f*.example.com" no).
+function policy.name_matches(pattern, host)
+  pattern, host = pattern:lower():gsub("%.$", ""), host:lower():gsub("%.$", "")
+  if pattern == "" or host == "" then return false end
+  if not pattern:find("*", 1, true) then return pattern == host end
+  local suffix = pattern:match("^%*(%..+)$")
+  if not suffix or suffix:find("*", 1, true) or not suffix:find(".", 2, true) then
+    return false
+  end
+  local label = host:sub(1, #host - #suffix)
+  return #host > #suffix and host:sub(-#suffix) == suffix and label ~= ""
+    and not label:find(".", 1, true)
+end
+
+-- Does the leaf's SAN cover `host`? IPs match iPAddress entries only and
+-- names match dNSName entries only; the subject CN is never looked at.
+function policy.san_covers(cert, host)
+  local san = cert.san
+  if not san then return false end
+  local ip = policy.ip_bytes(host)
+  if ip then
+    for _, text in ipairs(san.ip) do
+      if policy.ip_bytes(text) == ip then return true end
+    end
+    return false
+  end
+  for _, name in ipairs(san.dns) do
+    if policy.name_matches(name, host) then return true end
+  end
+  return false
+end
+
+--- Rules
+
+local function short(cert)
+  return "'" .. (cert.subject_string ~= "" and cert.subject_string or "(empty subject)") .. "'"
+end
+
+local function position(i)
+  return i == 1 and "the leaf" or ("certificate " .. i .. " of the chain")
+end
+
+local function issuer_forms(cert)
+  -- The name as tls.x509 prints it and as libtls's peer().issuer prints it.
+  local slash = {}
+  for _, a in ipairs(cert.issuer) do slash[#slash + 1] = "/" .. a.type .. "=" .. a.value end
+  return cert.issuer_string, concat(slash)
+end
+
+local function subject_forms(cert)
+  local slash = {}
+  for _, a in ipairs(cert.subject) do slash[#slash + 1] = "/" .. a.type .. "=" .. a.value end
+  return cert.subject_string, concat(slash)
+end
+
+local checks = {}
+
+function checks.require_san(rules, chain, conn, ctx)
+  if not rules.require_san or mode_of(conn, ctx) ~= "client" then return true end
+  local leaf = chain[1]
+  local san = leaf.san
+  if not san or (#san.dns == 0 and #san.ip == 0) then
+    return nil, sformat("the server certificate %s has no DNS or IP subjectAltName "
+      .. "(names in the subject CN are not accepted; use require_san = false to allow them)",
+      short(leaf))
+  end
+  local host = ctx and ctx.servername or nil
+  if host == nil then
+    local ok, info = pcall(conn.info, conn)
+    host = ok and info and info.servername or nil
+  end
+  -- libtls has matched the name already; match again here, on the SAN only,
+  -- unless name checks were turned off (insecure_noverifyname).
+  if host and ctx and ctx.verify_name and not policy.san_covers(leaf, host) then
+    return nil, sformat("the server certificate %s does not name '%s' in its "
+      .. "subjectAltName (DNS: %s; IP: %s)", short(leaf), host,
+      concat(san.dns, ", "), concat(san.ip, ", "))
+  end
+  return true
+end
+
+local function key_bits_check(kind, min)
+  return function(chain)
+    for i, cert in ipairs(chain) do
+      local key = cert.public_key
+      local t = key.type == "rsa-pss" and "rsa" or key.type
+      if t == kind and (key.bits or 0) < min then
+        return nil, sformat("%s %s has a %d-bit %s key, below the minimum of %d bits",
+          position(i), short(cert), key.bits or 0, kind == "rsa" and "RSA" or "EC", min)
+      end
+    end
+    return true
+  end
+end
+
+function checks.min_rsa_bits(rules, chain)
+  if not rules.min_rsa_bits then return true end
+  return key_bits_check("rsa", rules.min_rsa_bits)(chain)
+end
+
+function checks.min_ec_bits(rules, chain)
+  if not rules.min_ec_bits then return true end
+  return key_bits_check("ec", rules.min_ec_bits)(chain)
+end
+
+function checks.max_validity_days(rules, chain)
+  local max = rules.max_validity_days
+  if not max then return true end
+  local leaf = chain[1]
+  local days = (leaf.not_after - leaf.not_before) / DAY
+  if days > max then
+    return nil, sformat("the leaf %s is valid for %.0f days (%s to %s), more than %s",
+      short(leaf), days, os.date("!%Y-%m-%d", leaf.not_before),
+      os.date("!%Y-%m-%d", leaf.not_after), tostring(max))
+  end
+  return true
+end
+
+function checks.issuers(rules, chain)
+  local list = rules.issuers
+  if not list then return true end
+  for i, cert in ipairs(chain) do
+    local a, b = issuer_forms(cert)
+    if list.names[a] or list.names[b] then return true end
+    if i > 1 then
+      local c, d = subject_forms(cert)
+      if list.names[c] or list.names[d] or list.pins[cert.spki_sha256] then return true end
+    end
+  end
+  local names = {}
+  for i, cert in ipairs(chain) do names[i] = "'" .. cert.issuer_string .. "'" end
+  return nil, "no certificate in the chain was issued by an allowed issuer (issuers seen: "
+    .. concat(names, ", ") .. ")"
+end
+
+function checks.eku(rules, chain)
+  local want = rules.eku
+  if not want then return true end
+  local leaf = chain[1]
+  local have = leaf.extended_key_usage
+  for _, name in ipairs(want) do
+    if not (have and have[name]) then
+      return nil, sformat("the leaf %s does not list the extended key usage '%s' (it has: %s)",
+        short(leaf), name, have and concat(have, ", ") or "no extendedKeyUsage extension")
+    end
+  end
+  return true
+end
+
+function checks.pins(rules, chain)
+  local pins = rules.pins
+  if not pins then return true end
+  for _, cert in ipairs(chain) do
+    if pins.set[cert.spki_sha256] then return true end
+  end
+  return nil, sformat("no certificate in the chain matches any of the %d pin(s); "
+    .. "the leaf's pin is sha256//%s", pins.n, chain[1].spki_sha256)
+end
+
+function checks.expires_within(rules, chain, conn)
+  local within = rules.expires_within
+  if not within then return true end
+  local now = os.time()
+  for i, cert in ipairs(chain) do
+    local left = (cert.not_after - now) / DAY
+    if left <= within then
+      local ok, err = pcall(rules.on_expiring, cert, left, conn, i)
+      if not ok then return nil, "on_expiring raised: " .. tostring(err) end
+    end
+  end
+  return true
+end
+
+function checks.check(rules, chain, conn, ctx)
+  local fn = rules.check
+  if not fn then return true end
+  local ok, passed, reason = pcall(fn, chain, conn, ctx)
+  if not ok then return nil, "raised: " .. tostring(passed) end
+  if passed then return true end
+  return nil, tostring(reason or "rejected by the custom check")
+end
+
+-- The order checks run in: the cheap structural ones first, the warning after
+-- every rule that can fail on its own, the user's function last.
+local order = {
+  "require_san", "min_rsa_bits", "min_ec_bits", "max_validity_days",
+  "issuers", "eku", "pins", "expires_within", "check",
+}
+
+--- Building a policy
+
+local function default_on_expiring(cert, days_left)
+  warn(sformat("lua-tls: certificate %s expires in %.1f days (%s)", short(cert),
+    days_left, os.date("!%Y-%m-%d %H:%M:%S UTC", cert.not_after)))
+end
+
+local function opt_number(rules, name, min)
+  local v = rules[name]
+  if v == nil or v == false then return nil end
+  if type(v) ~= "number" or v ~= v or v < min then
+    error(sformat("tls.policy: rule '%s' must be a number >= %s, got %s", name, min,
+      type(v) == "number" and tostring(v) or type(v)), 4)
+  end
+  return v
+end
+
+local function callable(v)
+  return type(v) == "function" or (getmetatable(v) or {}).__call ~= nil
+end
+
+local function string_list(rules, name)
+  local v = rules[name]
+  if v == nil or v == false then return nil end
+  if type(v) == "string" then v = { v } end
+  if type(v) ~= "table" then
+    error(sformat("tls.policy: rule '%s' must be a string or a list of strings, got %s",
+      name, type(v)), 4)
+  end
+  local out = {}
+  for i, s in ipairs(v) do
+    if type(s) ~= "string" then
+      error(sformat("tls.policy: rule '%s' entry %d must be a string, got %s", name, i, type(s)), 4)
+    end
+    out[#out + 1] = s
+  end
+  if #out == 0 then
+    error(sformat("tls.policy: rule '%s' is an empty list (it would reject everything)", name), 4)
+  end
+  return out
+end
+
+local known = {
+  pins = true, require_san = true, min_rsa_bits = true, min_ec_bits = true,
+  max_validity_days = true, expires_within = true, on_expiring = true,
+  issuers = true, eku = true, check = true,
+}
+
+local Policy = {}
+Policy.__index = Policy
+Policy.__name = "tls.policy"
+
+local function compile(rules)
+  if rules == nil then rules = {} end
+  if type(rules) ~= "table" then
+    error("tls.policy: rules must be a table, got " .. type(rules), 3)
+  end
+  for k in pairs(rules) do
+    if not known[k] then
+      error(sformat("tls.policy: unknown rule '%s' (known: pins, require_san, min_rsa_bits, "
+        .. "min_ec_bits, max_validity_days, expires_within, on_expiring, issuers, eku, check)",
+        tostring(k)), 3)
+    end
+  end
+  local r = {}
+  if rules.require_san == nil then r.require_san = true
+  elseif type(rules.require_san) == "boolean" then r.require_san = rules.require_san
+  else error("tls.policy: rule 'require_san' must be a boolean, got " .. type(rules.require_san), 3)
+  end
+  if rules.min_rsa_bits == nil then r.min_rsa_bits = 2048
+  else r.min_rsa_bits = opt_number(rules, "min_rsa_bits", 0) end
+  r.min_ec_bits = opt_number(rules, "min_ec_bits", 0)
+  r.max_validity_days = opt_number(rules, "max_validity_days", 0)
+  r.expires_within = opt_number(rules, "expires_within", 0)
+  if rules.on_expiring ~= nil then
+    if not callable(rules.on_expiring) then
+      error("tls.policy: rule 'on_expiring' must be a function, got " .. type(rules.on_expiring), 3)
+    end
+    if not r.expires_within then
+      error("tls.policy: rule 'on_expiring' needs 'expires_within' (days)", 3)
+    end
+  end
+  r.on_expiring = rules.on_expiring or default_on_expiring
+
+  local pins = rules.pins
+  if type(pins) == "string" then
+    -- curl's --pinnedpubkey form: "sha256//A;sha256//B"
+    local list = {}
+    for p in pins:gmatch("[^;]+") do list[#list + 1] = p end
+    pins = list
+  end
+  if pins ~= nil and pins ~= false then
+    if type(pins) ~= "table" then
+      error("tls.policy: rule 'pins' must be a list of pins, got " .. type(pins), 3)
+    end
+    local set, n = {}, 0
+    for i, p in ipairs(pins) do
+      local b64, err = policy.normalize_pin(p)
+      if not b64 then error(sformat("tls.policy: pins[%d]: %s", i, err), 3) end
+      set[b64] = true
+      n = n + 1
+    end
+    if n == 0 then
+      error("tls.policy: rule 'pins' is an empty list (it would reject everything)", 3)
+    end
+    r.pins = { set = set, n = n }
+  end
+
+  local issuers = string_list(rules, "issuers")
+  if issuers then
+    local names, ipins = {}, {}
+    for _, s in ipairs(issuers) do
+      local b64 = s:find("^sha256//") and policy.normalize_pin(s)
+        or (#s == 44 and s:find("^[%w+/]+=$") and policy.normalize_pin(s))
+      if s:find("^sha256//") and not b64 then
+        error(sformat("tls.policy: issuers: '%s' is not a valid pin", s), 3)
+      end
+      if b64 then ipins[b64] = true else names[s] = true end
+    end
+    r.issuers = { names = names, pins = ipins }
+  end
+
+  r.eku = string_list(rules, "eku")
+  if rules.check ~= nil and not callable(rules.check) then
+    error("tls.policy: rule 'check' must be a function(chain, conn, ctx), got " .. type(rules.check), 3)
+  end
+  r.check = rules.check
+  return r
+end
+
+-- policy:check_chain(chain, conn, ctx) -> true | nil, "policy: <rule>: <what>"
+-- for a chain already parsed (a list of tls.x509 tables, leaf first).
+function Policy:check_chain(chain, conn, ctx)
+  if type(chain) ~= "table" or not chain[1] then
+    return nil, "policy: peer: no certificate to check"
+  end
+  local rules = self.rules
+  for _, name in ipairs(order) do
+    local ok, why = checks[name](rules, chain, conn, ctx)
+    if not ok then return nil, "policy: " .. name .. ": " .. tostring(why) end
+  end
+  return true
+end
+
+-- policy(conn [, ctx]) -> true | nil, reason. ctx is what tls.connect passes
+-- ({mode, host, port, servername, verify_name}); a direct call may omit it.
+function Policy:__call(conn, ctx)
+  local chain, err = policy.peer_chain(conn)
+  if not chain then return nil, "policy: " .. err end
+  return self:check_chain(chain, conn, ctx)
+end
+
+function Policy:__tostring()
+  local on = {}
+  for _, name in ipairs(order) do
+    if self.rules[name] then on[#on + 1] = name end
+  end
+  return "tls.policy (" .. concat(on, ", ") .. ")"
+end
+
+-- tls.policy.new(rules) -> policy; tls.policy(rules) is the same.
+-- (compile raises at the caller's line: keep both at the same call depth)
+function policy.new(rules)
+  return setmetatable({ rules = compile(rules) }, Policy)
+end
+
+-- What every client connection gets when opts.policy is not given.
+policy.default = policy.new {}
+
+return setmetatable(policy, {
+  __call = function(_, rules) return setmetatable({ rules = compile(rules) }, Policy) end,
+})

@@ -1,0 +1,173 @@
+-- Trust on first use: the first time a host is seen, the SHA-256 pin of its
+-- leaf's public key is written to a file; later connections must show the
+-- same key. Like ssh's known_hosts, for servers without a CA you trust.
+--
+--   local known = tls.tofu(os.getenv("HOME") .. "/.config/myapp/known_pins")
+--   tls.connect("device.lan", 8443, { insecure_noverifycert = true, policy = known })
+--
+-- The file has one "<host>:<port> sha256//<pin>" line per host. Updates go
+-- to a temporary file in the same directory that is then renamed over the
+-- old one, so a reader never sees half a file.
+
+local policy = require "tls.policy"
+
+local tofu = {}
+
+local sformat, concat = string.format, table.concat
+
+local HEADER = "# lua-tls trust-on-first-use pins: <host>:<port> sha256//<SHA-256 of the public key>\n"
+
+-- Reads the file into a list of {key, pin} (in file order) and a map.
+-- A missing file is an empty one; anything else unreadable is an error.
+local function load(path)
+  local f, err, code = io.open(path, "rb")
+  if not f then
+    if code == 2 then return {}, {} end -- ENOENT
+    return nil, "cannot read " .. tostring(err)
+  end
+  local text = f:read("a")
+  f:close()
+  if not text then return nil, "cannot read " .. path end
+  local list, map, n = {}, {}, 0
+  for line in (text .. "\n"):gmatch("(.-)\r?\n") do
+    n = n + 1
+    if not line:find("^%s*$") and not line:find("^%s*#") then
+      local key, pin = line:match("^%s*(%S+)%s+sha256//(%S+)%s*$")
+      if not key or not policy.normalize_pin(pin) then
+        return nil, sformat("%s line %d is not '<host>:<port> sha256//<pin>': %q", path, n, line)
+      end
+      if not map[key] then list[#list + 1] = key end
+      map[key] = pin
+    end
+  end
+  return list, map
+end
+
+local counter = 0
+
+-- Writes the pins atomically: temp file in the same directory, then rename.
+local function save(path, list, map)
+  counter = counter + 1
+  local tmp = sformat("%s.tmp-%s-%d-%d", path, tostring(map):match("0x(%x+)") or "0",
+    os.time(), counter)
+  local f, err = io.open(tmp, "wb")
+  if not f then return nil, "cannot write " .. tostring(err) end
+  local lines = { HEADER }
+  for _, key in ipairs(list) do
+    if map[key] then lines[#lines + 1] = key .. " sha256//" .. map[key] .. "\n" end
+  end
+  local ok, werr = f:write(concat(lines))
+  if ok then ok, werr = f:flush() end
+  f:close()
+  if ok then ok, werr = os.rename(tmp, path) end
+  if not ok then
+    os.remove(tmp)
+    return nil, "cannot write " .. path .. ": " .. tostring(werr)
+  end
+  return true
+end
+
+-- The name a pin is kept under: host:port when the connection was made by
+-- tls.connect, else the server name (tls.wrap, engines).
+local function key_of(conn, ctx)
+  local host, port = ctx and ctx.host, ctx and ctx.port
+  if not host then
+    host = ctx and ctx.servername
+    if not host then
+      local ok, info = pcall(conn.info, conn)
+      host = ok and info and info.servername or nil
+    end
+  end
+  if not host or host == "" then return nil end
+  host = host:lower()
+  if host:find(":", 1, true) and not host:find("^%[") then host = "[" .. host .. "]" end
+  if port then return host .. ":" .. tostring(port) end
+  return host
+end
+
+local Tofu = {}
+Tofu.__index = Tofu
+Tofu.__name = "tls.tofu"
+
+function Tofu:__tostring()
+  return "tls.tofu (" .. self.path .. ")"
+end
+
+-- tofu(conn [, ctx]) -> true | nil, "policy: ..."
+function Tofu:__call(conn, ctx)
+  local chain, err = policy.peer_chain(conn)
+  if not chain then return nil, "policy: " .. err end
+  if self.base then
+    local ok, why = self.base:check_chain(chain, conn, ctx)
+    if not ok then return nil, why end
+  end
+  local key = key_of(conn, ctx)
+  if not key then
+    return nil, "policy: tofu: no host name to record the pin under (give the connection a servername)"
+  end
+  local pin = chain[1].spki_sha256
+  local list, map = load(self.path)
+  if not list then return nil, "policy: tofu: " .. map end
+  local known = map[key]
+  if known == pin then return true end
+  if known then
+    return nil, sformat("policy: tofu: the public key of %s has changed: %s recorded "
+      .. "sha256//%s, the server now shows sha256//%s. If the change is expected, delete "
+      .. "the line for %s from %s (or call tofu:forget(%q)) and connect again",
+      key, self.path, known, pin, key, self.path, key)
+  end
+  list[#list + 1], map[key] = key, pin
+  local ok, werr = save(self.path, list, map)
+  if not ok then return nil, "policy: tofu: cannot record the pin of " .. key .. ": " .. werr end
+  if self.on_new then pcall(self.on_new, key, pin) end
+  return true
+end
+
+-- tofu:lookup(key) -> "sha256//<pin>" | nil (or nil, err for a bad file)
+function Tofu:lookup(key)
+  local list, map = load(self.path)
+  if not list then return nil, map end
+  return map[key] and "sha256//" .. map[key] or nil
+end
+
+-- tofu:forget(key) -> true | nil, err. The next connection records anew.
+function Tofu:forget(key)
+  local list, map = load(self.path)
+  if not list then return nil, map end
+  if not map[key] then return true end
+  map[key] = nil
+  return save(self.path, list, map)
+end
+
+-- tls.tofu(path [, opts]) -> a policy. opts:
+--   policy = tls.policy{...} | false   checks run first (default tls.policy.default)
+--   on_new = function(key, pin)        told when a host is recorded
+local function build(path, opts)
+  if type(path) ~= "string" or path == "" then
+    error("tls.tofu: path must be a file name, got " .. (type(path) == "string" and '""' or type(path)), 3)
+  end
+  opts = opts or {}
+  if type(opts) ~= "table" then error("tls.tofu: options must be a table, got " .. type(opts), 3) end
+  for k in pairs(opts) do
+    if k ~= "policy" and k ~= "on_new" then
+      error("tls.tofu: unknown option '" .. tostring(k) .. "' (known: policy, on_new)", 3)
+    end
+  end
+  local base = opts.policy
+  if base == nil then base = policy.default end
+  if base ~= false and getmetatable(base) ~= getmetatable(policy.default) then
+    error("tls.tofu: option 'policy' must be a tls.policy or false, got " .. type(base), 3)
+  end
+  if opts.on_new ~= nil and type(opts.on_new) ~= "function" then
+    error("tls.tofu: option 'on_new' must be a function, got " .. type(opts.on_new), 3)
+  end
+  return setmetatable({ path = path, base = base or nil, on_new = opts.on_new }, Tofu)
+end
+
+-- (build raises at the caller's line: keep both at the same call depth)
+-- (no tail calls: the frame must stay for the error level)
+function tofu.new(path, opts) local t = build(path, opts); return t end
+
+return setmetatable(tofu, {
+  __call = function(_, path, opts) local t = build(path, opts); return t end,
+})
