@@ -36,5 +36,10 @@ build = {
     },
     ["tls"] = "lua/tls/init.lua",
     -- the pure-Lua helpers (spec/install_spec.lua checks this list is complete)
+    ["tls.https"] = "lua/tls/https.lua",
+    ["tls.http.url"] = "lua/tls/http/url.lua",
+    ["tls.http.headers"] = "lua/tls/http/headers.lua",
+    ["tls.http.reader"] = "lua/tls/http/reader.lua",
+    ["tls.http.pool"] = "lua/tls/http/pool.lua",
   },
 }

@@ -1,0 +1,69 @@
+-- Response headers for tls.https: a plain table of lower-case names to
+-- values (repeated headers joined with ", ", as LuaSocket does), whose
+-- lookups are case-insensitive, plus methods that keep every repeated header
+-- as received:
+--   h["Content-Type"], h["content-type"], h:get("CONTENT-TYPE") -> combined value
+--   h:get_all("set-cookie") -> { "a=1", "b=2" }  (each header line's value)
+--   for name, value in h:each() do ... end       (every line, in order)
+
+local headers = {}
+
+-- name -> list of { name, value } in arrival order; weak so a headers
+-- object takes its list with it
+local lines_of = setmetatable({}, { __mode = "k" })
+
+local methods = {}
+
+function methods.get(h, name)
+  return rawget(h, name:lower())
+end
+
+function methods.get_all(h, name)
+  local want, out = name:lower(), {}
+  for _, l in ipairs(lines_of[h] or {}) do
+    if l[1]:lower() == want then out[#out + 1] = l[2] end
+  end
+  return out
+end
+
+function methods.each(h)
+  local list, i = lines_of[h] or {}, 0
+  return function()
+    i = i + 1
+    local l = list[i]
+    if l then return l[1], l[2] end
+  end
+end
+
+function methods.add(h, name, value)
+  local list = lines_of[h]
+  list[#list + 1] = { name, value }
+  local key = name:lower()
+  local old = rawget(h, key)
+  rawset(h, key, old and (old .. ", " .. value) or value)
+end
+
+local mt = {
+  __name = "tls.https.headers",
+  __index = function(h, k)
+    local m = methods[k]
+    if m then return m end
+    if type(k) == "string" then
+      local lower = k:lower()
+      if lower ~= k then return rawget(h, lower) end
+    end
+    return nil
+  end,
+}
+
+function headers.new()
+  local h = setmetatable({}, mt)
+  lines_of[h] = {}
+  return h
+end
+
+function headers.is(h)
+  return getmetatable(h) == mt
+end
+
+return headers

@@ -1,0 +1,978 @@
+-- tls.https: an HTTPS/1.1 client on lua-tls, in pure Lua.
+--
+--   https.request(url [, body])  -> body, code, headers, status_line  (LuaSocket/LuaSec)
+--   https.request{url=, ...}     -> 1, code, headers, status_line     (ltn12 source/sink)
+--   https.get(url [, opts]) / https.post(url, body [, opts]) / https.fetch(opts)
+--                                -> { status, reason, headers, body, url, tls } | nil, err
+--
+-- Keep-alive connections wait in one bounded pool (tls.http.pool); a TLS
+-- config is built once per distinct set of TLS options and cached, since a
+-- config loads CA data. See doc/https.md for every option and error.
+
+local tls = require "tls"
+local core = require "tls.core"
+local urlmod = require "tls.http.url"
+local headers_mod = require "tls.http.headers"
+local reader = require "tls.http.reader"
+local pool_mod = require "tls.http.pool"
+
+local https = {
+  _VERSION = "tls.https scm",
+  USERAGENT = "lua-tls/scm",
+  TIMEOUT = 60,          -- seconds for connect, handshake and each read or write
+  MAX_REDIRECTS = 5,
+  MAX_HEADER_SIZE = 65536,
+}
+
+-- Options every request starts from (the caller's options win), e.g.
+-- https.defaults.ca_file = "/etc/my-ca.pem" for the one-argument request().
+https.defaults = {}
+
+local now = core.now or function()
+  local ok, socket = pcall(require, "socket")
+  return ok and socket.gettime() or os.time()
+end
+
+local the_pool = pool_mod.new({}, now)
+
+local BLOCK = 65536
+
+--- Small helpers
+
+-- A short printable excerpt of what a peer sent, for error messages.
+local function quote(s)
+  local cut = #s > 60
+  s = s:sub(1, 60):gsub("[%c\128-\255\"\\]", function(c)
+    return ("\\x%02x"):format(c:byte())
+  end)
+  return '"' .. s .. (cut and '"...' or '"')
+end
+
+local function shut(conn)
+  if conn then
+    conn:settimeout(0)   -- one close_notify attempt, never a wait
+    conn:close()
+  end
+end
+
+local function need_socket(what)
+  local ok, socket = pcall(require, "socket")
+  if not ok then
+    return nil, what .. " need LuaSocket (Debian package lua-socket), which is not installed"
+  end
+  return socket
+end
+
+-- The remaining time for one step: min(t, time left before the deadline),
+-- or nil when the deadline has passed.
+local function limit(st, t)
+  if not st.deadline then return t end
+  local left = st.deadline - now()
+  if left <= 0 then return nil end
+  if left < t then return left end
+  return t
+end
+
+--- Options
+
+-- Options of the HTTP layer; every other key is a TLS option for tls.config.
+local http_options = {
+  url = true, method = true, headers = true, body = true, source = true, sink = true,
+  step = true, redirect = true, max_redirects = true, timeout = true,
+  connect_timeout = true, handshake_timeout = true, total_timeout = true,
+  proxy = true, no_proxy = true, keepalive = true, insecure_http = true,
+  max_header_size = true, progress = true,
+  -- connection-level TLS options (not part of a config)
+  policy = true, servername = true, config = true,
+}
+
+local token = "^[!#$%%&'*+%-.%^_`|~%w]+$"
+
+local function fail(level, fmt, ...)
+  error("tls.https: " .. fmt:format(...), level + 1)
+end
+
+local function serialize(v, out)
+  local t = type(v)
+  if t == "table" then
+    local keys = {}
+    for k in pairs(v) do keys[#keys + 1] = k end
+    table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+    out[#out + 1] = "{"
+    for _, k in ipairs(keys) do
+      out[#out + 1] = tostring(k) .. "="
+      serialize(v[k], out)
+      out[#out + 1] = ";"
+    end
+    out[#out + 1] = "}"
+  elseif t == "string" then
+    out[#out + 1] = ("%q"):format(v)
+  else
+    out[#out + 1] = t .. ":" .. tostring(v)
+  end
+  return out
+end
+
+-- One config per distinct TLS option set, kept for later requests.
+local configs, nconfigs = {}, 0
+local config_ids = setmetatable({}, { __mode = "k" })
+local next_id = 0
+
+local function id_of(v)
+  if v == nil then return "-" end
+  local id = config_ids[v]
+  if not id then
+    next_id = next_id + 1
+    id = next_id
+    config_ids[v] = id
+  end
+  return tostring(id)
+end
+
+-- config_for(tls_options, level) -> config, key | nil, message; raises on misuse
+local function config_for(o, level)
+  local key = table.concat(serialize(o, {}))
+  local cfg = configs[key]
+  if cfg then return cfg, key end
+  local ok, err
+  ok, cfg, err = pcall(tls.config, o)
+  if not ok then
+    local msg = tostring(cfg):gsub("^[^\n]-:%d+: ", ""):gsub("^tls%.config: ", "")
+    fail(level + 1, "%s", msg)
+  end
+  if not cfg then return nil, err end
+  if nconfigs >= 16 then configs, nconfigs = {}, 0 end
+  configs[key], nconfigs = cfg, nconfigs + 1
+  return cfg, key
+end
+
+local function check_number(o, name, level)
+  local v = o[name]
+  if v ~= nil and (type(v) ~= "number" or v ~= v or v <= 0) then
+    fail(level + 1, "option '%s' must be a positive number of seconds, got %s", name, tostring(v))
+  end
+  return v
+end
+
+local function check_type(o, name, types, level)
+  local v = o[name]
+  if v ~= nil and not types:find(type(v), 1, true) then
+    fail(level + 1, "option '%s' must be a %s, got %s", name, (types:gsub(",", " or ")), type(v))
+  end
+  return v
+end
+
+-- Request headers given by the user: name -> value or list of values.
+local function check_headers(h, level)
+  if h == nil then return {} end
+  if type(h) ~= "table" then fail(level + 1, "option 'headers' must be a table, got %s", type(h)) end
+  local list = {}
+  local function add(name, v)
+    if type(v) == "number" then v = tostring(v) end
+    if type(v) ~= "string" then
+      fail(level + 2, "header '%s' must be a string, a number or a list of them, got %s", name, type(v))
+    end
+    if v:find("[\r\n%z]") then
+      fail(level + 2, "header '%s' contains CR, LF or NUL", name)
+    end
+    list[#list + 1] = { name, v }
+  end
+  for name, v in pairs(h) do
+    if type(name) ~= "string" or not name:match(token) then
+      fail(level + 1, "header name %s is not a valid HTTP token", tostring(name))
+    end
+    if type(v) == "table" then
+      for _, x in ipairs(v) do add(name, x) end
+    else
+      add(name, v)
+    end
+  end
+  table.sort(list, function(a, b) return a[1]:lower() < b[1]:lower() end)
+  return list
+end
+
+local function has_header(list, name)
+  name = name:lower()
+  for _, l in ipairs(list) do
+    if l[1]:lower() == name then return l[2] end
+  end
+end
+
+local function without_headers(list, names)
+  local out = {}
+  for _, l in ipairs(list) do
+    if not names[l[1]:lower()] then out[#out + 1] = l end
+  end
+  return out
+end
+
+local function form_encode(t)
+  local parts = {}
+  local function esc(s)
+    return (tostring(s):gsub("[^%w%-_%.~]", function(c) return ("%%%02X"):format(c:byte()) end))
+  end
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  for _, k in ipairs(keys) do parts[#parts + 1] = esc(k) .. "=" .. esc(t[k]) end
+  return table.concat(parts, "&")
+end
+
+--- Proxies
+
+local function no_proxy_match(u, list)
+  for entry in list:gmatch("[^,%s]+") do
+    entry = entry:lower()
+    if entry == "*" then return true end
+    local host, port = entry:match("^%[?([^%]]-)%]?:(%d+)$")
+    if not host then host = entry:gsub("^%[(.*)%]$", "%1") end
+    host = host:gsub("^%*?%.", "")
+    if (not port or tonumber(port) == u.port)
+      and (u.host == host or u.host:sub(-#host - 1) == "." .. host) then
+      return true
+    end
+  end
+  return false
+end
+
+-- The proxy for URL u: parsed proxy URL | nil | nil, message
+local function proxy_for(u, st)
+  local p, np = st.proxy, st.no_proxy
+  if p == false or u.scheme ~= "https" then return nil end
+  if p == nil then
+    p = os.getenv("https_proxy") or os.getenv("HTTPS_PROXY")
+    if not p or p == "" then return nil end
+    if np == nil then np = os.getenv("no_proxy") or os.getenv("NO_PROXY") end
+  end
+  if np and no_proxy_match(u, np) then return nil end
+  local text = p
+  if not p:match("^%a[%w+.-]*://") then p = "http://" .. p end
+  if p:match("^https://") then
+    return nil, "proxy: https:// proxy URLs are not supported (" .. text
+      .. "); give the proxy as http://host:port (CONNECT still carries TLS end to end)"
+  end
+  local pu, err = urlmod.parse(p)
+  if not pu then return nil, "proxy: " .. err end
+  return pu
+end
+
+--- Connections
+
+-- Open a CONNECT tunnel through proxy pu to u, then TLS over it.
+local function tunnel(u, pu, st, ct, ht)
+  local socket, serr = need_socket("CONNECT proxies")
+  if not socket then return nil, "proxy: " .. serr end
+  local s = socket.tcp()
+  s:settimeout(ct)
+  local ok, err = s:connect(pu.host, pu.port)
+  if not ok then
+    s:close()
+    if err == "timeout" then return nil, "timeout" end
+    return nil, ("proxy: cannot connect to %s port %d: %s"):format(pu.host, pu.port, tostring(err))
+  end
+  s:setoption("tcp-nodelay", true)
+  local auth = urlmod.authority(u, true)
+  local req = { "CONNECT " .. auth .. " HTTP/1.1", "Host: " .. auth, "User-Agent: " .. https.USERAGENT }
+  if pu.user then
+    local b64 = require "tls.base64"
+    req[#req + 1] = "Proxy-Authorization: Basic " .. b64.encode(pu.user .. ":" .. (pu.password or ""))
+  end
+  req[#req + 1] = "\r\n"
+  local t = limit(st, st.timeout)
+  if not t then s:close(); return nil, "timeout" end
+  s:settimeout(t)
+  ok, err = s:send(table.concat(req, "\r\n"))
+  if not ok then s:close(); return nil, err == "timeout" and "timeout" or ("proxy: " .. tostring(err)) end
+  local r = reader.new(s, st.timeout, st.deadline, now)
+  local line
+  line, err = r:line(st.max_header_size)
+  if not line then
+    s:close()
+    if err == "timeout" then return nil, "timeout" end
+    return nil, "proxy: no answer to CONNECT (" .. tostring(err) .. ")"
+  end
+  local code, reason = line:match("^HTTP/%d%.%d (%d%d%d)%s?(.*)$")
+  if not code then
+    s:close()
+    return nil, "proxy: malformed answer to CONNECT: " .. quote(line)
+  end
+  local total = #line
+  repeat
+    line, err = r:line(st.max_header_size)
+    if not line then
+      s:close()
+      return nil, err == "timeout" and "timeout" or ("proxy: truncated answer to CONNECT (" .. tostring(err) .. ")")
+    end
+    total = total + #line + 2
+    if total > st.max_header_size then
+      s:close()
+      return nil, "proxy: header block over " .. st.max_header_size .. " bytes"
+    end
+  until line == ""
+  if code ~= "200" then
+    s:close()
+    if code == "407" then
+      return nil, ("proxy: authentication required (407 %s)%s"):format(reason,
+        pu.user and "; the proxy refused the credentials" or "; give them as http://user:pass@host:port")
+    end
+    return nil, ("proxy: CONNECT %s refused: %s %s"):format(auth, code, reason)
+  end
+  if r:buffered() > 0 then
+    s:close()
+    return nil, "proxy: sent data after its answer to CONNECT"
+  end
+  local conn
+  conn, err = tls.wrap(s, { config = st.cfg, servername = st.servername_for(u),
+    policy = st.policy, timeout = ht })
+  if not conn then s:close(); return nil, err end
+  ok, err = conn:handshake()
+  if not ok then shut(conn); return nil, err end
+  return conn
+end
+
+-- open(u, proxy, st) -> conn | nil, err
+local function open(u, pu, st)
+  local ct, ht = limit(st, st.connect_timeout), limit(st, st.handshake_timeout)
+  if not ct or not ht then return nil, "timeout" end
+  local conn, err
+  if u.scheme == "http" then
+    local socket, serr = need_socket("plain http URLs (insecure_http)")
+    if not socket then return nil, serr end
+    conn = socket.tcp()
+    conn:settimeout(ct)
+    local ok
+    ok, err = conn:connect(u.host, u.port)
+    if not ok then
+      conn:close()
+      if err == "timeout" then return nil, "timeout" end
+      return nil, ("cannot connect to %s port %d: %s"):format(u.host, u.port, tostring(err))
+    end
+    conn:setoption("tcp-nodelay", true)
+    return conn
+  end
+  if pu then
+    conn, err = tunnel(u, pu, st, ct, ht)
+  else
+    conn, err = tls.connect(u.host, u.port, { config = st.cfg, servername = st.servername_for(u),
+      policy = st.policy, timeout = st.timeout, connect_timeout = ct, handshake_timeout = ht })
+  end
+  if not conn then return nil, err end
+  local info = conn:info()
+  if info and info.alpn and info.alpn ~= "http/1.1" then
+    shut(conn)
+    return nil, "alpn: the server chose '" .. info.alpn .. "'; tls.https speaks http/1.1 only"
+  end
+  return conn
+end
+
+--- Requests
+
+local function send_all(conn, st, data)
+  local i, n = 1, #data
+  while i <= n do
+    local t = limit(st, st.timeout)
+    if not t then return nil, "timeout" end
+    conn:settimeout(t)
+    local j = math.min(n, i + BLOCK - 1)
+    local last, err = conn:send(data, i, j)
+    if not last then return nil, err end
+    i = last + 1
+  end
+  return true
+end
+
+local function build_head(st, hop)
+  local u = hop.url
+  local list = hop.headers
+  local lines = { hop.method .. " " .. u.target .. " HTTP/1.1" }
+  local function add(name, value) lines[#lines + 1] = name .. ": " .. value end
+  if not has_header(list, "host") then add("Host", urlmod.authority(u)) end
+  if not has_header(list, "user-agent") then add("User-Agent", https.USERAGENT) end
+  if u.user and not has_header(list, "authorization") then
+    local b64 = require "tls.base64"
+    add("Authorization", "Basic " .. b64.encode(u.user .. ":" .. (u.password or "")))
+  end
+  if not st.keepalive and not has_header(list, "connection") then add("Connection", "close") end
+  for _, l in ipairs(list) do
+    local lname = l[1]:lower()
+    if lname ~= "content-length" and lname ~= "transfer-encoding" then add(l[1], l[2]) end
+  end
+  if hop.body then
+    add("Content-Length", tostring(#hop.body))
+  elseif hop.source then
+    if hop.length then add("Content-Length", tostring(hop.length))
+    else add("Transfer-Encoding", "chunked") end
+  elseif hop.method == "POST" or hop.method == "PUT" or hop.method == "PATCH" then
+    add("Content-Length", "0")
+  end
+  lines[#lines + 1] = "\r\n"
+  return table.concat(lines, "\r\n")
+end
+
+local function send_request(conn, st, hop)
+  local head = build_head(st, hop)
+  if hop.body and #hop.body <= BLOCK then
+    return send_all(conn, st, head .. hop.body)
+  end
+  local ok, err = send_all(conn, st, head)
+  if not ok then return nil, err end
+  if hop.body then return send_all(conn, st, hop.body) end
+  if not hop.source then return true end
+  local sent = 0
+  while true do
+    local chunk, serr = hop.source()
+    if chunk == nil then
+      if serr ~= nil then return nil, "source: " .. tostring(serr), true end
+      break
+    end
+    if type(chunk) ~= "string" then
+      return nil, "source: produced a " .. type(chunk) .. " instead of a string", true
+    end
+    if #chunk > 0 then
+      sent = sent + #chunk
+      if hop.length then
+        if sent > hop.length then
+          return nil, ("source: produced more than the Content-Length of %d bytes"):format(hop.length), true
+        end
+        ok, err = send_all(conn, st, chunk)
+      else
+        ok, err = send_all(conn, st, ("%x\r\n"):format(#chunk) .. chunk .. "\r\n")
+      end
+      if not ok then return nil, err end
+    end
+  end
+  if hop.length then
+    if sent ~= hop.length then
+      return nil, ("source: produced %d bytes but Content-Length is %d"):format(sent, hop.length), true
+    end
+    return true
+  end
+  return send_all(conn, st, "0\r\n\r\n")
+end
+
+local function header_too_big(st)
+  return ("response header block is over %d bytes (option max_header_size)"):format(st.max_header_size)
+end
+
+-- Status line and headers, skipping 1xx interim responses.
+-- -> res | nil, err, nothing_received
+local function read_head(r, st)
+  local left = st.max_header_size
+  while true do
+    local line, err = r:line(left)
+    if not line then
+      if err == "too long" then return nil, header_too_big(st) end
+      if err == "closed" then
+        if r.received == 0 then
+          return nil, "truncated response: the server closed the connection without answering", true
+        end
+        return nil, "truncated response: the connection closed in the status line"
+      end
+      return nil, err
+    end
+    left = left - #line - 2
+    local version, code, reason = line:match("^HTTP/(%d%.%d) (%d%d%d)[ \t]?(.*)$")
+    if not version then
+      return nil, "malformed response: bad status line " .. quote(line)
+    end
+    local fields = {}
+    while true do
+      if left <= 0 then return nil, header_too_big(st) end
+      line, err = r:line(left)
+      if not line then
+        if err == "too long" then return nil, header_too_big(st) end
+        if err == "closed" then
+          return nil, "truncated response: the connection closed in the header block"
+        end
+        return nil, err
+      end
+      left = left - #line - 2
+      if line == "" then break end
+      if line:match("^[ \t]") then
+        -- obsolete line folding: the line continues the previous value
+        if #fields == 0 then return nil, "malformed response: bad header line " .. quote(line) end
+        local f = fields[#fields]
+        f[2] = f[2] .. " " .. line:match("^[ \t]*(.-)[ \t]*$")
+      else
+        local name, value = line:match("^([^:]+):[ \t]*(.-)[ \t]*$")
+        if not name or not name:match(token) then
+          return nil, "malformed response: bad header line " .. quote(line)
+        end
+        fields[#fields + 1] = { name, value }
+      end
+    end
+    code = tonumber(code)
+    if code == 101 then
+      return nil, "malformed response: unexpected 101 Switching Protocols"
+    end
+    if code >= 200 or code < 100 then
+      local h = headers_mod.new()
+      for _, f in ipairs(fields) do h:add(f[1], f[2]) end
+      return { status = code, code = code, reason = reason, version = version,
+        status_line = "HTTP/" .. version .. " " .. code .. (reason ~= "" and (" " .. reason) or ""),
+        headers = h }
+    end
+  end
+end
+
+-- Deliver body bytes to the sink; -> true | nil, err
+local function deliver(state, data)
+  local ok, err = state.sink(data)
+  if ok == false or (ok == nil and err ~= nil) then
+    return nil, "sink: " .. tostring(err or "refused the data")
+  end
+  if data and state.progress then
+    state.received = state.received + #data
+    state.progress(state.received, state.total, state.res)
+  end
+  return true
+end
+
+local function body_error(err, what)
+  if err == "closed" then return "truncated response: the connection closed " .. what end
+  return err
+end
+
+local function read_length(r, state, n)
+  local left = n
+  while left > 0 do
+    local d, err = r:some(left < BLOCK and left or BLOCK)
+    if not d then
+      return nil, body_error(err, ("after %d of %d body bytes"):format(n - left, n))
+    end
+    left = left - #d
+    local ok, derr = deliver(state, d)
+    if not ok then return nil, derr end
+  end
+  return true
+end
+
+local function read_chunked(r, st, state)
+  while true do
+    local line, err = r:line(1024)
+    if not line then
+      if err == "too long" then return nil, "bad chunk size: the chunk-size line is over 1024 bytes" end
+      return nil, body_error(err, "in a chunked body")
+    end
+    local hex = line:match("^(%x+)[ \t]*;") or line:match("^(%x+)[ \t]*$")
+    if not hex then return nil, "bad chunk size " .. quote(line) end
+    hex = hex:gsub("^0+(%x)", "%1")
+    if #hex > 12 then return nil, "bad chunk size " .. quote(line) .. " (too large)" end
+    local size = tonumber(hex, 16)
+    if size == 0 then break end
+    local ok
+    ok, err = read_length(r, state, size)
+    if not ok then
+      if err:find("^truncated") then return nil, body_error("closed", "in a chunk") end
+      return nil, err
+    end
+    line, err = r:line(0)
+    if not line then
+      if err == "too long" then return nil, "bad chunk: the data is longer than its chunk size" end
+      return nil, body_error(err, "after a chunk")
+    end
+  end
+  -- trailers: read and dropped, within the header limit
+  local left = st.max_header_size
+  while true do
+    local line, err = r:line(left)
+    if not line then
+      if err == "too long" then return nil, header_too_big(st) end
+      return nil, body_error(err, "in the trailers of a chunked body")
+    end
+    left = left - #line - 2
+    if line == "" then return true end
+    if left <= 0 then return nil, header_too_big(st) end
+  end
+end
+
+local function read_until_close(r, state)
+  while true do
+    local d, err = r:some(BLOCK)
+    if not d then
+      if err == "closed" then return true end
+      return nil, err
+    end
+    local ok, derr = deliver(state, d)
+    if not ok then return nil, derr end
+  end
+end
+
+-- Read the body as framed; -> true, reusable | nil, err
+local function read_body(r, st, res, method, state)
+  local code, h = res.status, res.headers
+  if method == "HEAD" or code == 204 or code == 304 or code < 200 then return true, true end
+  local te = h["transfer-encoding"]
+  if te then
+    local last = te:lower():match("([^,%s]+)[%s,]*$")
+    if last == "chunked" then
+      local ok, err = read_chunked(r, st, state)
+      if not ok then return nil, err end
+      return true, true
+    end
+    local ok, err = read_until_close(r, state)
+    if not ok then return nil, err end
+    return true, false
+  end
+  local cl = h["content-length"]
+  if cl then
+    local n
+    for v in cl:gmatch("[^,]+") do
+      local d = v:match("^%s*(%d+)%s*$")
+      if not d or #d > 15 or (n and tonumber(d) ~= n) then
+        return nil, "malformed response: bad Content-Length " .. quote(cl)
+      end
+      n = math.tointeger(tonumber(d))
+    end
+    if not n then return nil, "malformed response: bad Content-Length " .. quote(cl) end
+    state.total = n
+    local ok, err = read_length(r, state, n)
+    if not ok then return nil, err end
+    return true, true
+  end
+  local ok, err = read_until_close(r, state)
+  if not ok then return nil, err end
+  return true, false
+end
+
+local redirect_codes = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
+
+-- The next hop for a redirect response: hop | nil (do not follow) | nil, err
+local function next_hop(st, hop, res)
+  if not st.redirect or not redirect_codes[res.status] then return nil end
+  local loc = res.headers.location
+  if not loc or loc == "" then return nil end
+  local nu, err = urlmod.resolve(hop.url, loc)
+  if not nu then return nil, "redirect: bad Location " .. quote(loc) .. ": " .. err end
+  if hop.url.scheme == "https" and nu.scheme == "http" and not st.insecure_http then
+    return nil, "redirect: refusing to follow a redirect from https to "
+      .. urlmod.tostring(nu) .. " (set insecure_http = true to allow it)"
+  end
+  local method, body, source, length = hop.method, hop.body, hop.source, hop.length
+  local list = hop.headers
+  if (res.status == 303 and method ~= "HEAD")
+    or ((res.status == 301 or res.status == 302) and method == "POST") then
+    method, body, source, length = "GET", nil, nil, nil
+    list = without_headers(list, { ["content-type"] = true, ["content-length"] = true,
+      ["transfer-encoding"] = true })
+  end
+  if source then return nil end   -- a stream cannot be sent twice: hand back the 3xx
+  if st.redirects >= st.max_redirects then
+    return nil, ("too many redirects (more than %d, option max_redirects); the last went to %s")
+      :format(st.max_redirects, urlmod.tostring(nu))
+  end
+  local u = hop.url
+  if nu.scheme ~= u.scheme or nu.host ~= u.host or nu.port ~= u.port then
+    -- credentials stay with the origin they were given for
+    list = without_headers(list, { authorization = true, cookie = true })
+  end
+  return { url = nu, method = method, body = body, source = source, length = length, headers = list }
+end
+
+local function pool_key(st, u, pu)
+  return table.concat({ u.scheme, u.host, tostring(u.port),
+    pu and (urlmod.tostring(pu) .. "@" .. tostring(pu.user) .. ":" .. tostring(pu.password)) or "",
+    st.cfg_key or "", st.servername_for(u) or "", id_of(st.policy) }, "|")
+end
+
+-- One request and its response on one connection.
+-- -> res | nil, err, retry (a reused connection the peer had closed)
+local function exchange_on(conn, reused, st, hop, key)
+  local ok, err, from_source = send_request(conn, st, hop)
+  if not ok then
+    shut(conn)
+    return nil, err, reused and not from_source and not hop.source and err == "closed"
+  end
+  local r = reader.new(conn, st.timeout, st.deadline, now)
+  local res, nothing
+  res, err, nothing = read_head(r, st)
+  if not res then
+    shut(conn)
+    return nil, err, reused and nothing and not hop.source
+  end
+  res.url = urlmod.tostring(hop.url)
+  if conn.info then res.tls = conn:info() end
+  local follow
+  follow, err = next_hop(st, hop, res)
+  if err then shut(conn); return nil, err end
+  local state = { received = 0, res = res }
+  if follow then
+    state.sink = function() return 1 end
+  else
+    state.sink, state.progress = st.sink, st.progress
+  end
+  local reusable
+  ok, reusable = read_body(r, st, res, hop.method, state)
+  if not ok then shut(conn); return nil, reusable end
+  if not follow then
+    ok, err = deliver(state, nil)
+    if not ok then shut(conn); return nil, err end
+  end
+  local c = (res.headers.connection or ""):lower()
+  local keep = reusable and st.keepalive and r:buffered() == 0
+    and ((res.version == "1.1" and not c:find("close", 1, true))
+      or (res.version == "1.0" and c:find("keep-alive", 1, true) ~= nil))
+  if keep then the_pool:put(key, conn) else shut(conn) end
+  res.redirect = follow
+  return res
+end
+
+local function exchange(st, hop)
+  local u = hop.url
+  local pu, err = proxy_for(u, st)
+  if err then return nil, err end
+  local key = pool_key(st, u, pu)
+  local stats = the_pool.stats
+  local conn = st.keepalive and the_pool:get(key) or nil
+  local reused = conn ~= nil
+  if not conn then
+    conn, err = open(u, pu, st)
+    if not conn then return nil, err end
+    stats.connections_opened = stats.connections_opened + 1
+  end
+  stats.requests = stats.requests + 1
+  local res, retry
+  res, err, retry = exchange_on(conn, reused, st, hop, key)
+  if not res and retry then
+    -- the pooled connection had been closed by the server: once more, fresh
+    stats.retried = stats.retried + 1
+    conn, err = open(u, pu, st)
+    if not conn then return nil, err end
+    stats.connections_opened = stats.connections_opened + 1
+    res, err = exchange_on(conn, false, st, hop, key)
+  end
+  return res, err
+end
+
+local function perform(st)
+  local hop = st.first
+  while true do
+    if st.deadline and now() >= st.deadline then return nil, "timeout" end
+    local res, err = exchange(st, hop)
+    if not res then return nil, err end
+    if not res.redirect then return res end
+    hop = res.redirect
+    st.redirects = st.redirects + 1
+  end
+end
+
+-- Validate options and build the request state. Raises on misuse (wrong
+-- types, unknown TLS options); returns nil, message for bad URLs or files.
+local function prepare(o, level)
+  level = level + 1
+  if type(o) ~= "table" then fail(level, "options must be a table, got %s", type(o)) end
+  if next(https.defaults) ~= nil then
+    local t = {}
+    for k, v in pairs(https.defaults) do t[k] = v end
+    for k, v in pairs(o) do t[k] = v end
+    if o.config ~= nil then
+      -- a ready config replaces the default TLS options
+      for k in pairs(https.defaults) do
+        if not http_options[k] and o[k] == nil then t[k] = nil end
+      end
+    end
+    o = t
+  end
+  if o.create ~= nil then
+    fail(level, "option 'create' (a LuaSocket socket factory) is not supported")
+  end
+  local u, err = urlmod.parse(o.url)
+  if not u then return nil, err end
+  local method = check_type(o, "method", "string", level) or "GET"
+  if not method:match(token) then fail(level, "method %s is not a valid HTTP token", quote(method)) end
+  method = method:upper()
+  for _, name in ipairs { "timeout", "connect_timeout", "handshake_timeout", "total_timeout" } do
+    check_number(o, name, level)
+  end
+  check_type(o, "redirect", "boolean", level)
+  check_type(o, "keepalive", "boolean", level)
+  check_type(o, "insecure_http", "boolean", level)
+  check_type(o, "proxy", "string,boolean", level)
+  if o.proxy == true then fail(level, "option 'proxy' must be a URL string or false, got true") end
+  check_type(o, "no_proxy", "string", level)
+  check_type(o, "sink", "function", level)
+  check_type(o, "source", "function", level)
+  check_type(o, "progress", "function", level)
+  check_type(o, "body", "string,function,table", level)
+  check_type(o, "servername", "string", level)
+  local mr = o.max_redirects
+  if mr ~= nil and (math.type(mr) ~= "integer" or mr < 0) then
+    fail(level, "option 'max_redirects' must be a non-negative integer, got %s", tostring(mr))
+  end
+  local mh = o.max_header_size
+  if mh ~= nil and (math.type(mh) ~= "integer" or mh < 256) then
+    fail(level, "option 'max_header_size' must be an integer of at least 256, got %s", tostring(mh))
+  end
+  if u.scheme == "http" and not o.insecure_http then
+    return nil, "bad URL '" .. o.url .. "': plain http is refused (tls.https is an HTTPS client; "
+      .. "set insecure_http = true to allow it)"
+  end
+  local list = check_headers(o.headers, level)
+
+  -- TLS options: everything that is not an HTTP option
+  local topts, any = {}, false
+  for k, v in pairs(o) do
+    if not http_options[k] then topts[k] = v; any = true end
+  end
+  local cfg, key
+  if o.config ~= nil then
+    if any then
+      fail(level, "give either config = cfg or TLS options such as '%s', not both", tostring(next(topts)))
+    end
+    if getmetatable(o.config) ~= debug.getregistry()["tls.config"] then
+      fail(level, "option 'config' must be a tls.config, got %s", type(o.config))
+    end
+    cfg, key = o.config, "config#" .. id_of(o.config)
+  else
+    if topts.alpn == nil then topts.alpn = { "http/1.1" } end
+    cfg, key = config_for(topts, level)
+    if not cfg then return nil, key end
+  end
+
+  local policy = o.policy
+  if policy == nil and topts.insecure_noverifycert then policy = false end
+  local body, source, length = o.body, o.source, nil
+  if type(body) == "table" then
+    body = form_encode(body)
+    if not has_header(list, "content-type") then
+      list[#list + 1] = { "Content-Type", "application/x-www-form-urlencoded" }
+    end
+  elseif type(body) == "function" then
+    source, body = body, nil
+  end
+  if source and body then fail(level, "give either 'body' or 'source', not both") end
+  if source then
+    local cl = has_header(list, "content-length")
+    if cl then
+      length = cl:match("^%s*(%d+)%s*$")
+      if not length then fail(level, "header 'content-length' must be a byte count, got %s", quote(cl)) end
+      length = math.tointeger(tonumber(length))
+    end
+  end
+  local timeout = o.timeout or https.TIMEOUT
+  local first_host, servername = u.host, o.servername
+  local st = {
+    cfg = cfg, cfg_key = key, policy = policy,
+    timeout = timeout,
+    connect_timeout = o.connect_timeout or timeout,
+    handshake_timeout = o.handshake_timeout or timeout,
+    deadline = o.total_timeout and (now() + o.total_timeout),
+    redirect = o.redirect ~= false, redirects = 0,
+    max_redirects = mr or https.MAX_REDIRECTS,
+    max_header_size = mh or https.MAX_HEADER_SIZE,
+    proxy = o.proxy, no_proxy = o.no_proxy,
+    keepalive = o.keepalive ~= false,
+    insecure_http = o.insecure_http == true,
+    sink = o.sink, progress = o.progress,
+    -- servername overrides the name only for the host it was given for
+    servername_for = function(x)
+      if servername and x.host == first_host then return servername end
+      return x.host
+    end,
+    first = { url = u, method = method, headers = list, body = body, source = source, length = length },
+  }
+  return st
+end
+
+--- Public API
+
+local function collecting()
+  local parts = {}
+  return parts, function(chunk)
+    if chunk then parts[#parts + 1] = chunk end
+    return 1
+  end
+end
+
+-- https.fetch(opts) -> { status, reason, headers, body, url, tls, ... } | nil, err
+function https.fetch(opts)
+  local st, err = prepare(opts, 1)
+  if not st then return nil, err end
+  local parts
+  if not st.sink then parts, st.sink = collecting() end
+  local res
+  res, err = perform(st)
+  if not res then return nil, err end
+  if parts then res.body = table.concat(parts) end
+  return res
+end
+
+local function merged(o, extra)
+  local t = {}
+  if o ~= nil then
+    if type(o) ~= "table" then error("tls.https: options must be a table, got " .. type(o), 3) end
+    for k, v in pairs(o) do t[k] = v end
+  end
+  for k, v in pairs(extra) do t[k] = v end
+  return t
+end
+
+function https.get(url, opts)
+  local o = merged(opts, { url = url })
+  o.method = o.method or "GET"
+  return https.fetch(o)
+end
+
+function https.post(url, body, opts)
+  local o = merged(opts, { url = url, body = body, method = "POST" })
+  return https.fetch(o)
+end
+
+-- LuaSocket/LuaSec form:
+--   request(url [, body]) -> body, code, headers, status_line | nil, err
+--   request{url=, sink=, method=, headers=, source=, redirect=, ...}
+--     -> 1, code, headers, status_line | nil, err
+function https.request(reqt, body)
+  if type(reqt) == "string" then
+    local o = { url = reqt }
+    if body ~= nil then
+      if type(body) ~= "string" then
+        error("tls.https.request: body must be a string, got " .. type(body), 2)
+      end
+      o.method, o.body = "POST", body
+      o.headers = { ["Content-Type"] = "application/x-www-form-urlencoded" }
+    end
+    local st, err = prepare(o, 1)
+    if not st then return nil, err end
+    local parts
+    parts, st.sink = collecting()
+    local res
+    res, err = perform(st)
+    if not res then return nil, err end
+    return table.concat(parts), res.status, res.headers, res.status_line
+  end
+  if type(reqt) ~= "table" then
+    error("tls.https.request: expected a URL string or a request table, got " .. type(reqt), 2)
+  end
+  local o = {}
+  for k, v in pairs(reqt) do o[k] = v end
+  if o.sink == nil then o.sink = function() return 1 end end
+  local st, err = prepare(o, 1)
+  if not st then return nil, err end
+  local res
+  res, err = perform(st)
+  if not res then return nil, err end
+  return 1, res.status, res.headers, res.status_line
+end
+
+--- The pool
+
+-- https.pool_stats() -> { connections_opened, reused, requests, retried,
+--   expired, discarded, idle, max_per_host, max_idle, idle_timeout }
+function https.pool_stats()
+  return the_pool:snapshot()
+end
+
+-- https.pool_options{ max_per_host =, max_idle =, idle_timeout = }
+function https.pool_options(o)
+  if type(o) ~= "table" then error("tls.https.pool_options: expected a table, got " .. type(o), 2) end
+  the_pool:configure(o)
+  return https.pool_stats()
+end
+
+-- https.pool_clear(): close every idle connection (counters stay).
+function https.pool_clear()
+  the_pool:clear()
+end
+
+return https

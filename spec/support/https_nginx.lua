@@ -1,0 +1,113 @@
+-- nginx from Debian for the HTTPS client specs: a generated config in a
+-- temporary directory, run in the foreground (daemon off) as a background
+-- process on free loopback ports, over the test PKI. Serves:
+--   https  port: static files (keep-alive), /chunked/* (SSI: streamed
+--                chunked), redirects /r301 /r302 /r303 /r307 /r308 to
+--                /method, /loop, /to-http, /method (echoes method and
+--                Content-Length), /upload/* (WebDAV PUT), /nocontent (204)
+--   http   port: the same files in plain HTTP (redirect-to-http target)
+--   mtls   port: requires a client certificate from the test CA
+
+local proc = require "support.proc"
+
+local nginx = {}
+
+local function sh(cmd)
+  local ok = os.execute(cmd)
+  if not ok then error("https_nginx: command failed: " .. cmd) end
+end
+
+local function write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+local function sha256sum(path)
+  local p = io.popen("sha256sum " .. path)
+  local h = p:read("a"):match("^(%x+)")
+  p:close()
+  return h
+end
+nginx.sha256sum = sha256sum
+
+-- nginx.start(pki) -> handle { dir, port, http_port, mtls_port, www, stop(), sha256sum(path) }
+function nginx.start(pki)
+  local p = io.popen("mktemp -d /tmp/lua-tls-nginx.XXXXXX")
+  local dir = p:read("l")
+  p:close()
+  sh("chmod 755 " .. dir)
+  local www = dir .. "/www"
+  sh(("mkdir -p %s/chunked %s/upload %s/tmp"):format(www, www, dir))
+  write(www .. "/hello.txt", "hello from nginx\n")
+  -- 20 MiB of random bytes, and random text streamed chunked through SSI
+  sh(("head -c 20971520 /dev/urandom > %s/big.bin"):format(www))
+  sh(("head -c 3000000 /dev/urandom | base64 > %s/chunked/big.txt"):format(www))
+  write(www .. "/chunked/small.txt", "a small chunked body\n")
+  sh(("chmod -R a+rwX %s"):format(dir))
+  local port, http_port, mtls_port = proc.free_port(), proc.free_port(), proc.free_port()
+  local ssl = ([[
+    ssl_certificate %s;
+    ssl_certificate_key %s;
+    ssl_protocols TLSv1.2 TLSv1.3;
+]]):format(pki.server.cert, pki.server.key)
+  local redirects = {}
+  for _, code in ipairs { 301, 302, 303, 307, 308 } do
+    redirects[#redirects + 1] = ("    location = /r%d { return %d /method; }"):format(code, code)
+  end
+  write(dir .. "/nginx.conf", ([[
+%s
+worker_processes 1;
+error_log %s/error.log warn;
+pid %s/nginx.pid;
+events { worker_connections 256; }
+http {
+  access_log %s/access.log;
+  client_body_temp_path %s/tmp/body;
+  proxy_temp_path %s/tmp/proxy;
+  fastcgi_temp_path %s/tmp/fastcgi;
+  uwsgi_temp_path %s/tmp/uwsgi;
+  scgi_temp_path %s/tmp/scgi;
+  default_type application/octet-stream;
+  keepalive_requests 10000;
+  keepalive_timeout 60s;
+  server {
+    listen 127.0.0.1:%d ssl;
+%s
+    root %s;
+    location /chunked/ { ssi on; ssi_types *; }
+    location /upload/ { dav_methods PUT; client_max_body_size 100m; create_full_put_path on; }
+    location = /method { return 200 "$request_method $http_content_length\n"; }
+    location = /loop { return 302 /loop; }
+    location = /to-http { return 302 http://127.0.0.1:%d/hello.txt; }
+    location = /nocontent { return 204; }
+%s
+  }
+  server {
+    listen 127.0.0.1:%d;
+    root %s;
+  }
+  server {
+    listen 127.0.0.1:%d ssl;
+%s
+    ssl_verify_client on;
+    ssl_client_certificate %s;
+    location / { return 200 "client $ssl_client_s_dn\n"; }
+  }
+}
+]]):format(os.getenv("USER") == "root" or io.popen("id -u"):read("l") == "0" and "user root;" or "",
+    dir, dir, dir, dir, dir, dir, dir, dir, port, ssl, www, http_port,
+    table.concat(redirects, "\n"), http_port, www, mtls_port, ssl, pki.ca.cert))
+  local h = proc.start(("nginx -p %s -c %s/nginx.conf -g 'daemon off;'"):format(dir, dir),
+    { port = port })
+  local stop = h.stop
+  h.stop = function()
+    stop()
+    os.execute("rm -rf " .. dir)
+  end
+  h.dir, h.www, h.port, h.http_port, h.mtls_port = dir, www, port, http_port, mtls_port
+  -- wait for the other two listeners too (nginx opens them all at once)
+  return h
+end
+
+return nginx
