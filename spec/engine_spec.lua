@@ -1,0 +1,408 @@
+-- tls.engine: TLS over memory. The specs pump engines against each other in
+-- one Lua state and against real openssl peers over sockets the spec drives.
+local tls = require "tls"
+local pki = require "support.pki"
+local proc = require "support.proc"
+local socket = require "socket"
+
+local WANT = { wantread = true, wantwrite = true }
+
+local function pair(sopts, copts)
+  local so = { mode = "server", cert_file = pki.server.cert, key_file = pki.server.key }
+  for k, v in pairs(sopts or {}) do so[k] = v end
+  local co = { mode = "client", ca_file = pki.ca.cert, servername = "localhost" }
+  for k, v in pairs(copts or {}) do co[k] = v end
+  return assert(tls.engine(so)), assert(tls.engine(co))
+end
+
+-- Move what `from` queued into `to`, in chunks of random size in [1, maxchunk].
+local function move(from, to, maxchunk)
+  local d = from:drain()
+  local i = 1
+  while i <= #d do
+    local n = maxchunk and math.random(1, maxchunk) or #d
+    assert(to:feed(d:sub(i, i + n - 1)))
+    i = i + n
+  end
+  return #d
+end
+
+local function handshake(s, c, maxchunk)
+  local cdone, sdone
+  for _ = 1, 200 do
+    if not cdone then
+      local ok, err = c:handshake()
+      if ok then cdone = true else assert(WANT[err], "client: " .. tostring(err)) end
+    end
+    if not sdone then
+      local ok, err = s:handshake()
+      if ok then sdone = true else assert(WANT[err], "server: " .. tostring(err)) end
+    end
+    local moved = move(c, s, maxchunk) + move(s, c, maxchunk)
+    if cdone and sdone and moved == 0 then return true end
+  end
+  error("handshake made no progress")
+end
+
+-- Send payload from a to b through memory, fragmenting randomly; returns
+-- what b received.
+local function transfer(a, b, payload, maxchunk)
+  local sent, got, n = 0, {}, 0
+  for _ = 1, 100000 do
+    if n >= #payload then break end
+    if sent < #payload then
+      local last, err, partial = a:send(payload, sent + 1)
+      if last then sent = last else assert(WANT[err], err); sent = partial end
+    end
+    move(a, b, maxchunk)
+    local data, err, partial = b:receive(#payload - n)
+    data = data or partial
+    if not data or err then assert(WANT[err], err) end
+    if #data > 0 then got[#got + 1] = data; n = n + #data end
+  end
+  return table.concat(got)
+end
+
+local function random_bytes(n)
+  local t = {}
+  for i = 1, n // 8 + 1 do t[i] = string.pack("<j", math.random(math.mininteger, math.maxinteger)) end
+  return table.concat(t):sub(1, n)
+end
+
+describe("tls.engine", function()
+  setup(function() pki.setup() end)
+  teardown(function() pki.cleanup() end)
+
+  describe("pumped against another engine in one Lua state", function()
+    for _, seed in ipairs { 1, 2, 3, 1234 } do
+      it("handshakes and moves data under random fragmentation (seed " .. seed .. ")", function()
+        math.randomseed(seed)
+        local s, c = pair()
+        handshake(s, c, 1 + seed % 700)
+        assert.equal("TLSv1.3", c:info().version)
+        assert.equal("TLSv1.3", s:info().version)
+        local up = random_bytes(100000)
+        assert.equal(up, transfer(c, s, up, 3000))
+        local down = random_bytes(70000)
+        assert.equal(down, transfer(s, c, down, 9000))
+      end)
+    end
+
+    it("takes input one byte at a time", function()
+      local s, c = pair({}, { protocols = "tlsv1.2" })
+      handshake(s, c, 1)
+      assert.equal("TLSv1.2", c:info().version)
+      assert.truthy(c:send("one byte at a time\n"))
+      local d = c:drain()
+      local line, err
+      for i = 1, #d do
+        assert.equal(nil, line)
+        assert.truthy(s:feed(d:sub(i, i)))
+        line, err = s:receive("*l")
+        if i < #d then assert.equal("wantread", err) end
+      end
+      assert.equal("one byte at a time", line)
+    end)
+
+    it("takes many records in one feed", function()
+      local s, c = pair()
+      handshake(s, c)
+      for i = 1, 200 do assert.truthy(c:send("record " .. i .. "\n")) end
+      local d = c:drain()
+      assert.truthy(#d > 200 * 22)   -- each send is a record of its own
+      assert.truthy(s:feed(d))
+      for i = 1, 200 do assert.equal("record " .. i, (s:receive("*l"))) end
+      assert.same({ nil, "wantread", "" }, { s:receive("*l") })
+    end)
+
+    it("hands the client's first data to the server with its Finished", function()
+      local s, c = pair()
+      assert.equal("wantread", select(2, c:handshake()))
+      move(c, s)
+      assert.equal("wantread", select(2, s:handshake()))
+      move(s, c)
+      assert.truthy(c:handshake())
+      assert.truthy(c:send("early\n"))
+      move(c, s)  -- Finished and the data record in one feed
+      assert.truthy(s:handshake())
+      assert.equal("early", s:receive("*l"))
+    end)
+
+    it("returns info() and peer() like a conn", function()
+      local s, c = pair({}, { alpn = { "h2", "http/1.1" } })
+      handshake(s, c)
+      assert.equal("localhost", c:peer().subject:match("CN=([%w.]+)"))
+      assert.equal(nil, s:peer())  -- the client sent no certificate
+      assert.truthy(c:info().cipher:find("GCM") or c:info().cipher:find("CHACHA"))
+    end)
+  end)
+
+  describe("bounded buffering", function()
+    it("defaults to core.engine_buffer_limit (256 KiB) per direction", function()
+      assert.equal(256 * 1024, tls.core.engine_buffer_limit)
+      local s = pair()
+      assert.truthy(s:feed(string.rep("\22", 256 * 1024)))
+      local ok, err = s:feed("x")
+      assert.equal(nil, ok)
+      assert.matches("^buffer full: 262144 bytes of input are waiting and 1 more", err)
+      assert.same({ 0, 256 * 1024 }, { s:pending() })
+    end)
+
+    it("refuses a feed past the limit as a whole, taking none of it", function()
+      local s = pair({ buffer_limit = 16896 })
+      assert.truthy(s:feed(string.rep("a", 16000)))
+      local ok, err = s:feed(string.rep("b", 1000))
+      assert.equal(nil, ok)
+      assert.matches("^buffer full: 16000 bytes of input are waiting and 1000 more would "
+        .. "pass the limit of 16896", err)
+      assert.same({ 0, 16000 }, { s:pending() })
+    end)
+
+    it("stops at the output limit with wantwrite until drained", function()
+      local s, c = pair({ buffer_limit = 16896 }, { buffer_limit = 16896 })
+      handshake(s, c)
+      local big = random_bytes(1024 * 1024)
+      local last, err, partial = c:send(big)
+      assert.equal(nil, last)
+      assert.equal("wantwrite", err)
+      assert.truthy(partial > 0 and partial < #big)
+      assert.truthy((c:pending()) <= 16896)
+      -- and the whole MiB still arrives intact through the small queues
+      local sent, got, n = partial, {}, 0
+      for _ = 1, 10000 do
+        if n >= #big then break end
+        move(c, s)  -- s's input is empty here: receive below took all of it
+        local data, rerr, part = s:receive(#big - n)
+        data = data or part
+        if rerr then assert.equal("wantread", rerr) end
+        got[#got + 1] = data
+        n = n + #data
+        if sent < #big then
+          local l, serr, p = c:send(big, sent + 1)
+          if not l then assert.equal("wantwrite", serr) end
+          sent = l or p
+        end
+      end
+      assert.equal(#big, n)
+      assert.truthy(table.concat(got) == big)
+    end)
+
+    it("checks setlimit's bounds", function()
+      local s = pair()
+      assert.has_error(function() s:setlimit(100) end)
+      assert.has_error(function() s:setlimit(128 * 1024 * 1024) end)
+      s:setlimit(16896)
+      assert.equal(nil, (s:feed(string.rep("x", 16897))))
+    end)
+
+    it("refuses feed() on a socket conn", function()
+      local l = assert(tls.listen("127.0.0.1", 0, { cert_file = pki.server.cert,
+        key_file = pki.server.key }))
+      local _, port = l:getsockname()
+      local sock = assert(socket.connect("127.0.0.1", port))
+      local conn = assert(tls.wrap(sock, { ca_file = pki.ca.cert, servername = "localhost" }))
+      assert.has_error(function() conn:feed("x") end,
+        "feed: this connection reads from a socket, not from feed()")
+      conn:close()
+      l:close()
+    end)
+  end)
+
+  describe("closing", function()
+    it("queues close_notify for drain(); the peer then reads closed", function()
+      local s, c = pair()
+      handshake(s, c)
+      assert.truthy(c:send("last words\n"))
+      assert.truthy(c:close())
+      local d = c:drain()
+      assert.truthy(#d > 0)
+      assert.truthy(s:feed(d))
+      assert.equal("last words", s:receive("*l"))
+      assert.same({ nil, "closed", "" }, { s:receive("*l") })
+      assert.same({ nil, "closed", 0 }, { c:send("more") })
+    end)
+
+    it("reports a peer that goes away mid-handshake (feed_eof)", function()
+      local s, c = pair()
+      c:handshake()
+      move(c, s)
+      s:feed_eof()
+      local ok, err = s:handshake()
+      assert.equal(nil, ok)
+      assert.matches("^handshake: the peer closed the connection", err)
+    end)
+
+    it("reports garbage input as a handshake failure", function()
+      local s = pair()
+      assert.truthy(s:feed("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+      local ok, err = s:handshake()
+      assert.equal(nil, ok)
+      assert.matches("^handshake: ", err)
+    end)
+
+    it("fails verification on the wrong name with a verify: error", function()
+      local s, c = pair({}, { servername = "wrong.example" })
+      local err
+      for _ = 1, 10 do
+        local ok, e = c:handshake()
+        if not ok and not WANT[e] then err = e break end
+        s:handshake()
+        move(c, s); move(s, c)
+      end
+      assert.truthy(tls.is_verify_error(err), err)
+    end)
+  end)
+
+  -- Pump an engine over a LuaSocket socket: what any event loop does.
+  local function socket_pump(engine, sock)
+    return function(op, ...)
+      for _ = 1, 10000 do
+        local r1, err, r3 = op(engine, ...)
+        local out = engine:drain()
+        if #out > 0 then assert(sock:send(out)) end
+        if not WANT[err] then return r1, err, r3 end
+        if err == "wantread" then
+          -- wait in select, then take what is there, in random small reads
+          local ready = socket.select({ sock }, nil, 10)
+          if not ready[sock] then return nil, "timeout" end
+          sock:settimeout(0)
+          local data, rerr, partial = sock:receive(math.random(1, 2000))
+          sock:settimeout(10)
+          data = data or partial
+          if #data > 0 then assert(engine:feed(data)) end
+          if rerr == "closed" then engine:feed_eof() end
+        end
+      end
+    end
+  end
+
+  describe("against a real peer over a socket the spec pumps", function()
+    it("client engine <-> openssl s_server", function()
+      math.randomseed(7)
+      local port = proc.free_port()
+      local srv = proc.start(("openssl s_server -accept %d -cert %s -key %s -quiet -rev")
+        :format(port, pki.server.cert, pki.server.key), { port = port })
+      finally(srv.stop)
+      local sock = assert(socket.connect("127.0.0.1", port))
+      sock:settimeout(10)
+      local e = assert(tls.engine { mode = "client", ca_file = pki.ca.cert, servername = "localhost" })
+      local pump = socket_pump(e, sock)
+      assert.truthy(pump(e.handshake))
+      assert.equal("TLSv1.3", e:info().version)
+      -- -rev answers each line reversed
+      assert.truthy(pump(e.send, "hello engine\n"))
+      assert.equal("enigne olleh", pump(e.receive, "*l"))
+      e:close()
+      sock:send(e:drain())
+      sock:close()
+    end)
+
+    it("server engine <-> openssl s_client", function()
+      math.randomseed(8)
+      local l = assert(socket.bind("127.0.0.1", 0))
+      local _, port = l:getsockname()
+      local out = os.tmpname()
+      local cmd = ("(printf 'from s_client\\n'; sleep 2) | openssl s_client -connect 127.0.0.1:%d "
+        .. "-CAfile %s -verify_return_error -servername localhost -quiet > %s 2>&1 &")
+        :format(port, pki.ca.cert, out)
+      os.execute(cmd)
+      l:settimeout(10)
+      local sock = assert(l:accept())
+      l:close()
+      sock:settimeout(10)
+      local e = assert(tls.engine { mode = "server", cert_file = pki.server.cert,
+        key_file = pki.server.key })
+      local pump = socket_pump(e, sock)
+      assert.truthy(pump(e.handshake))
+      assert.equal("localhost", e:info().servername)
+      assert.equal("from s_client", pump(e.receive, "*l"))
+      assert.truthy(pump(e.send, "from the engine\n"))
+      e:close()
+      sock:send(e:drain())
+      sock:close()
+      local f = io.open(out, "rb")
+      local text = f:read("a")
+      f:close()
+      os.remove(out)
+      assert.matches("from the engine", text)
+    end)
+  end)
+
+  describe("examples/engine_loop.lua (a socket.select loop)", function()
+    it("GETs a page from openssl s_server -www", function()
+      local port = proc.free_port()
+      local srv = proc.start(("openssl s_server -accept %d -cert %s -key %s -quiet -www")
+        :format(port, pki.server.cert, pki.server.key), { port = port })
+      finally(srv.stop)
+      local out, status = proc.run(("lua5.4 examples/engine_loop.lua get https://localhost:%d/ --ca %s")
+        :format(port, pki.ca.cert))
+      assert.equal(0, status, out)
+      assert.matches("HTTP/1.0 200 ok", out)
+      assert.matches("handshake: TLSv1.3", out)
+    end)
+
+    it("echoes lines for several openssl s_client peers at once", function()
+      local port = proc.free_port()
+      local srv = proc.start(("lua5.4 examples/engine_loop.lua serve --port %d --cert %s --key %s")
+        :format(port, pki.server.cert, pki.server.key), { port = port })
+      finally(srv.stop)
+      local outs = {}
+      for i = 1, 4 do
+        outs[i] = os.tmpname()
+        os.execute(("(printf 'client %d line\\n'; sleep 1; printf 'quit\\n') 2>/dev/null | timeout 10 "
+          .. "openssl s_client -connect 127.0.0.1:%d -CAfile %s -verify_return_error -quiet "
+          .. "> %s 2>&1 &"):format(i, port, pki.ca.cert, outs[i]))
+      end
+      for i = 1, 4 do
+        local text = ""
+        for _ = 1, 100 do
+          local f = io.open(outs[i], "rb")
+          text = f and f:read("a") or ""
+          if f then f:close() end
+          if text:find("client " .. i .. " line", 1, true) then break end
+          proc.sleep(0.1)
+        end
+        os.remove(outs[i])
+        assert.matches("client " .. i .. " line", text)
+      end
+    end)
+  end)
+
+  describe("memory", function()
+    -- ENGINE_SOAK_N=10000 (make soak-engine) runs the full soak.
+    local N = tonumber(os.getenv("ENGINE_SOAK_N")) or 1000
+    it(("stays flat over %d engine handshakes"):format(N), function()
+      local scfg = assert(tls.config { cert_file = pki.server.cert, key_file = pki.server.key })
+      local ccfg = assert(tls.config { ca_file = pki.ca.cert })
+      local function once()
+        local s = assert(tls.engine { mode = "server", config = scfg })
+        local c = assert(tls.engine { mode = "client", config = ccfg, servername = "localhost" })
+        handshake(s, c)
+        assert(c:send("ping"))
+        move(c, s)
+        assert(s:receive(4) == "ping")
+        c:close()
+        s:close()
+      end
+      local function rss_kb()
+        local f = assert(io.open("/proc/self/statm"))
+        local _, resident = f:read("n", "n")
+        f:close()
+        return resident * 4
+      end
+      for _ = 1, 200 do once() end  -- warm-up: allocator pools, session caches
+      collectgarbage(); collectgarbage()
+      local lua0, rss0 = collectgarbage("count"), rss_kb()
+      for _ = 1, N do once() end
+      collectgarbage(); collectgarbage()
+      local lua1, rss1 = collectgarbage("count"), rss_kb()
+      print(("\nengine memory over %d handshakes: Lua %.0f -> %.0f KiB, RSS %d -> %d KiB")
+        :format(N, lua0, lua1, rss0, rss1))
+      assert.truthy(lua1 - lua0 < 512, "Lua heap grew by " .. (lua1 - lua0) .. " KiB")
+      -- generous for allocator noise; a leaked connection (its libtls state
+      -- and queues are tens of KiB) per handshake passes it within 1000
+      assert.truthy(rss1 - rss0 < 4096,
+        ("RSS grew by %d KiB over %d handshakes"):format(rss1 - rss0, N))
+    end)
+  end)
+end)
