@@ -1,0 +1,491 @@
+-- tls.policy against real servers: the module's own echo server (and
+-- openssl s_server where the module refuses to serve a key) on loopback.
+-- Expected pins come from the openssl CLI, not from tls.x509.
+
+local tls = require "tls"
+local pki = require "support.pki"
+local proc = require "support.proc"
+
+local function sh(cmd)
+  assert(os.execute(cmd .. " >/dev/null 2>&1"), "command failed: " .. cmd)
+end
+
+local function write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+-- SHA-256 of the DER SubjectPublicKeyInfo, base64: curl's --pinnedpubkey form.
+local function openssl_pin(certfile)
+  local p = io.popen(("openssl x509 -in %s -pubkey -noout | openssl pkey -pubin -outform der"
+    .. " | openssl dgst -sha256 -binary | base64"):format(certfile))
+  local pin = p:read("l")
+  p:close()
+  assert(pin and #pin == 44, "openssl could not compute a pin for " .. certfile)
+  return pin
+end
+
+-- An intermediate CA under the test root.
+local function intermediate(name)
+  local dir = pki.dir
+  local key, csr, crt, ext = dir .. "/" .. name .. ".key", dir .. "/" .. name .. ".csr",
+    dir .. "/" .. name .. ".crt", dir .. "/" .. name .. ".ext"
+  sh("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " .. key)
+  sh(("openssl req -new -key %s -out %s -subj '/CN=%s'"):format(key, csr, name))
+  write(ext, "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
+  sh(("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -out %s -days 1000 -extfile %s")
+    :format(csr, pki.ca.cert, pki.ca.key, crt, ext))
+  return { key = key, cert = crt }
+end
+
+local function bundle(name, files)
+  local parts = {}
+  for i, f in ipairs(files) do parts[i] = pki.read(f) end
+  local path = pki.dir .. "/" .. name .. ".pem"
+  write(path, table.concat(parts))
+  return path
+end
+
+local servers = {}
+
+-- The module's echo server for a keypair, started once per keypair.
+local function serve(kp)
+  if servers[kp] then return servers[kp].port end
+  local port = proc.free_port()
+  local h = proc.start(("lua5.4 spec/support/echo_server.lua %d %s %s"):format(port, kp.cert, kp.key),
+    { port = port })
+  h.port = port
+  servers[kp] = h
+  return port
+end
+
+local kp = {}
+
+local function connect(which, opts, host)
+  local port = serve(kp[which] or pki[which])
+  opts = opts or {}
+  if opts.ca_file == nil and not opts.insecure_noverifycert then opts.ca_file = pki.ca.cert end
+  opts.timeout = opts.timeout or 10
+  return tls.connect(host or "127.0.0.1", port, opts)
+end
+
+-- Connects, proves data flows, closes. Returns true or nil, err.
+local function works(which, opts, host)
+  local conn, err = connect(which, opts, host)
+  if not conn then return nil, err end
+  assert(conn:send("ping\n"))
+  local line, rerr = conn:receive("*l")
+  conn:close()
+  if line ~= "ping" then return nil, "echo failed: " .. tostring(rerr) end
+  return true
+end
+
+setup(function()
+  pki.setup()
+  local inter = intermediate("lua-tls-test-intermediate")
+  kp.inter = inter
+  local leaf = pki.leaf("chain.localhost", { issuer = inter, san = "DNS:localhost,IP:127.0.0.1" })
+  kp.chain = { key = leaf.key, cert = bundle("chain", { leaf.cert, inter.cert }), leaf = leaf.cert }
+  kp.chain_root = { key = leaf.key, cert = bundle("chain-root", { leaf.cert, inter.cert, pki.ca.cert }),
+    leaf = leaf.cert }
+  kp.shortlived = pki.leaf("short.localhost", { san = "DNS:localhost,IP:127.0.0.1", days = 1 })
+  kp.email_only = pki.leaf("email-only", { cn = "localhost", san = "email:admin@localhost" })
+  kp.weak = pki.leaf("weak.localhost", { key = "rsa1024", san = "DNS:localhost,IP:127.0.0.1" })
+  kp.client_only = pki.leaf("client-only.localhost", { eku = "clientAuth",
+    san = "DNS:localhost,IP:127.0.0.1" })
+end)
+
+teardown(function()
+  for _, h in pairs(servers) do h.stop() end
+  pki.cleanup()
+end)
+
+describe("tls.policy", function()
+  describe("building", function()
+    it("is callable as tls.policy{...} and as tls.policy.new{...}", function()
+      assert.equal("tls.policy (require_san, min_rsa_bits, pins)",
+        tostring(tls.policy { pins = { openssl_pin(pki.server.cert) } }))
+      assert.equal("tls.policy (require_san, min_rsa_bits)", tostring(tls.policy.new {}))
+    end)
+
+    it("raises on unknown rules, wrong types and malformed pins, naming them", function()
+      assert.error_matches(function() tls.policy { pin = {} } end, "unknown rule 'pin'")
+      assert.error_matches(function() tls.policy { min_rsa_bits = "2048" } end,
+        "rule 'min_rsa_bits' must be a number")
+      assert.error_matches(function() tls.policy { pins = { "sha256//abc" } } end,
+        "pins%[1%]: 'sha256//abc' is not a SHA%-256 pin")
+      assert.error_matches(function() tls.policy { pins = {} } end, "empty list")
+      assert.error_matches(function() tls.policy { check = 1 } end, "rule 'check' must be a function")
+      assert.error_matches(function() tls.policy { on_expiring = print } end, "needs 'expires_within'")
+      assert.error_matches(function() tls.policy { require_san = "yes" } end,
+        "'require_san' must be a boolean")
+    end)
+
+    it("rejects a policy option that is neither callable nor false", function()
+      assert.error_matches(function() connect("server", { policy = "strict" }) end,
+        "option 'policy' must be a function")
+    end)
+  end)
+
+  describe("pins", function()
+    it("accepts a server whose leaf matches the pin (bare and sha256// forms)", function()
+      local pin = openssl_pin(pki.server.cert)
+      assert.is_true(works("server", { policy = tls.policy { pins = { pin } } }))
+      assert.is_true(works("server", { policy = tls.policy { pins = { "sha256//" .. pin } } }))
+    end)
+
+    it("rejects a mismatch, closing the conn with a policy: error that shows the leaf's pin", function()
+      local conn, err = connect("server", { policy = tls.policy { pins = { openssl_pin(pki.alt.cert) } } })
+      assert.is_nil(conn)
+      assert.matches("^policy: pins: no certificate in the chain matches", err)
+      assert.truthy(err:find("sha256//" .. openssl_pin(pki.server.cert), 1, true))
+      assert.is_true(tls.is_policy_error(err))
+    end)
+
+    it("accepts a backup pin: any pin in the list may match", function()
+      local pins = { openssl_pin(pki.alt.cert), openssl_pin(pki.server.cert) }
+      assert.is_true(works("server", { policy = tls.policy { pins = pins } }))
+      -- curl's one-string form, ';'-separated
+      assert.is_true(works("server", { policy = tls.policy {
+        pins = "sha256//" .. pins[1] .. ";sha256//" .. pins[2] } }))
+    end)
+
+    it("matches an intermediate the server sends in its chain", function()
+      local p = tls.policy { pins = { openssl_pin(kp.inter.cert) } }
+      assert.is_true(works("chain", { policy = p }))
+      -- the same pin does not match a server whose chain lacks that CA
+      local conn, err = connect("server", { policy = p })
+      assert.is_nil(conn)
+      assert.matches("^policy: pins:", err)
+    end)
+
+    it("matches the root only when the server sends it (pins see the chain as sent)", function()
+      local p = tls.policy { pins = { openssl_pin(pki.ca.cert) } }
+      assert.is_true(works("chain_root", { policy = p }))
+      local conn, err = connect("chain", { policy = p })
+      assert.is_nil(conn)
+      assert.matches("^policy: pins:", err)
+    end)
+  end)
+
+  describe("require_san", function()
+    it("is on by default: tls.connect rejects a CN-only server certificate", function()
+      local conn, err = connect("cn_only", nil, "localhost")
+      assert.is_nil(conn)
+      assert.matches("^policy: require_san: the server certificate 'CN=localhost' has no DNS or IP "
+        .. "subjectAltName", err)
+    end)
+
+    it("accepts the CN-only certificate with require_san = false or policy = false", function()
+      assert.is_true(works("cn_only", { policy = tls.policy { require_san = false } }, "localhost"))
+      assert.is_true(works("cn_only", { policy = false }, "localhost"))
+    end)
+
+    it("does not let a CN stand in when the SAN holds only an e-mail address", function()
+      -- libtls would match "localhost" against the CN here
+      assert.is_true(works("email_only", { policy = false }, "localhost"))
+      local conn, err = connect("email_only", nil, "localhost")
+      assert.is_nil(conn)
+      assert.matches("^policy: require_san:", err)
+    end)
+
+    it("accepts SAN names and IP addresses that cover what the client asked for", function()
+      assert.is_true(works("server", nil, "localhost"))
+      assert.is_true(works("server", nil, "127.0.0.1"))
+    end)
+
+    it("matches the requested name against the SAN only, when called with the client's context", function()
+      local conn = assert(connect("server", nil, "localhost"))
+      local p = tls.policy {}
+      assert.is_true(p(conn, { mode = "client", servername = "localhost", verify_name = true }))
+      assert.is_true(p(conn, { mode = "client", servername = "127.0.0.1", verify_name = true }))
+      local ok, err = p(conn, { mode = "client", servername = "other.test", verify_name = true })
+      assert.is_nil(ok)
+      assert.matches("^policy: require_san: .* does not name 'other.test' in its subjectAltName", err)
+      -- name checks turned off (insecure_noverifyname): only the SAN's presence counts
+      assert.is_true(p(conn, { mode = "client", servername = "other.test", verify_name = false }))
+      conn:close()
+    end)
+
+    it("keeps insecure_noverifyname working under the default policy", function()
+      -- pki.alt names only alt.test
+      assert.is_true(works("alt", { insecure_noverifyname = true }, "localhost"))
+    end)
+  end)
+
+  describe("key sizes", function()
+    it("min_rsa_bits defaults to 2048 and accepts a 2048-bit RSA server", function()
+      assert.is_true(works("server_rsa"))
+    end)
+
+    it("rejects a 2048-bit RSA server when min_rsa_bits = 3072", function()
+      local conn, err = connect("server_rsa", { policy = tls.policy { min_rsa_bits = 3072 } })
+      assert.is_nil(conn)
+      assert.equal("policy: min_rsa_bits: the leaf 'CN=rsa.localhost' has a 2048-bit RSA key, "
+        .. "below the minimum of 3072 bits", err)
+    end)
+
+    describe("a 1024-bit RSA server key (openssl s_server at SECLEVEL=0)", function()
+      local h, port
+      setup(function()
+        port = proc.free_port()
+        h = proc.start(("openssl s_server -accept 127.0.0.1:%d -cert %s -key %s "
+          .. "-cipher DEFAULT@SECLEVEL=0 -quiet"):format(port, kp.weak.cert, kp.weak.key), { port = port })
+      end)
+      teardown(function() if h then h.stop() end end)
+
+      it("is refused by libtls's own verification first (verify:)", function()
+        local conn, err = tls.connect("127.0.0.1", port, { ca_file = pki.ca.cert, timeout = 10 })
+        assert.is_nil(conn)
+        assert.matches("^verify: .*key too weak", err)
+      end)
+
+      it("is refused by min_rsa_bits when chain verification is off", function()
+        local conn, err = tls.connect("127.0.0.1", port, { insecure_noverifycert = true, timeout = 10,
+          servername = "localhost", policy = tls.policy {} })
+        assert.is_nil(conn)
+        assert.equal("policy: min_rsa_bits: the leaf 'CN=weak.localhost' has a 1024-bit RSA key, "
+          .. "below the minimum of 2048 bits", err)
+      end)
+    end)
+
+    it("min_ec_bits rejects a P-256 server when 384 bits are required", function()
+      assert.is_true(works("server", { policy = tls.policy { min_ec_bits = 256 } }))
+      local conn, err = connect("server", { policy = tls.policy { min_ec_bits = 384 } })
+      assert.is_nil(conn)
+      assert.matches("^policy: min_ec_bits: the leaf 'CN=localhost' has a 256%-bit EC key", err)
+    end)
+  end)
+
+  describe("max_validity_days", function()
+    it("rejects a leaf valid for longer, accepts one within the limit", function()
+      -- pki.server is issued for 365 days
+      assert.is_true(works("server", { policy = tls.policy { max_validity_days = 398 } }))
+      local conn, err = connect("server", { policy = tls.policy { max_validity_days = 90 } })
+      assert.is_nil(conn)
+      assert.matches("^policy: max_validity_days: the leaf 'CN=localhost' is valid for 365 days", err)
+    end)
+  end)
+
+  describe("expires_within", function()
+    it("calls on_expiring for a certificate that expires within the window, and connects", function()
+      local calls = {}
+      local p = tls.policy { expires_within = 2, on_expiring = function(cert, days_left, conn, index)
+        calls[#calls + 1] = { subject = cert.subject_string, days = days_left, conn = conn, index = index }
+      end }
+      assert.is_true(works("shortlived", { policy = p }))
+      assert.equal(1, #calls)
+      assert.equal("CN=short.localhost", calls[1].subject)
+      assert.equal(1, calls[1].index)
+      assert.is_true(calls[1].days > 0.9 and calls[1].days <= 1.001)
+      assert.matches("^tls%.conn", tostring(calls[1].conn))
+    end)
+
+    it("does not call on_expiring outside the window", function()
+      local called = false
+      local p = tls.policy { expires_within = 0.5, on_expiring = function() called = true end }
+      assert.is_true(works("shortlived", { policy = p }))
+      assert.is_false(called)
+    end)
+
+    it("fails closed when on_expiring raises", function()
+      local p = tls.policy { expires_within = 2, on_expiring = function() error("boom") end }
+      local conn, err = connect("shortlived", { policy = p })
+      assert.is_nil(conn)
+      assert.matches("^policy: expires_within: on_expiring raised: .*boom", err)
+    end)
+  end)
+
+  describe("issuers", function()
+    it("accepts the issuer's name in x509 form and in libtls's /CN= form", function()
+      assert.is_true(works("server", { policy = tls.policy { issuers = { "CN=lua-tls-test-root" } } }))
+      assert.is_true(works("server", { policy = tls.policy { issuers = "/CN=lua-tls-test-root" } }))
+    end)
+
+    it("accepts any issuer up the chain, by name or by the pin of a CA the server sends", function()
+      assert.is_true(works("chain", { policy = tls.policy { issuers = { "CN=lua-tls-test-root" } } }))
+      assert.is_true(works("chain", { policy = tls.policy {
+        issuers = { "CN=someone else", "sha256//" .. openssl_pin(kp.inter.cert) } } }))
+    end)
+
+    it("rejects a chain from other issuers, listing the issuers it saw", function()
+      local conn, err = connect("server", { policy = tls.policy { issuers = { "CN=Some Other CA" } } })
+      assert.is_nil(conn)
+      assert.equal("policy: issuers: no certificate in the chain was issued by an allowed issuer "
+        .. "(issuers seen: 'CN=lua-tls-test-root')", err)
+      conn, err = connect("server", { policy = tls.policy { issuers = { openssl_pin(kp.inter.cert) } } })
+      assert.is_nil(conn)
+      assert.matches("^policy: issuers:", err)
+    end)
+  end)
+
+  describe("eku", function()
+    it("accepts a leaf that lists the required extended key usages", function()
+      assert.is_true(works("server", { policy = tls.policy { eku = "serverAuth" } }))
+      assert.is_true(works("server", { policy = tls.policy { eku = { "serverAuth", "clientAuth" } } }))
+    end)
+
+    it("a clientAuth-only certificate served as a server is refused by libtls first (verify:)", function()
+      local conn, err = connect("client_only")
+      assert.is_nil(conn)
+      assert.matches("^verify: .*purpose", err)
+    end)
+
+    it("rejects it with eku = \"serverAuth\" when chain verification is off", function()
+      local conn, err = connect("client_only", { insecure_noverifycert = true,
+        policy = tls.policy { eku = "serverAuth" } })
+      assert.is_nil(conn)
+      assert.equal("policy: eku: the leaf 'CN=client-only.localhost' does not list the extended "
+        .. "key usage 'serverAuth' (it has: clientAuth)", err)
+    end)
+  end)
+
+  describe("check (a custom function)", function()
+    it("gets the parsed chain, the conn and the client's context, and can accept", function()
+      local seen
+      local port = serve(pki.server)
+      local p = tls.policy { check = function(chain, conn, ctx)
+        seen = { subject = chain[1].subject_string, issuer = chain[1].issuer_string,
+          n = #chain, version = conn:info().version, host = ctx.host, port = ctx.port,
+          servername = ctx.servername }
+        return true
+      end }
+      assert.is_true(works("server", { policy = p }, "localhost"))
+      assert.same({ subject = "CN=localhost", issuer = "CN=lua-tls-test-root", n = 1,
+        version = seen.version, host = "localhost", port = tostring(port),
+        servername = "localhost" }, seen)
+      assert.matches("^TLSv1%.[23]$", seen.version)
+    end)
+
+    it("rejects with its reason, prefixed with policy: check:", function()
+      local p = tls.policy { check = function(chain)
+        return nil, "serial " .. chain[1].serial .. " is on my deny list"
+      end }
+      local conn, err = connect("server", { policy = p })
+      assert.is_nil(conn)
+      assert.matches("^policy: check: serial %x+ is on my deny list$", err)
+    end)
+
+    it("fails closed when the function raises", function()
+      local conn, err = connect("server", { policy = tls.policy { check = function() error("oops") end } })
+      assert.is_nil(conn)
+      assert.matches("^policy: check: raised: .*oops", err)
+    end)
+
+    it("runs after the built-in rules", function()
+      local ran = false
+      local conn, err = connect("server", { policy = tls.policy { min_ec_bits = 521,
+        check = function() ran = true; return true end } })
+      assert.is_nil(conn)
+      assert.matches("^policy: min_ec_bits:", err)
+      assert.is_false(ran)
+    end)
+  end)
+
+  describe("plain functions as opts.policy", function()
+    it("may return false and a reason without the prefix; init.lua adds it", function()
+      local conn, err = connect("server", { policy = function() return nil, "not today" end })
+      assert.is_nil(conn)
+      assert.equal("policy: not today", err)
+    end)
+  end)
+
+  describe("on a wrapped LuaSocket connection", function()
+    it("handshake() fails with the policy's reason and the conn moves no data", function()
+      local socket = require "socket"
+      local port = serve(pki.cn_only)
+      local s = assert(socket.tcp())
+      s:settimeout(10)
+      assert(s:connect("127.0.0.1", port))
+      local conn = assert(tls.wrap(s, { ca_file = pki.ca.cert, servername = "localhost", timeout = 10 }))
+      local ok, err = conn:handshake()
+      assert.is_nil(ok)
+      assert.matches("^policy: require_san:", err)
+      assert.is_nil((conn:send("x\n")))
+      conn:close()
+      s:close()
+    end)
+  end)
+
+  describe("on engines", function()
+    -- Moves bytes between two engines until both handshakes end.
+    local function pump(cli, srv)
+      local res = {}
+      for _ = 1, 100 do
+        for name, e in pairs({ client = cli, server = srv }) do
+          if res[name] == nil then
+            local ok, err = e:handshake()
+            if ok then res[name] = true
+            elseif err ~= "wantread" and err ~= "wantwrite" then res[name] = err end
+          end
+        end
+        local ok1, c2s = pcall(cli.drain, cli)
+        if ok1 and c2s ~= "" then pcall(srv.feed, srv, c2s) end
+        local ok2, s2c = pcall(srv.drain, srv)
+        if ok2 and s2c ~= "" then pcall(cli.feed, cli, s2c) end
+        if res.client ~= nil and res.server ~= nil then break end
+        if res.client ~= nil and res.client ~= true then break end
+        if res.server ~= nil and res.server ~= true then break end
+      end
+      return res.client, res.server
+    end
+
+    local function server_engine(keypair, extra)
+      local opts = { mode = "server", cert_file = keypair.cert, key_file = keypair.key }
+      for k, v in pairs(extra or {}) do opts[k] = v end
+      return assert(tls.engine(opts))
+    end
+
+    it("the default policy applies to a client engine (CN-only server rejected)", function()
+      local cli = assert(tls.engine { ca_file = pki.ca.cert, servername = "localhost" })
+      local c = pump(cli, server_engine(pki.cn_only))
+      assert.matches("^policy: require_san:", c)
+    end)
+
+    it("pins apply to a client engine: a match passes, a mismatch fails", function()
+      local cli = assert(tls.engine { ca_file = pki.ca.cert, servername = "localhost",
+        policy = tls.policy { pins = { openssl_pin(pki.server.cert) } } })
+      local c, s = pump(cli, server_engine(pki.server))
+      assert.is_true(c)
+      assert.is_true(s)
+      cli = assert(tls.engine { ca_file = pki.ca.cert, servername = "localhost",
+        policy = tls.policy { pins = { openssl_pin(pki.alt.cert) } } })
+      c = pump(cli, server_engine(pki.server))
+      assert.matches("^policy: pins:", c)
+    end)
+
+    it("a server engine applies its policy to the client's certificate", function()
+      local client_pin = openssl_pin(pki.client.cert)
+      local function run(pins)
+        local srv = server_engine(pki.server, { ca_file = pki.ca.cert, verify_client = true,
+          policy = tls.policy { pins = pins, eku = "clientAuth" } })
+        local cli = assert(tls.engine { ca_file = pki.ca.cert, servername = "localhost",
+          cert_file = pki.client.cert, key_file = pki.client.key })
+        return pump(cli, srv)
+      end
+      local _, s = run({ client_pin })
+      assert.is_true(s)
+      _, s = run({ openssl_pin(pki.alt.cert) })
+      assert.matches("^policy: pins:", s)
+    end)
+
+    it("require_san is a client-side rule: a server accepts a CN-only client certificate", function()
+      local srv = server_engine(pki.server, { ca_file = pki.ca.cert, verify_client = true,
+        policy = tls.policy {} })
+      local cli = assert(tls.engine { ca_file = pki.ca.cert, servername = "localhost",
+        cert_file = pki.cn_only.cert, key_file = pki.cn_only.key })
+      local c, s = pump(cli, srv)
+      assert.is_true(c)
+      assert.is_true(s)
+    end)
+  end)
+
+  describe("tls.policy.default", function()
+    it("is a tls.policy with require_san and min_rsa_bits = 2048", function()
+      assert.equal("tls.policy (require_san, min_rsa_bits)", tostring(tls.policy.default))
+      assert.equal(2048, tls.policy.default.rules.min_rsa_bits)
+      assert.is_true(tls.policy.default.rules.require_san)
+    end)
+  end)
+end)
