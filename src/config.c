@@ -231,11 +231,13 @@ static int check_keypair(lua_State *L, pem *cert, pem *key, pem *staple, const c
 {
 	struct tls_config *trial = tls_config_new();
 	struct tls *srv = tls_server();
+	char err[256];
 	int ok = 0;
-	if (trial == NULL || srv == NULL) {
-		lua_pushstring(L, "out of memory");
+	/* nothing here may raise while trial and srv are held: the message is
+	 * copied out and pushed once they are freed */
+	snprintf(err, sizeof(err), "out of memory");
+	if (trial == NULL || srv == NULL)
 		goto out;
-	}
 	tls_config_set_ca_mem(trial, NULL, 0);
 	if (tls_config_set_keypair_ocsp_mem(trial, cert->data, cert->len,
 	    key->data, key->len, staple->data, staple->len) != 0 ||
@@ -243,48 +245,68 @@ static int check_keypair(lua_State *L, pem *cert, pem *key, pem *staple, const c
 		const char *e = tls_config_error(trial);
 		if (e == NULL)
 			e = tls_error(srv);
-		lua_pushfstring(L, "%s: %s (%s%s%s) does not form a usable keypair: %s",
-		    where,
-		    key->file ? "key_file" : "key", key->file ? key->file : "PEM text",
-		    cert->file ? ", cert_file " : ", cert ",
-		    cert->file ? cert->file : "PEM text",
-		    e ? e : "unknown error");
+		snprintf(err, sizeof(err), "%s", e ? e : "unknown error");
 		goto out;
 	}
 	ok = 1;
 out:
 	tls_free(srv);
 	tls_config_free(trial);
+	if (!ok)
+		lua_pushfstring(L, "%s: %s (%s%s%s) does not form a usable keypair: %s",
+		    where,
+		    key->file ? "key_file" : "key", key->file ? key->file : "PEM text",
+		    cert->file ? ", cert_file " : ", cert ",
+		    cert->file ? cert->file : "PEM text", err);
 	return ok ? 0 : -1;
+}
+
+/* The PEM buffers of one keypair, boxed: any Lua call below may raise (a
+ * memory error), and the box's __gc then unloads (and zeroes) what was read. */
+#define LTLS_PEM_BOX "tls.pem_box"
+typedef struct pem_box {
+	pem cert, key, staple;
+} pem_box;
+
+static int pem_box_gc(lua_State *L)
+{
+	pem_box *b = luaL_checkudata(L, 1, LTLS_PEM_BOX);
+	unload_pem(&b->cert);
+	unload_pem(&b->key);
+	unload_pem(&b->staple);
+	return 0;
 }
 
 /* One keypair from table t (the options table itself or a keypairs entry). */
 static int add_keypair(lua_State *L, ltls_config *c, int t, int first, const char *where)
 {
-	pem cert, key, staple;
-	const char *password = opt_string(L, t, "key_password", NULL);
+	pem_box *box = lua_newuserdatauv(L, sizeof(*box), 0);
+	pem *cert = &box->cert, *key = &box->key, *staple = &box->staple;
+	int boxidx = lua_gettop(L);
+	const char *password;
 	int rc = -1;
-	memset(&key, 0, sizeof(key));
-	memset(&staple, 0, sizeof(staple));
-	if (load_pem(L, t, "cert_file", "cert", NULL, &cert) != 0)
-		return -1;
-	if (cert.data == NULL) {
-		lua_pushfstring(L, "%s: needs cert_file or cert", where);
-		return -1;
-	}
-	if (load_pem(L, t, "key_file", "key", password, &key) != 0)
+	memset(box, 0, sizeof(*box));
+	luaL_setmetatable(L, LTLS_PEM_BOX);
+	password = opt_string(L, t, "key_password", NULL);
+	if (load_pem(L, t, "cert_file", "cert", NULL, cert) != 0)
 		goto out;
-	if (key.data == NULL) {
+	if (cert->data == NULL) {
+		lua_pushfstring(L, "%s: needs cert_file or cert", where);
+		goto out;
+	}
+	if (load_pem(L, t, "key_file", "key", password, key) != 0)
+		goto out;
+	if (key->data == NULL) {
 		lua_pushfstring(L, "%s: needs key_file or key to go with the certificate", where);
 		goto out;
 	}
-	if (load_pem(L, t, "ocsp_staple_file", "ocsp_staple", NULL, &staple) != 0 ||
-	    staple_der(L, &staple, staple.file ? "ocsp_staple_file" : "ocsp_staple") != 0)
+	if (load_pem(L, t, "ocsp_staple_file", "ocsp_staple", NULL, staple) != 0 ||
+	    staple_der(L, staple, staple->file ? "ocsp_staple_file" : "ocsp_staple") != 0)
 		goto out;
-	if (check_keypair(L, &cert, &key, &staple, where) != 0)
+	if (check_keypair(L, cert, key, staple, where) != 0)
 		goto out;
 	if ((first ? tls_config_set_keypair_ocsp_mem : tls_config_add_keypair_ocsp_mem)(
-	    c->cfg, cert.data, cert.len, key.data, key.len, staple.data, staple.len) != 0) {
+	    c->cfg, cert->data, cert->len, key->data, key->len, staple->data, staple->len) != 0) {
 		lua_pushfstring(L, "%s: %s", where, tls_config_error(c->cfg));
 		goto out;
 	}
@@ -292,14 +314,15 @@ static int add_keypair(lua_State *L, ltls_config *c, int t, int first, const cha
 	/* libtls never says which keypair SNI chose: keep each certificate, in
 	 * libtls's order, for the Lua layer to match the server name against */
 	lua_getiuservalue(L, LTLS_CONFIG_SLOT, 1);
-	lua_pushlstring(L, (const char *)cert.data, cert.len);
+	lua_pushlstring(L, (const char *)cert->data, cert->len);
 	lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
 	lua_pop(L, 1);
 	rc = 0;
 out:
-	unload_pem(&cert);
-	unload_pem(&key);
-	unload_pem(&staple);
+	unload_pem(cert);
+	unload_pem(key);
+	unload_pem(staple);
+	lua_remove(L, boxidx);  /* the message, if any, stays on top */
 	return rc;
 }
 
@@ -671,5 +694,9 @@ void ltls_config_open(lua_State *L)
 	luaL_setfuncs(L, meta, 0);
 	luaL_newlib(L, methods);
 	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+	luaL_newmetatable(L, LTLS_PEM_BOX);
+	lua_pushcfunction(L, pem_box_gc);
+	lua_setfield(L, -2, "__gc");
 	lua_pop(L, 1);
 }
