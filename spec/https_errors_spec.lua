@@ -1,0 +1,220 @@
+-- tls.https against a misbehaving HTTPS server written here (on the
+-- module, through spec/support/scripted_server.lua): every broken answer
+-- gives nil and a clear message, never a hang.
+
+local pki = require "support.pki"
+local peers = require "support.peers"
+local proc = require "support.proc"
+local https = require "tls.https"
+
+-- Per connection: read the request head, then misbehave as the path says:
+-- /huge-line sends one header line that never ends (the client must stop at
+-- its limit), /trickle a byte every 50 ms (only a total deadline ends it),
+-- /silent nothing until the client leaves.
+local HANDLER = [==[
+local socket = require "socket"
+return function(conn)
+  local line = conn:receive("*l")
+  if not line then return end
+  local path = line:match("^%S+ (%S+)")
+  repeat local h = conn:receive("*l") until not h or h == ""
+  local function send(s) return conn:send(s) end
+  if path == "/garbage" then
+    send("SSH-2.0-OpenSSH_9.2\r\nProtocol mismatch.\r\n")
+  elseif path == "/bad-status" then
+    send("HTTP/1.1 two hundred OK\r\n\r\n")
+  elseif path == "/bad-header" then
+    send("HTTP/1.1 200 OK\r\nthis is not a header\r\n\r\n")
+  elseif path == "/silent-close" then
+  elseif path == "/truncated-head" then
+    send("HTTP/1.1 200 OK\r\nContent-Le")
+  elseif path == "/truncated-body" then
+    send("HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n" .. ("x"):rep(500))
+  elseif path == "/truncated-chunked" then
+    send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\n20\r\nabc")
+  elseif path == "/bad-chunk" then
+    send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n")
+  elseif path == "/huge-chunk" then
+    send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nhello\r\n")
+  elseif path == "/long-chunk" then
+    send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n")
+  elseif path == "/bad-length" then
+    send("HTTP/1.1 200 OK\r\nContent-Length: 12abc\r\n\r\nhello")
+  elseif path == "/two-lengths" then
+    send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!")
+  elseif path == "/huge-header" then
+    send("HTTP/1.1 200 OK\r\n")
+    local pad = ("a"):rep(1000)
+    for i = 1, 80 do
+      if not send(("X-Pad-%d: %s\r\n"):format(i, pad)) then return end
+    end
+    send("Content-Length: 0\r\n\r\n")
+  elseif path == "/huge-line" then
+    send("HTTP/1.1 200 OK\r\nX-Long: ")
+    local pad = ("b"):rep(8192)
+    for _ = 1, 200 do
+      if not send(pad) then return end
+    end
+    conn:receive("*a")
+  elseif path == "/trickle" then
+    send("HTTP/1.1 200 OK\r\n")
+    for _ = 1, 2000 do
+      if not send("X") then return end
+      socket.sleep(0.05)
+    end
+  elseif path == "/silent" then
+    conn:settimeout(30)
+    conn:receive("*a")
+  elseif path == "/interim" then
+    send("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+  end
+end
+]==]
+
+describe("tls.https error paths", function()
+  local srv, base, handler_file
+
+  setup(function()
+    pki.setup()
+    -- the handler goes through a file: a shell command line would join its lines
+    handler_file = os.tmpname()
+    local f = assert(io.open(handler_file, "wb"))
+    f:write(HANDLER)
+    f:close()
+    srv = peers.scripted(pki.server, ("return dofile(%q)"):format(handler_file))
+    base = "https://127.0.0.1:" .. srv.port
+  end)
+
+  teardown(function()
+    https.pool_clear()
+    if srv then srv.stop() end
+    if handler_file then os.remove(handler_file) end
+    pki.cleanup()
+  end)
+
+  local function get(path, extra)
+    local o = { ca_file = pki.ca.cert, timeout = 5, total_timeout = 20 }
+    for k, v in pairs(extra or {}) do o[k] = v end
+    return https.get(base .. path, o)
+  end
+
+  local function fails(path, pattern, extra)
+    local res, err = get(path, extra)
+    assert.is_nil(res, path .. " should fail")
+    assert.is_string(err)
+    assert.matches(pattern, err)
+    return err
+  end
+
+  describe("malformed responses", function()
+    it("rejects garbage instead of a status line", function()
+      fails("/garbage", "^malformed response: bad status line \"SSH%-2%.0")
+    end)
+
+    it("rejects a bad status code", function()
+      fails("/bad-status", "^malformed response: bad status line")
+    end)
+
+    it("rejects a header line without a colon", function()
+      fails("/bad-header", "^malformed response: bad header line \"this is not a header\"")
+    end)
+
+    it("rejects a bad or conflicting Content-Length", function()
+      fails("/bad-length", "^malformed response: bad Content%-Length \"12abc\"")
+      fails("/two-lengths", "^malformed response: bad Content%-Length")
+    end)
+
+    it("skips a 100 Continue before the real answer", function()
+      local res = assert(get("/interim"))
+      assert.equal(200, res.status)
+      assert.equal("ok", res.body)
+    end)
+  end)
+
+  describe("truncated responses", function()
+    it("reports a server that closes without answering", function()
+      fails("/silent-close", "^truncated response: the server closed the connection without answering")
+    end)
+
+    it("reports a close inside the header block", function()
+      fails("/truncated-head", "^truncated response: the connection closed in the header block")
+    end)
+
+    it("reports a body shorter than its Content-Length", function()
+      fails("/truncated-body", "^truncated response: the connection closed after 500 of 1000 body bytes")
+    end)
+
+    it("reports a close inside a chunked body", function()
+      fails("/truncated-chunked", "^truncated response: the connection closed in a chunk")
+    end)
+  end)
+
+  describe("bad chunks", function()
+    it("rejects a chunk size that is not hex", function()
+      fails("/bad-chunk", "^bad chunk size \"zz\"")
+    end)
+
+    it("rejects a chunk size too large to be real", function()
+      fails("/huge-chunk", "^bad chunk size \"f+\" %(too large%)")
+    end)
+
+    it("rejects chunk data longer than its size", function()
+      fails("/long-chunk", "^bad chunk: the data is longer than its chunk size")
+    end)
+  end)
+
+  describe("header limits", function()
+    it("stops at 64 KiB of headers", function()
+      fails("/huge-header", "^response header block is over 65536 bytes %(option max_header_size%)")
+    end)
+
+    it("stops at a single endless header line without waiting for its end", function()
+      fails("/huge-line", "^response header block is over 65536 bytes")
+    end)
+
+    it("takes a smaller limit", function()
+      fails("/huge-header", "^response header block is over 4096 bytes",
+        { max_header_size = 4096 })
+    end)
+  end)
+
+  describe("timeouts", function()
+    it("times out a server that says nothing (per-read timeout)", function()
+      fails("/silent", "^timeout$", { timeout = 0.5 })
+    end)
+
+    it("ends a slow trickle with the total deadline", function()
+      fails("/trickle", "^timeout$", { timeout = 5, total_timeout = 1 })
+    end)
+
+    it("times out a connect that gets no answer from a full backlog", function()
+      -- a listener nobody accepts on, with its backlog filled: SYNs go unanswered
+      local core = require "tls.core"
+      local l = assert(core.listen("127.0.0.1", "0", 0))
+      local _, port = l:getsockname()
+      local socket = require "socket"
+      local fillers = {}
+      for i = 1, 4 do
+        fillers[i] = socket.tcp()
+        fillers[i]:settimeout(0.2)
+        fillers[i]:connect("127.0.0.1", port)
+      end
+      local res, err = https.get("https://127.0.0.1:" .. port .. "/",
+        { ca_file = pki.ca.cert, connect_timeout = 0.5, handshake_timeout = 0.5, timeout = 0.5 })
+      for _, s in ipairs(fillers) do s:close() end
+      l:close()
+      assert.is_nil(res)
+      assert.equal("timeout", err)
+    end)
+  end)
+
+  it("leaves no descriptors behind after all these failures", function()
+    https.pool_clear()
+    local before = proc.my_fd_count()
+    for _, path in ipairs { "/garbage", "/truncated-body", "/bad-chunk", "/huge-header" } do
+      assert.is_nil((get(path)))
+    end
+    https.pool_clear()
+    assert.equal(before, proc.my_fd_count())
+  end)
+end)
