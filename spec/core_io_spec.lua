@@ -1,0 +1,309 @@
+-- Connection I/O with LuaSocket's conventions: receive patterns, send
+-- indices, timeouts, a peer that goes away, non-blocking use, bulk data.
+local tls = require "tls"
+local socket = require "socket"
+local pki = require "support.pki"
+local peers = require "support.peers"
+
+describe("tls conn I/O", function()
+  local echo, lines, silent
+  setup(function()
+    pki.setup()
+    echo = peers.echo(pki.server)
+    -- sends three lines' worth of text, then closes with close_notify
+    lines = peers.scripted(pki.server, [[return function(conn)
+      conn:send("line one\r\nline two\nline three\nABCDEFGHIJ")
+    end]])
+    -- sends "abc" and then nothing until the client goes away
+    silent = peers.scripted(pki.server, [[return function(conn)
+      conn:send("abc")
+      conn:receive("*a")
+    end]])
+  end)
+  teardown(function()
+    echo.stop(); lines.stop(); silent.stop()
+    pki.cleanup()
+  end)
+
+  local function connect(port, opts)
+    opts = opts or {}
+    opts.ca_file = pki.ca.cert
+    opts.timeout = opts.timeout or 5
+    local conn = assert(tls.connect("localhost", port, opts))
+    finally(function() conn:close() end)  -- even when the test fails: the servers serve one at a time
+    return conn
+  end
+
+  describe("receive", function()
+    it("reads lines without their end of line, \"*l\" and \"l\" alike", function()
+      local conn = connect(lines.port)
+      assert.equal("line one", conn:receive("*l"))   -- CR LF removed
+      assert.equal("line two", conn:receive("l"))
+      assert.equal("line three", conn:receive())     -- "*l" is the default
+      conn:close()
+    end)
+
+    it("reads a byte count", function()
+      local conn = connect(lines.port)
+      assert.equal("line one\r\n", conn:receive(10))
+      assert.equal("", conn:receive(0))
+      conn:close()
+    end)
+
+    it("puts a prefix in front, counted in the byte count as LuaSocket does", function()
+      local conn = connect(lines.port)
+      assert.equal(">>line one", conn:receive("*l", ">>"))
+      assert.equal("pre" .. "li", conn:receive(5, "pre"))
+      conn:close()
+    end)
+
+    it("\"*a\" reads until the peer closes", function()
+      local conn = connect(lines.port)
+      conn:receive("*l")
+      assert.equal("line two\nline three\nABCDEFGHIJ", conn:receive("*a"))
+      conn:close()
+    end)
+
+    it("rejects an unknown pattern", function()
+      local conn = connect(lines.port)
+      assert.has_error(function() conn:receive("*x") end)
+      assert.has_error(function() conn:receive(-1) end)
+      conn:close()
+    end)
+  end)
+
+  describe("a peer closing mid-stream", function()
+    it("gives the partial data with nil, \"closed\"", function()
+      local conn = connect(lines.port)
+      assert.equal("line one\r\nline two\nline three\n", conn:receive(30))
+      local data, err, partial = conn:receive("*l")
+      assert.is_nil(data)
+      assert.equal("closed", err)
+      assert.equal("ABCDEFGHIJ", partial)
+      conn:close()
+    end)
+
+    it("gives the partial data of a byte count", function()
+      local conn = connect(lines.port)
+      local data, err, partial = conn:receive(1000)
+      assert.is_nil(data)
+      assert.equal("closed", err)
+      assert.equal("line one\r\nline two\nline three\nABCDEFGHIJ", partial)
+      -- and "closed" again after that
+      assert.same({ nil, "closed", "" }, { conn:receive() })
+      conn:close()
+    end)
+
+    it("a peer that vanishes without close_notify reads as \"closed\" too", function()
+      local gone = peers.scripted(pki.server, [[return function(conn)
+        conn:send("last words")
+        os.exit(0)
+      end]])
+      finally(gone.stop)
+      local conn = connect(gone.port)
+      local data, err, partial = conn:receive("*l")
+      assert.is_nil(data)
+      assert.equal("closed", err)
+      assert.equal("last words", partial)
+      conn:close()
+    end)
+
+    it("\"*a\" returns what was sent before a vanishing peer closed", function()
+      local gone = peers.scripted(pki.server, [[return function(conn)
+        conn:send("all of it")
+        os.exit(0)
+      end]])
+      finally(gone.stop)
+      local conn = connect(gone.port)
+      assert.equal("all of it", conn:receive("*a"))
+      conn:close()
+    end)
+  end)
+
+  describe("send", function()
+    it("returns the index of the last byte sent", function()
+      local conn = connect(echo.port)
+      assert.equal(6, conn:send("hello\n"))
+      assert.equal("hello", conn:receive())
+      conn:close()
+    end)
+
+    it("sends data:sub(i, j), with string.sub's negative indices", function()
+      local conn = connect(echo.port)
+      assert.equal(6, conn:send("xxabc\nyy", 3, 6))
+      assert.equal("abc", conn:receive())
+      assert.equal(4, conn:send("def\n!", -5, -2))
+      assert.equal("def", conn:receive())
+      assert.equal(4, conn:send("ghi\n", 5))  -- nothing to send
+      conn:close()
+    end)
+
+    it("returns nil, \"closed\" on a closed conn", function()
+      local conn = connect(echo.port)
+      conn:close()
+      local n, err, last = conn:send("x")
+      assert.is_nil(n)
+      assert.equal("closed", err)
+      assert.equal(0, last)
+    end)
+  end)
+
+  describe("timeouts", function()
+    it("connect returns nil, \"timeout\" against a server that says nothing", function()
+      local server = assert(socket.bind("127.0.0.1", 0))  -- the kernel completes the TCP handshake
+      finally(function() server:close() end)
+      local _, port = server:getsockname()
+      local t0 = socket.gettime()
+      local conn, err = tls.connect("localhost", port, { ca_file = pki.ca.cert, timeout = 0.5 })
+      local took = socket.gettime() - t0
+      assert.is_nil(conn)
+      assert.equal("timeout", err)
+      assert.is_true(took < 3, "connect hung for " .. took .. " s")  -- detects a hang only
+    end)
+
+    it("receive returns nil, \"timeout\" and the partial data", function()
+      local conn = connect(silent.port)
+      conn:settimeout(0.2)
+      local data, err, partial = conn:receive("*l")
+      assert.is_nil(data)
+      assert.equal("timeout", err)
+      assert.equal("abc", partial)
+      data, err, partial = conn:receive(1)
+      assert.is_nil(data)
+      assert.equal("timeout", err)
+      assert.equal("", partial)
+      conn:close()
+    end)
+
+    it("settimeout(nil) or a negative value blocks again", function()
+      local conn = connect(silent.port)
+      conn:settimeout(0.2)
+      assert.equal(0.2, conn:gettimeout())
+      conn:settimeout(nil)
+      assert.is_nil(conn:gettimeout())
+      conn:settimeout(-1)
+      assert.is_nil(conn:gettimeout())
+      conn:close()
+    end)
+
+    it("send returns nil, \"timeout\" and the last index sent when the peer does not read", function()
+      local stuck = peers.scripted(pki.server, [[return function(conn)
+        os.execute("sleep 10")
+      end]])
+      finally(stuck.stop)
+      local conn = connect(stuck.port)
+      conn:settimeout(0.3)
+      local data = string.rep("x", 32 * 1024 * 1024)
+      local n, err, last = conn:send(data)
+      assert.is_nil(n)
+      assert.equal("timeout", err)
+      assert.is_true(last > 0 and last < #data)
+      conn:close()
+    end)
+  end)
+
+  describe("non-blocking use", function()
+    it("after settimeout(0), receive returns nil, \"wantread\" instead of blocking", function()
+      local conn = connect(silent.port)
+      assert.equal("abc", conn:receive(3))
+      conn:settimeout(0)
+      local data, err, partial = conn:receive("*l")
+      assert.is_nil(data)
+      assert.equal("wantread", err)
+      assert.equal("", partial)
+      conn:close()
+    end)
+
+    it("a handshake on a wrapped socket returns wantread/wantwrite until done", function()
+      -- the echo server serves one client at a time: while `busy` holds it,
+      -- our handshake cannot finish and must not block
+      local busy = connect(echo.port)
+      local sock = assert(socket.connect("127.0.0.1", echo.port))
+      local conn = assert(tls.wrap(sock, { ca_file = pki.ca.cert, servername = "localhost", timeout = 0 }))
+      finally(function() conn:close() end)
+      assert.same({ nil, "wantread" }, { conn:handshake() })
+      busy:close()
+      local deadline = socket.gettime() + 10
+      while true do
+        local ok, err = conn:handshake()
+        if ok then break end
+        assert.is_true(err == "wantread" or err == "wantwrite", err)
+        local r, w = socket.select(err == "wantread" and { conn } or nil,
+          err == "wantwrite" and { conn } or nil, 1)
+        assert.is_true(#r + #w > 0 or socket.gettime() < deadline)
+      end
+      assert.equal("TLSv1.3", conn:info().version)
+      -- data in non-blocking mode: send, then wait for the reply
+      assert.equal(5, conn:send("ping\n"))
+      local line, err, partial
+      repeat
+        socket.select({ conn }, nil, 1)
+        line, err, partial = conn:receive("*l", partial)
+      until line or err ~= "wantread"
+      assert.equal("ping", line)
+      conn:close()
+    end)
+  end)
+
+  describe("bulk data", function()
+    it("echoes 1 MiB of random bytes intact", function()
+      local conn = connect(echo.port, { timeout = 20 })
+      local data = peers.random(1024 * 1024)
+      conn:send("bulk " .. #data .. "\n")
+      assert.equal(#data, conn:send(data))
+      local back = assert(conn:receive(#data))
+      assert.equal(#data, #back)
+      assert.is_true(back == data, "echoed bytes differ")
+      conn:close()
+    end)
+  end)
+
+  describe("the conn object", function()
+    it("dirty() tells whether received data is buffered", function()
+      local conn = connect(lines.port)
+      assert.equal("line one", conn:receive())
+      assert.is_true(conn:dirty())
+      conn:receive("*a")
+      assert.is_false(conn:dirty())
+      conn:close()
+    end)
+
+    it("tostring says what it is", function()
+      local conn = connect(echo.port)
+      assert.matches("^tls%.conn %(client, established, fd %d+%)", tostring(conn))
+      conn:close()
+      assert.matches("^tls%.conn %(client, closed", tostring(conn))
+    end)
+
+    it("getfd() gives its descriptor, and -1 once closed", function()
+      local conn = connect(echo.port)
+      local fd = conn:getfd()
+      assert.equal("integer", math.type(fd))
+      assert.is_true(fd >= 0)
+      conn:close()
+      assert.equal(-1, conn:getfd())
+    end)
+
+    it("close() is idempotent; other methods then say the conn is closed", function()
+      local conn = connect(echo.port)
+      assert.is_true(conn:close())
+      assert.is_true(conn:close())
+      local data, err = conn:receive()
+      assert.is_nil(data)
+      assert.equal("closed", err)
+      assert.has_error(function() conn:info() end, "attempt to use a closed tls connection")
+    end)
+
+    it("a <close> variable closes it at the end of its scope", function()
+      local seen
+      do
+        local conn <close> = connect(echo.port)
+        seen = conn
+        conn:send("scoped\n")
+        assert.equal("scoped", conn:receive())
+      end
+      assert.equal(-1, seen:getfd())
+      assert.matches("closed", tostring(seen))
+    end)
+  end)
+end)
