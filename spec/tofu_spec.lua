@@ -1,0 +1,191 @@
+-- tls.tofu against the module's own echo server on loopback: first contact
+-- records the leaf's pin, later contacts must show it, a changed key fails.
+
+local tls = require "tls"
+local pki = require "support.pki"
+local proc = require "support.proc"
+
+local function openssl_pin(certfile)
+  local p = io.popen(("openssl x509 -in %s -pubkey -noout | openssl pkey -pubin -outform der"
+    .. " | openssl dgst -sha256 -binary | base64"):format(certfile))
+  local pin = p:read("l")
+  p:close()
+  assert(pin and #pin == 44, "openssl could not compute a pin for " .. certfile)
+  return pin
+end
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+local function write(path, text)
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+end
+
+local function listdir(dir)
+  local p = io.popen("ls -A " .. dir)
+  local names = {}
+  for line in p:lines() do names[#names + 1] = line end
+  p:close()
+  return names
+end
+
+local function serve(kp, port)
+  port = port or proc.free_port()
+  local h = proc.start(("lua5.4 spec/support/echo_server.lua %d %s %s"):format(port, kp.cert, kp.key),
+    { port = port })
+  h.port = port
+  return h
+end
+
+-- Self-signed servers, as TOFU is meant for: chain verification is off and
+-- the pin file is the trust.
+local function connect(port, servername, policy)
+  return tls.connect("127.0.0.1", port, { insecure_noverifycert = true, servername = servername,
+    policy = policy, timeout = 10 })
+end
+
+local function works(port, servername, policy)
+  local conn, err = connect(port, servername, policy)
+  if not conn then return nil, err end
+  assert(conn:send("hello\n"))
+  local line = conn:receive("*l")
+  conn:close()
+  return line == "hello" or nil
+end
+
+local dir, other
+
+setup(function()
+  pki.setup()
+  other = pki.selfsigned("tofu-other")
+  local p = io.popen("mktemp -d /tmp/lua-tls-tofu.XXXXXX")
+  dir = p:read("l")
+  p:close()
+end)
+
+teardown(function()
+  os.execute("rm -rf " .. dir)
+  pki.cleanup()
+end)
+
+describe("tls.tofu", function()
+  local h, path
+  before_each(function()
+    path = dir .. "/known_pins"
+    os.remove(path)
+    h = serve(pki.self)
+  end)
+  after_each(function() h.stop() end)
+
+  it("records host:port and the leaf's pin on first contact, atomically", function()
+    local recorded = {}
+    local t = tls.tofu(path, { on_new = function(key, pin) recorded[#recorded + 1] = key .. " " .. pin end })
+    assert.is_nil(read(path))
+    assert.is_true(works(h.port, "localhost-self", t))
+    local pin = openssl_pin(pki.self.cert)
+    local key = "127.0.0.1:" .. h.port
+    assert.matches("\n" .. key:gsub("%.", "%%.") .. " sha256//" .. pin:gsub("[%+%-]", "%%%0") .. "\n$",
+      read(path))
+    assert.same({ key .. " " .. pin }, recorded)
+    assert.equal("sha256//" .. pin, t:lookup(key))
+    -- written through a temporary file renamed into place: nothing else left behind
+    assert.same({ "known_pins" }, listdir(dir))
+  end)
+
+  it("accepts the same key afterwards without rewriting the file", function()
+    local t = tls.tofu(path)
+    assert.is_true(works(h.port, "localhost-self", t))
+    local before = read(path)
+    local called = false
+    local t2 = tls.tofu(path, { on_new = function() called = true end })
+    assert.is_true(works(h.port, "localhost-self", t2))
+    assert.equal(before, read(path))
+    assert.is_false(called)
+  end)
+
+  it("rejects a changed key with both pins, the file and how to reset it", function()
+    local t = tls.tofu(path)
+    assert.is_true(works(h.port, "localhost-self", t))
+    local port = h.port
+    h.stop()
+    h = serve(other, port) -- another key on the same host:port
+    local conn, err = connect(port, "tofu-other", t)
+    assert.is_nil(conn)
+    local key = "127.0.0.1:" .. port
+    assert.matches("^policy: tofu: the public key of " .. key:gsub("%.", "%%.") .. " has changed", err)
+    assert.truthy(err:find("sha256//" .. openssl_pin(pki.self.cert), 1, true))
+    assert.truthy(err:find("sha256//" .. openssl_pin(other.cert), 1, true))
+    assert.truthy(err:find(path, 1, true))
+    assert.truthy(err:find('tofu:forget("' .. key .. '")', 1, true))
+    -- the reset it describes works
+    assert.is_true(t:forget(key))
+    assert.is_true(works(port, "tofu-other", t))
+    assert.equal("sha256//" .. openssl_pin(other.cert), t:lookup(key))
+  end)
+
+  it("keeps one line per host:port", function()
+    local h2 = serve(other)
+    local t = tls.tofu(path)
+    assert.is_true(works(h.port, "localhost-self", t))
+    assert.is_true(works(h2.port, "tofu-other", t))
+    h2.stop()
+    local text = read(path)
+    assert.truthy(text:find("127.0.0.1:" .. h.port .. " sha256//" .. openssl_pin(pki.self.cert), 1, true))
+    assert.truthy(text:find("127.0.0.1:" .. h2.port .. " sha256//" .. openssl_pin(other.cert), 1, true))
+  end)
+
+  it("runs tls.policy.default first unless told otherwise", function()
+    local h2 = serve(pki.cn_only)
+    local conn, err = connect(h2.port, "localhost", tls.tofu(path))
+    assert.is_nil(conn)
+    assert.matches("^policy: require_san:", err)
+    assert.is_nil(read(path)) -- nothing recorded for a rejected server
+    assert.is_true(works(h2.port, "localhost", tls.tofu(path, { policy = false })))
+    h2.stop()
+  end)
+
+  it("fails closed on a malformed pin file, naming the line", function()
+    write(path, "# comment\n127.0.0.1:1 not-a-pin\n")
+    local conn, err = connect(h.port, "localhost-self", tls.tofu(path))
+    assert.is_nil(conn)
+    assert.equal("policy: tofu: " .. path .. " line 2 is not '<host>:<port> sha256//<pin>': "
+      .. '"127.0.0.1:1 not-a-pin"', err)
+  end)
+
+  it("fails closed when the pin cannot be recorded", function()
+    local t = tls.tofu(dir .. "/no/such/dir/pins")
+    local conn, err = connect(h.port, "localhost-self", t)
+    assert.is_nil(conn)
+    assert.matches("^policy: tofu: cannot record the pin of 127%.0%.0%.1:%d+: cannot write ", err)
+  end)
+
+  it("keys engines by their server name", function()
+    local t = tls.tofu(path)
+    local cli = assert(tls.engine { insecure_noverifycert = true, servername = "localhost-self", policy = t })
+    local srv = assert(tls.engine { mode = "server", cert_file = pki.self.cert, key_file = pki.self.key })
+    local done
+    for _ = 1, 50 do
+      local ok, e = cli:handshake()
+      if ok or (e ~= "wantread" and e ~= "wantwrite") then done = ok or e; break end
+      srv:feed(cli:drain())
+      srv:handshake()
+      cli:feed(srv:drain())
+    end
+    assert.is_true(done)
+    assert.equal("sha256//" .. openssl_pin(pki.self.cert), t:lookup("localhost-self"))
+  end)
+
+  it("raises on a bad path or unknown options", function()
+    assert.error_matches(function() tls.tofu() end, "tls.tofu: path must be a file name")
+    assert.error_matches(function() tls.tofu(path, { polcy = false }) end, "unknown option 'polcy'")
+    assert.error_matches(function() tls.tofu(path, { policy = {} }) end,
+      "option 'policy' must be a tls.policy or false")
+  end)
+end)
