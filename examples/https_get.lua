@@ -1,0 +1,96 @@
+-- A tiny curl on tls.https:
+--   lua5.4 examples/https_get.lua [options] URL
+--     -o FILE        write the body to FILE (default: stdout)
+--     -I             HEAD request; print the response headers
+--     -i             print the response headers (to stderr) before the body
+--     -X METHOD      request method;  -d DATA   send DATA as the body (POST)
+--     -H 'Name: v'   add a request header (repeatable)
+--     --cacert FILE  trust this CA file instead of the system store
+--     --proxy URL    CONNECT proxy (default: https_proxy / HTTPS_PROXY)
+--     -m SECONDS     total deadline;  -q   no progress
+-- Progress goes to stderr for bodies over 1 MiB (or of unknown length).
+package.path = "lua/?.lua;lua/?/init.lua;" .. package.path   -- run from a checkout
+package.cpath = "build/?.so;" .. package.cpath
+local https = require "tls.https"
+
+local function usage(msg)
+  if msg then io.stderr:write("https_get: ", msg, "\n") end
+  io.stderr:write("usage: lua5.4 examples/https_get.lua [-o FILE] [-I] [-i] [-X METHOD] "
+    .. "[-d DATA] [-H 'Name: value'] [--cacert FILE] [--proxy URL] [-m SECONDS] [-q] URL\n")
+  os.exit(2)
+end
+
+local opts, out_path, show_headers, quiet, url = { headers = {} }, nil, false, false, nil
+local i = 1
+local function value()
+  i = i + 1
+  return arg[i] or usage("option " .. arg[i - 1] .. " needs a value")
+end
+while i <= #arg do
+  local a = arg[i]
+  if a == "-o" then out_path = value()
+  elseif a == "-I" then opts.method = "HEAD"; show_headers = true
+  elseif a == "-i" then show_headers = true
+  elseif a == "-X" then opts.method = value()
+  elseif a == "-d" then opts.body = value(); opts.method = opts.method or "POST"
+  elseif a == "-H" then
+    local name, v = value():match("^([^:]+):%s*(.*)$")
+    if not name then usage("-H takes 'Name: value'") end
+    opts.headers[name] = v
+  elseif a == "--cacert" then opts.ca_file = value()
+  elseif a == "--proxy" then opts.proxy = value()
+  elseif a == "-m" then opts.total_timeout = tonumber(value()) or usage("-m takes seconds")
+  elseif a == "-q" then quiet = true
+  elseif a:sub(1, 1) == "-" then usage("unknown option " .. a)
+  else url = a end
+  i = i + 1
+end
+if not url then usage() end
+
+local out = io.stdout
+if out_path then out = assert(io.open(out_path, "wb")) end
+
+local now = require("tls.core").now
+local started, last_shown, shown = now(), 0, false
+local function human(n)
+  if n >= 1048576 then return ("%.1f MiB"):format(n / 1048576) end
+  if n >= 1024 then return ("%.1f KiB"):format(n / 1024) end
+  return n .. " B"
+end
+
+opts.url = url
+opts.sink = function(chunk)
+  if chunk then out:write(chunk) end
+  return 1
+end
+opts.progress = function(received, total)
+  if quiet or (total and total < 1048576) or (not total and received < 1048576) then return end
+  local t = now()
+  if t - last_shown < 0.2 and received ~= total then return end
+  last_shown, shown = t, true
+  local rate = received / math.max(t - started, 1e-3)
+  if total then
+    io.stderr:write(("\r%5.1f%%  %s of %s  %s/s   "):format(100 * received / total,
+      human(received), human(total), human(rate)))
+  else
+    io.stderr:write(("\r%s  %s/s   "):format(human(received), human(rate)))
+  end
+end
+
+local res, err = https.fetch(opts)
+if shown then io.stderr:write("\n") end
+if out_path then out:close() end
+if not res then
+  io.stderr:write("https_get: ", err, "\n")
+  os.exit(1)
+end
+if show_headers then
+  local w = opts.method == "HEAD" and io.stdout or io.stderr
+  w:write(res.status_line, "\n")
+  for name, v in res.headers:each() do w:write(name, ": ", v, "\n") end
+  w:write("\n")
+end
+if res.tls and not quiet and (out_path or show_headers) then
+  io.stderr:write(("%s %s %s\n"):format(res.url, res.tls.version, res.tls.cipher))
+end
+os.exit(res.status < 400 and 0 or 22)
