@@ -759,7 +759,7 @@ end
 -- Validate options and build the request state. Raises on misuse (wrong
 -- types, unknown TLS options); returns nil, message for bad URLs or files.
 local function prepare(o, level)
-  level = level + 1
+  level = level + 2   -- fail(level) must reach past fail, prepare and the public function
   if type(o) ~= "table" then fail(level, "options must be a table, got %s", type(o)) end
   if next(https.defaults) ~= nil then
     local t = {}
@@ -885,8 +885,8 @@ local function collecting()
 end
 
 -- https.fetch(opts) -> { status, reason, headers, body, url, tls, ... } | nil, err
-function https.fetch(opts)
-  local st, err = prepare(opts, 1)
+local function fetch(opts, level)
+  local st, err = prepare(opts, level + 1)
   if not st then return nil, err end
   local parts
   if not st.sink then parts, st.sink = collecting() end
@@ -895,6 +895,12 @@ function https.fetch(opts)
   if not res then return nil, err end
   if parts then res.body = table.concat(parts) end
   return res
+end
+
+-- (not tail calls: the frames must stay for error levels)
+function https.fetch(opts)
+  local res, err = fetch(opts, 1)
+  return res, err
 end
 
 local function merged(o, extra)
@@ -910,12 +916,14 @@ end
 function https.get(url, opts)
   local o = merged(opts, { url = url })
   o.method = o.method or "GET"
-  return https.fetch(o)
+  local res, err = fetch(o, 1)
+  return res, err
 end
 
 function https.post(url, body, opts)
   local o = merged(opts, { url = url, body = body, method = "POST" })
-  return https.fetch(o)
+  local res, err = fetch(o, 1)
+  return res, err
 end
 
 -- LuaSocket/LuaSec form:
