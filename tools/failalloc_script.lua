@@ -1,0 +1,96 @@
+-- The session tools/failalloc.c runs with failing allocations. This chunk
+-- runs unarmed (loading the modules, reading the PEM files, one warm-up
+-- session so lazily loaded helpers are in place) and returns ops(), which
+-- runs armed. PEM files: $FAILALLOC_PKI/server.{crt,key} (make fuzz-pki).
+local tls = require "tls"
+local dir = os.getenv("FAILALLOC_PKI") or "build/fuzz/pki"
+local function read(p) local f = assert(io.open(p, "rb")) local s = f:read("a") f:close() return s end
+local crt, key = read(dir .. "/server.crt"), read(dir .. "/server.key")
+
+local function pump(c, s)
+  for _ = 1, 20 do
+    local okc, ec = c:handshake()
+    s:feed(c:drain())
+    local oks, es = s:handshake()
+    c:feed(s:drain())
+    if okc and oks then return true end
+    assert(okc or ec == "wantread" or ec == "wantwrite", ec)
+    assert(oks or es == "wantread" or es == "wantwrite", es)
+  end
+  error("handshake did not finish")
+end
+
+-- A client and a server over a real loopback connection, both non-blocking.
+local function loopback(scfg, ccfg)
+  local core = tls.core
+  local l = assert(core.listen("127.0.0.1", "0"))
+  local _, port = l:getsockname()
+  local server = assert(core.server(scfg))
+  local c = assert(core.client(ccfg, "localhost", true))
+  assert(c:connect("127.0.0.1", tostring(port), 5))
+  c:settimeout(0)
+  local s = assert(l:accept(server, 5))
+  s:settimeout(0)
+  local okc, oks
+  for _ = 1, 100000 do
+    okc = okc or c:handshake()
+    oks = oks or s:handshake()
+    if okc and oks then break end
+  end
+  assert(okc and oks, "loopback handshake did not finish")
+  assert(c:send("ping\n"))
+  local line
+  for _ = 1, 100000 do
+    line = s:receive("*l")
+    if line then break end
+  end
+  assert(line == "ping")
+  c:close()
+  s:close()
+  l:close()
+end
+
+local function ops()
+  local bad, err
+  local scfg = assert(tls.config{ cert = crt, key = key, alpn = { "h2", "http/1.1" } })
+  local ccfg = assert(tls.config{ ca = crt, alpn = { "http/1.1" } })
+  local s = assert(tls.engine{ config = scfg, mode = "server" })
+  local c = assert(tls.engine{ config = ccfg, servername = "localhost" })
+  pump(c, s)
+  assert(c:send("hello\n"))
+  s:feed(c:drain())
+  assert(s:receive("*l") == "hello")
+  local big = ("0123456789abcdef"):rep(2500)
+  assert(s:send(big) == #big)
+  c:feed(s:drain())
+  assert(c:receive(#big) == big)
+  local info = assert(c:info())
+  assert(info.alpn == "http/1.1")
+  assert(c:peer().chain_pem)
+  assert(tostring(c))
+  -- keypairs from files and from text; an SNI pair list
+  local kp = assert(tls.config{ cert_file = dir .. "/server.crt", key_file = dir .. "/server.key",
+    keypairs = { { cert = crt, key = key } } })
+  assert(kp:has_keypair())
+  -- failures of the world come back as nil, message
+  bad, err = tls.config{ cert_file = dir .. "/server.crt", key_file = dir .. "/server.crt" }
+  assert(bad == nil and err)
+  bad, err = tls.config{ keypairs = { { cert_file = dir .. "/server.crt" } } }
+  assert(bad == nil and err)
+  bad, err = tls.config{ cert = crt, key = "not a key" }
+  assert(bad == nil and err)
+  bad, err = tls.config{ ca_file = "/nonexistent/ca.pem" }
+  assert(bad == nil and err)
+  -- misuse raises
+  assert(not pcall(tls.config, { no_such_option = 1 }))
+  loopback(scfg, ccfg)
+  c:close()
+  s:feed(c:drain())
+  local line, rerr = s:receive("*l")
+  assert(line == nil and rerr == "closed")
+  s:close()
+  assert(s:close())
+end
+
+ops()  -- warm-up, unarmed
+return ops
