@@ -1,0 +1,342 @@
+-- tls.cqueues: conns and engines inside cqueues coroutines. Every path runs
+-- in a real controller against real peers; every error a coroutine raises is
+-- collected, and none may be Lua's "attempt to yield across a C-call
+-- boundary" (the C core never yields; all waiting is in the adapter's Lua).
+local tls = require "tls"
+local pki = require "support.pki"
+local proc = require "support.proc"
+local cqueues = require "cqueues"
+local csocket = require "cqueues.socket"
+local socket = require "socket"
+local tcq = require "tls.cqueues"
+
+local BOUNDARY = "C%-call boundary"
+local loop_errors = {}
+
+-- Run the coroutines fns in one controller until all finish (at most
+-- `limit` seconds); returns the errors they raised.
+local function run(limit, ...)
+  local cq = cqueues.new()
+  for _, fn in ipairs { ... } do cq:wrap(fn) end
+  local errs = {}
+  local deadline = cqueues.monotime() + (limit or 20)
+  while not cq:empty() do
+    local ok, err = cq:step(0.5)
+    if not ok then
+      errs[#errs + 1] = tostring(err)
+      loop_errors[#loop_errors + 1] = tostring(err)
+    end
+    if cqueues.monotime() > deadline then error("coroutines did not finish in time") end
+  end
+  return errs
+end
+
+local function server_opts(extra)
+  local o = { cert_file = pki.server.cert, key_file = pki.server.key, timeout = 5 }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return o
+end
+
+-- Echo lines back upper-cased until the client closes.
+local function echo(c)
+  while true do
+    local line, err = c:receive("*l")
+    if not line then return err end
+    assert(c:send(line:upper() .. "\n"))
+  end
+end
+
+describe("tls.cqueues", function()
+  setup(function() pki.setup() end)
+  teardown(function()
+    pki.cleanup()
+    -- the grep-able proof: `make check-yield` looks for this line
+    print(("\ntls.cqueues: %d coroutine errors collected, %d mention a C-call boundary")
+      :format(#loop_errors, #(function()
+        local t = {}
+        for _, e in ipairs(loop_errors) do if e:find(BOUNDARY) then t[#t + 1] = e end end
+        return t
+      end)()))
+  end)
+
+  it("is reachable as tls.cqueues", function()
+    assert.equal(tcq, tls.cqueues)
+  end)
+
+  it("serves many engine clients (tcq.connect) from socket conns (tcq.accept) at once", function()
+    local l = assert(tls.listen("127.0.0.1", 0, server_opts()))
+    local _, port = l:getsockname()
+    local results, n = {}, 20
+    local cq_fns = {
+      function()
+        for _ = 1, n do
+          local c, err = tcq.accept(l, 10)
+          assert(c, err)
+          cqueues.running():wrap(function()
+            echo(c)
+            c:close()
+          end)
+        end
+      end,
+    }
+    for i = 1, n do
+      cq_fns[#cq_fns + 1] = function()
+        local c = assert(tcq.connect("127.0.0.1", port, { ca_file = pki.ca.cert,
+          servername = "localhost", timeout = 10 }))
+        for k = 1, 3 do
+          assert(c:send(("client %d request %d\n"):format(i, k)))
+          local r, e = c:receive("*l")
+          results[#results + 1] = r or ("client %d: %s"):format(i, e)
+        end
+        c:close()
+      end
+    end
+    local errs = run(30, table.unpack(cq_fns))
+    l:close()
+    assert.same({}, errs)
+    local expected = {}
+    for i = 1, n do
+      for k = 1, 3 do expected[#expected + 1] = ("CLIENT %d REQUEST %d"):format(i, k) end
+    end
+    table.sort(expected)
+    table.sort(results)
+    assert.same(expected, results)
+  end)
+
+  it("moves 1 MiB each way intact, with send and receive yielding on full buffers", function()
+    local l = assert(tls.listen("127.0.0.1", 0, server_opts()))
+    local _, port = l:getsockname()
+    local block = {}
+    for i = 1, 8192 do block[i] = string.pack("<j", i * 2654435761) end
+    local big = string.rep(table.concat(block), 16)  -- 1 MiB
+    local echoed
+    local errs = run(30, function()
+      local c = assert(tcq.accept(l, 10))
+      local data = assert(c:receive(#big))
+      assert(c:send(data))
+      c:close()
+    end, function()
+      local c = assert(tcq.connect("127.0.0.1", port, { ca_file = pki.ca.cert,
+        servername = "localhost", timeout = 10 }))
+      -- the peer reads only once we stop writing, so this must yield mid-send
+      assert(c:send(big))
+      echoed = c:receive(#big)
+      c:close()
+    end)
+    l:close()
+    assert.same({}, errs)
+    assert.truthy(echoed == big)
+  end)
+
+  it("wraps a client socket conn (tls.wrap) and a server engine over a cqueues socket", function()
+    local srv = assert(csocket.listen("127.0.0.1", 0))
+    local _, _, port = srv:localname()
+    local got
+    local errs = run(20, function()
+      local sock = assert(srv:accept(10))
+      local e = assert(tls.engine { mode = "server", cert_file = pki.server.cert,
+        key_file = pki.server.key })
+      local c = tcq.wrap(e, { socket = sock, timeout = 10 })
+      assert(c:handshake())
+      assert.equal("localhost", c:info().servername)
+      echo(c)
+      c:close()
+    end, function()
+      local s = assert(socket.connect("127.0.0.1", port))
+      local conn = assert(tls.wrap(s, { ca_file = pki.ca.cert, servername = "localhost" }))
+      local c = tcq.wrap(conn, { timeout = 10 })
+      assert(c:handshake())
+      assert(c:send("over a wrapped socket conn\n"))
+      got = c:receive("*l")
+      assert.equal("localhost", c:peer().subject:match("CN=([%w.]+)"))
+      c:close()
+    end)
+    srv:close()
+    assert.same({}, errs)
+    assert.equal("OVER A WRAPPED SOCKET CONN", got)
+  end)
+
+  it("serves openssl s_client through tcq.accept_raw", function()
+    local l = assert(tls.listen("127.0.0.1", 0, server_opts()))
+    local _, port = l:getsockname()
+    local out = os.tmpname()
+    os.execute(("(printf 'from s_client\\n'; sleep 1) 2>/dev/null | timeout 10 openssl s_client "
+      .. "-connect 127.0.0.1:%d -CAfile %s -verify_return_error -quiet > %s 2>&1 &")
+      :format(port, pki.ca.cert, out))
+    local errs = run(20, function()
+      local c = assert(tcq.accept_raw(l, 10))
+      assert.matches("handshaking", tostring(c))
+      assert(c:handshake(10))
+      assert.equal("from s_client", c:receive("*l"))
+      assert(c:send("from cqueues\n"))
+      c:close()
+    end)
+    l:close()
+    assert.same({}, errs)
+    local text = ""
+    for _ = 1, 50 do
+      local f = io.open(out, "rb")
+      text = f:read("a")
+      f:close()
+      if text:find("from cqueues", 1, true) then break end
+      proc.sleep(0.1)
+    end
+    os.remove(out)
+    assert.matches("from cqueues", text)
+  end)
+
+  describe("timeouts, per operation", function()
+    it("times out a receive while other coroutines keep running", function()
+      local l = assert(tls.listen("127.0.0.1", 0, server_opts()))
+      local _, port = l:getsockname()
+      local ticks, result = 0, nil
+      local errs = run(20, function()
+        local c = assert(tcq.accept(l, 10))
+        cqueues.sleep(3)  -- says nothing while the client waits
+        c:close()
+      end, function()
+        local c = assert(tcq.connect("127.0.0.1", port, { ca_file = pki.ca.cert,
+          servername = "localhost", timeout = 10 }))
+        c:settimeout(0.3)
+        result = { c:receive("*l") }
+        c:close()
+      end, function()
+        for _ = 1, 5 do cqueues.sleep(0.05); ticks = ticks + 1 end
+      end)
+      l:close()
+      assert.same({}, errs)
+      assert.same({ nil, "timeout", "" }, result)
+      assert.equal(5, ticks)
+    end)
+
+    it("times out a handshake against a server that never answers", function()
+      local srv = assert(socket.bind("127.0.0.1", 0))  -- accepts in the kernel, says nothing
+      local _, port = srv:getsockname()
+      local result
+      local errs = run(20, function()
+        result = { tcq.connect("127.0.0.1", port, { ca_file = pki.ca.cert,
+          servername = "localhost", timeout = 0.3 }) }
+      end)
+      srv:close()
+      assert.same({}, errs)
+      assert.same({ nil, "timeout" }, result)
+    end)
+
+    it("gives accept a timeout when nobody comes", function()
+      local l = assert(tls.listen("127.0.0.1", 0, server_opts()))
+      local result
+      local errs = run(10, function() result = { tcq.accept(l, 0.2) } end)
+      l:close()
+      assert.same({}, errs)
+      assert.same({ nil, "timeout" }, result)
+    end)
+
+    it("fails one bad client in tcq.accept and keeps serving", function()
+      local l = assert(tls.listen("127.0.0.1", 0, server_opts()))
+      local _, port = l:getsockname()
+      local first, second
+      local errs = run(20, function()
+        first = { tcq.accept(l, 10) }
+        local c = assert(tcq.accept(l, 10))
+        second = c:receive("*l")
+        c:close()
+      end, function()
+        local s = assert(csocket.connect("127.0.0.1", port))
+        assert(s:connect(5))
+        s:xwrite("GET / HTTP/1.0\r\n\r\n", "bn")
+        cqueues.sleep(0.2)
+        s:close()
+        local c = assert(tcq.connect("127.0.0.1", port, { ca_file = pki.ca.cert,
+          servername = "localhost", timeout = 10 }))
+        assert(c:send("still serving\n"))
+        c:close()
+      end)
+      l:close()
+      assert.same({}, errs)
+      assert.equal(nil, first[1])
+      assert.matches("^handshake: .*%(client 127%.0%.0%.1 port %d+%)$", first[2])
+      assert.equal("still serving", second)
+    end)
+  end)
+
+  describe("misuse gives a clear error", function()
+    it("refuses a second coroutine on a busy connection", function()
+      local l = assert(tls.listen("127.0.0.1", 0, server_opts()))
+      local _, port = l:getsockname()
+      local errs = run(20, function()
+        local c = assert(tcq.accept(l, 10))
+        cqueues.sleep(0.5)
+        c:close()
+      end, function()
+        local c = assert(tcq.connect("127.0.0.1", port, { ca_file = pki.ca.cert,
+          servername = "localhost", timeout = 5 }))
+        local cq = cqueues.running()
+        cq:wrap(function() c:receive("*l") end)  -- waits: the server is silent
+        cqueues.sleep(0.1)
+        local ok, err = pcall(c.receive, c, "*l")
+        assert.equal(false, ok)
+        assert.matches("tls.cqueues: receive: this connection is already in use by another "
+          .. "coroutine %(it is waiting in receive%)", err)
+      end)
+      l:close()
+      assert.same({}, errs)
+    end)
+
+    it("says why it cannot wait inside a C function, instead of a C-call boundary error", function()
+      local l = assert(tls.listen("127.0.0.1", 0, server_opts()))
+      local _, port = l:getsockname()
+      local err
+      local errs = run(20, function()
+        local c = assert(tcq.accept(l, 10))
+        cqueues.sleep(0.3)
+        c:close()
+      end, function()
+        local c = assert(tcq.connect("127.0.0.1", port, { ca_file = pki.ca.cert,
+          servername = "localhost", timeout = 5 }))
+        -- a gsub callback is C calling Lua: no yield can cross it
+        local ok, e = pcall(string.gsub, "x", "x", function() return c:receive("*l") end)
+        assert.equal(false, ok)
+        err = e
+        c:close()
+      end)
+      l:close()
+      assert.same({}, errs)
+      assert.matches("tls.cqueues: cannot wait for I/O here", err)
+      assert.not_matches(BOUNDARY, err)
+    end)
+
+    it("checks wrap's arguments", function()
+      assert.has_error(function() tcq.wrap({}) end)
+      local e = assert(tls.engine { mode = "client", ca_file = pki.ca.cert, servername = "localhost" })
+      assert.has_error(function() tcq.wrap(e) end,
+        "tls.cqueues.wrap: an engine needs option 'socket', a connected cqueues socket, got nil")
+      assert.has_error(function() tcq.wrap(e, { sockett = 1 }) end,
+        "tls.cqueues.wrap: unknown option 'sockett'")
+    end)
+
+    it("wakes a waiting reader with closed when another coroutine closes the conn", function()
+      local l = assert(tls.listen("127.0.0.1", 0, server_opts()))
+      local _, port = l:getsockname()
+      local result
+      local errs = run(20, function()
+        local c = assert(tcq.accept(l, 10))
+        local cq = cqueues.running()
+        cq:wrap(function() result = { c:receive("*l") } end)
+        cqueues.sleep(0.2)
+        c:close()
+      end, function()
+        local c = assert(tcq.connect("127.0.0.1", port, { ca_file = pki.ca.cert,
+          servername = "localhost", timeout = 5 }))
+        cqueues.sleep(1)
+        c:close()
+      end)
+      l:close()
+      assert.same({}, errs)
+      assert.same({ nil, "closed", "" }, result)
+    end)
+  end)
+
+  it("never reports a yield across a C-call boundary on any path above", function()
+    for _, e in ipairs(loop_errors) do assert.not_matches(BOUNDARY, e) end
+  end)
+end)
