@@ -1,0 +1,245 @@
+-- Safe to embed: no SIGPIPE, no change to signal handlers, no descriptor
+-- leaks, and objects collected at any time (mid-handshake, config before
+-- its connections) are safe.
+local tls = require "tls"
+local socket = require "socket"
+local pki = require "support.pki"
+local peers = require "support.peers"
+local proc = require "support.proc"
+
+-- Descriptors now vs. a count taken before: equal, or show what is open.
+local function assert_fds(before, listing)
+  local now, now_listing = peers.fds()
+  assert.equal(before, now, "descriptors before:\n" .. listing .. "\nafter:\n" .. now_listing)
+end
+
+-- Lua source that reads one field of /proc/self/status (in the process that runs it).
+local STATUS = [[
+local function status(field)
+  local f = assert(io.open("/proc/self/status"))
+  local s = f:read("a")
+  f:close()
+  return s:match(field .. ":%s*(%x+)")
+end
+]]
+
+describe("safe to embed", function()
+  local echo
+  setup(function()
+    pki.setup()
+    echo = peers.echo(pki.server)
+  end)
+  teardown(function()
+    echo.stop()
+    pki.cleanup()
+  end)
+
+  local function connect(opts)
+    opts = opts or {}
+    opts.ca_file = opts.ca_file or pki.ca.cert
+    opts.timeout = 5
+    return tls.connect("localhost", echo.port, opts)
+  end
+
+  -- A child process that loads no LuaSocket (which ignores SIGPIPE) and
+  -- starts with SIGPIPE at its default (this process may ignore it, and an
+  -- ignored signal stays ignored across exec).
+  describe("SIGPIPE", function()
+    it("writing to a vanished peer returns \"closed\"; the process survives", function()
+      local gone = peers.scripted(pki.server, [[return function(conn) os.exit(0) end]])
+      finally(gone.stop)
+      local out, status = peers.lua(STATUS .. ([[
+        local pipe_ignored = (tonumber(status("SigIgn"), 16) >> 12) & 1 == 1
+        print("SIGPIPE ignored: " .. tostring(pipe_ignored))
+        local tls = require "tls"
+        local conn = assert(tls.connect("localhost", %d, { ca_file = %q, timeout = 5 }))
+        os.execute("sleep 0.3")   -- the server process has exited by now
+        for i = 1, 100 do
+          local n, err = conn:send(string.rep("x", 16384))
+          if not n then print("send: " .. err) break end
+        end
+        conn:close()
+        print("alive")
+      ]]):format(gone.port, pki.ca.cert))
+      assert.matches("SIGPIPE ignored: false", out, 1, true)  -- the test can fail
+      assert.matches("send: closed", out, 1, true)
+      assert.matches("alive", out, 1, true)
+      assert.equal(0, status)
+    end)
+  end)
+
+  describe("signal handlers", function()
+    it("are the same before loading the module and after using it", function()
+      local out = peers.lua(STATUS .. ([[
+        local before = { status("SigIgn"), status("SigCgt"), status("SigBlk") }
+        local tls = require "tls"
+        local conn = assert(tls.connect("localhost", %d, { ca_file = %q, timeout = 5 }))
+        conn:send("hello\n")
+        assert(conn:receive() == "hello")
+        conn:close()
+        assert(not tls.connect("localhost", %d, { timeout = 5 }))   -- a verify failure
+        assert(not tls.connect("127.0.0.1", 1, { timeout = 5 }))    -- refused
+        local srv = assert(tls.listen("127.0.0.1", 0, { cert_file = %q, key_file = %q }))
+        assert(srv:accept(0.01) == nil)
+        srv:close()
+        collectgarbage()
+        local after = { status("SigIgn"), status("SigCgt"), status("SigBlk") }
+        print("before " .. table.concat(before, " "))
+        print("after  " .. table.concat(after, " "))
+      ]]):format(echo.port, pki.ca.cert, echo.port, pki.server.cert, pki.server.key))
+      local before = out:match("before (%x+ %x+ %x+)")
+      local after = out:match("after  (%x+ %x+ %x+)")
+      assert.truthy(before, out)
+      assert.equal(before, after)
+    end)
+  end)
+
+  describe("descriptors", function()
+    it("stay flat over 200 connections opened and closed", function()
+      local conn = assert(connect())  -- warm up: library and CA loading
+      conn:close()
+      local before, listing = peers.fds()
+      for i = 1, 200 do
+        conn = assert(connect())
+        if i % 20 == 0 then
+          conn:send("n\n")
+          assert.equal("n", conn:receive())
+        end
+        conn:close()
+      end
+      assert_fds(before, listing)
+    end)
+
+    it("stay flat over failures: verification, refused, timeout, bad files, dropped conns", function()
+      local silent = assert(socket.bind("127.0.0.1", 0))
+      finally(function() silent:close() end)
+      local silent_port = select(2, silent:getsockname())
+      local closed_port = proc.free_port()
+      local before, listing = peers.fds()
+      for _ = 1, 30 do
+        local c, err = tls.connect("localhost", echo.port, { timeout = 5 })  -- no CA: verify fails
+        assert.is_nil(c)
+        assert.is_true(tls.is_verify_error(err))
+        assert.is_nil((tls.connect("127.0.0.1", closed_port, { timeout = 5 })))
+        assert.is_nil((tls.connect("localhost", echo.port, { cert_file = "/nonexistent", key_file = "/nonexistent" })))
+        assert.is_nil((tls.listen("127.0.0.1", 0, { cert_file = "/nonexistent", key_file = "/nonexistent" })))
+      end
+      for _ = 1, 3 do
+        local c, err = tls.connect("localhost", silent_port, { ca_file = pki.ca.cert, timeout = 0.05 })
+        assert.is_nil(c)
+        assert.equal("timeout", err)
+      end
+      for _ = 1, 30 do  -- never closed, only dropped
+        assert(connect())
+        collectgarbage()
+        collectgarbage()
+      end
+      collectgarbage()
+      collectgarbage()
+      assert_fds(before, listing)
+    end)
+
+    it("stay flat on a listener serving good and failing clients", function()
+      local l = assert(tls.listen("127.0.0.1", 0, { cert_file = pki.server.cert, key_file = pki.server.key }))
+      finally(function() l:close() end)
+      local port = select(2, l:getsockname())
+      local before, listing = peers.fds()
+      local clients = proc.start(("sh -c %s"):format(peers.quote(
+        ("for i in 1 2 3 4 5 6 7 8 9 10; do "
+        .. "openssl s_client -connect 127.0.0.1:%d </dev/null >/dev/null 2>&1; "
+        .. "openssl s_client -connect 127.0.0.1:%d -tls1_1 -cipher DEFAULT@SECLEVEL=0 </dev/null >/dev/null 2>&1; "
+        .. "done"):format(port, port))))
+      finally(clients.stop)
+      local good, bad = 0, 0
+      for _ = 1, 20 do
+        local conn = l:accept(10)
+        if conn then good = good + 1; conn:close() else bad = bad + 1 end
+      end
+      assert.equal(10, good)
+      assert.equal(10, bad)
+      assert_fds(before, listing)
+    end)
+  end)
+
+  describe("garbage collection", function()
+    it("collects a client conn in the middle of its handshake", function()
+      local before, listing = peers.fds()
+      do
+        local busy = assert(connect())  -- keeps the one-at-a-time server from answering
+        local sock = assert(socket.connect("127.0.0.1", echo.port))
+        local conn = assert(tls.wrap(sock, { ca_file = pki.ca.cert, servername = "localhost", timeout = 0 }))
+        assert.same({ nil, "wantread" }, { conn:handshake() })
+        busy:close()
+      end
+      collectgarbage()
+      collectgarbage()
+      assert_fds(before, listing)
+      -- and the server is still fine
+      local conn = assert(connect())
+      conn:close()
+    end)
+
+    it("collects a server conn in the middle of its handshake", function()
+      local before, listing = peers.fds()
+      do
+        -- the client is an in-memory engine whose ClientHello goes over a
+        -- plain socket, and which never answers: the server stays mid-handshake
+        local server = assert(socket.bind("127.0.0.1", 0))
+        local _, port = server:getsockname()
+        local client = assert(socket.connect("127.0.0.1", port))
+        local accepted = assert(server:accept())
+        server:close()
+        local engine = assert(tls.engine({ ca_file = pki.ca.cert, servername = "localhost" }))
+        engine:handshake()
+        client:send(engine:drain())
+        local conn = assert(tls.wrap(accepted, { mode = "server", timeout = 0,
+          cert_file = pki.server.cert, key_file = pki.server.key }))
+        socket.select({ conn }, nil, 5)
+        assert.same({ nil, "wantread" }, { conn:handshake() })  -- answered; waits for the client
+        client:settimeout(5)
+        assert.truthy(client:receive(5))  -- the server's first flight
+        client:close()
+      end
+      assert_fds(before, listing)
+    end)
+
+    it("collects an in-memory engine in the middle of its handshake", function()
+      if not tls.engine then return pending("no tls.engine") end
+      do
+        local e = assert(tls.engine({ ca_file = pki.ca.cert, servername = "localhost" }))
+        assert.same({ nil, "wantread" }, { e:handshake() })
+        assert.is_true(#e:drain() > 0)  -- the ClientHello
+      end
+      collectgarbage()
+      collectgarbage()
+    end)
+
+    it("a config may be collected while its connections are alive", function()
+      local cfg = assert(tls.config{ ca_file = pki.ca.cert })
+      local conn = assert(tls.connect("localhost", echo.port, { config = cfg, timeout = 5 }))
+      local weak = setmetatable({ cfg }, { __mode = "v" })
+      cfg = nil
+      collectgarbage()
+      collectgarbage()
+      assert.is_nil(weak[1])   -- the config is gone ...
+      conn:send("still works\n")
+      assert.equal("still works", conn:receive())  -- ... and the conn is not
+      conn:close()
+    end)
+
+    it("a server conn outlives its listener and config", function()
+      local l = assert(tls.listen("127.0.0.1", 0,
+        { config = assert(tls.config{ cert_file = pki.server.cert, key_file = pki.server.key }) }))
+      local port = select(2, l:getsockname())
+      local client = peers.s_client(port, "-CAfile " .. pki.ca.cert, "hello\n")
+      local conn = assert(l:accept(5))
+      l:close()
+      l = nil
+      collectgarbage()
+      collectgarbage()
+      assert.equal("hello", conn:receive())
+      assert.matches("subject=CN = localhost", client.wait(), 1, true)
+      conn:close()
+    end)
+  end)
+end)
