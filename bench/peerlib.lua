@@ -1,0 +1,69 @@
+-- What the Lua peers (peer_module.lua, peer_luasec.lua) share: clocks,
+-- resident memory, and the result line the driver parses.
+local socket = require "socket"
+
+local P = {}
+
+P.cpu = os.clock            -- process CPU time, user + system
+P.wall = socket.gettime
+P.sleep = socket.sleep
+P.HEADER_LEN = 32
+-- The module's default TLS 1.2 list, so every implementation offers the same.
+P.CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+function P.pid()
+  local f = assert(io.open("/proc/self/stat"))
+  local pid = tonumber(f:read("a"):match("^%d+"))
+  f:close()
+  return pid
+end
+
+-- Resident set size in KiB of pid (default: this process).
+function P.rss(pid)
+  local f = io.open("/proc/" .. (pid or "self") .. "/status")
+  if not f then return -1 end
+  local kib = tonumber(f:read("a"):match("VmRSS:%s*(%d+)"))
+  f:close()
+  return kib or -1
+end
+
+function P.ready()
+  io.stdout:write("READY pid=", P.pid(), "\n")
+  io.stdout:flush()
+end
+
+-- Print "k=v ..." in the order given.
+function P.report(...)
+  local t = table.pack(...)
+  local parts = {}
+  for i = 1, t.n, 2 do
+    local v = t[i + 1]
+    if math.type(v) == "float" then v = ("%.6f"):format(v) end
+    parts[#parts + 1] = t[i] .. "=" .. tostring(v)
+  end
+  io.stdout:write(table.concat(parts, " "), "\n")
+  io.stdout:flush()
+end
+
+-- The 32-byte bulk header: "sink|echo TOTAL CHUNK", space padded.
+function P.header(mode, total, chunk)
+  local h = ("%s %d %d"):format(mode, total, chunk)
+  return h .. (" "):rep(P.HEADER_LEN - #h)
+end
+
+function P.parse_header(h)
+  local mode, total, chunk = h:match("^(%a+) (%d+) (%d+)")
+  return mode, tonumber(total), tonumber(chunk)
+end
+
+-- Drop to the role function named by arg[1], with the rest as arguments.
+function P.main(roles, argv)
+  local role = roles[argv[1] or ""]
+  if not role then
+    io.stderr:write("usage: ROLE ARGS... (roles as in bench/ctls.c)\n")
+    os.exit(2)
+  end
+  role(table.unpack(argv, 2))
+end
+
+return P

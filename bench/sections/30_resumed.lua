@@ -1,0 +1,42 @@
+-- Resumed client handshakes per second of client CPU time: TLS 1.2 with a
+-- session file (libtls's session_fd) against `openssl s_server -tls1_2`.
+-- LuaSec has no client session resumption.
+return {
+  name = "resumed",
+  title = "resumed client handshakes/s (TLS 1.2, session_file, vs openssl s_server)",
+  run = function(b)
+    local lib, S = b.lib, b.settings
+    if not lib.have("openssl") then return b.note("skipped: openssl is not installed") end
+    local pki = lib.pki()
+    for _, kind in ipairs { "ecdsa", "rsa" } do
+      local best = lib.best({ "module", "c" }, function(impl)
+        local port = lib.free_port()
+        local srv = lib.spawn(("openssl s_server -tls1_2 -accept 127.0.0.1:%d -cert %s -key %s -www -quiet")
+          :format(port, pki[kind].cert, pki[kind].key))
+        local deadline = lib.now() + 10
+        local socket = require "socket"
+        while true do
+          local s = socket.tcp()
+          local ok = s:connect("127.0.0.1", port)
+          s:close()
+          if ok then break end
+          if lib.now() > deadline then srv.stop() error("openssl s_server did not start: " .. srv.output()) end
+          lib.sleep(0.02)
+        end
+        local session = lib.tmpdir() .. "/session-" .. impl .. "-" .. kind
+        os.remove(session)
+        local res, out = lib.run(("%s client-hs 127.0.0.1 %d tlsv1.2 %d %d file:%s %s"):format(
+          lib.impls[impl].cmd, port, S.hs, S.warm, pki[kind].ca, session))
+        srv.stop()
+        os.remove(session)
+        if not res or res.ok ~= S.hs then error(impl .. " resumed client failed: " .. out) end
+        if res.resumed < res.ok then
+          b.note(("%s %s: only %d of %d handshakes resumed"):format(impl, kind, res.resumed, res.ok))
+        end
+        return res.ok / res.cpu
+      end)
+      b.row { case = ("%s tlsv1.2 resumed"):format(kind == "rsa" and "RSA-2048" or "ECDSA P-256"),
+        unit = "hs/s", module = best.module, c = best.c, luasec = "n/a", target_c = 0.95 }
+    end
+  end,
+}
