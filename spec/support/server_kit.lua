@@ -101,8 +101,14 @@ function kit.setup()
   -- leaf and issuer, as servers send them (curl's OCSP check needs the issuer)
   made.server_chain = pki.dir .. "/localhost-chain.crt"
   write(made.server_chain, pki.read(pki.server.cert) .. pki.read(pki.ca.cert))
+  -- libtls's client only accepts a staple for a certificate that names an
+  -- OCSP responder (authorityInfoAccess); pki.leaf joins extension lines
+  local aia = "\nauthorityInfoAccess=OCSP;URI:http://127.0.0.1:9/ocsp"
+  made.ocsp_server = pki.leaf("ocsp.localhost", { san = "DNS:localhost,IP:127.0.0.1" .. aia })
+  made.ocsp_revoked = pki.leaf("ocsp-revoked.localhost", { san = "DNS:localhost,IP:127.0.0.1" .. aia })
   made.staple_good = kit.ocsp_response(pki.server, "good")
-  made.staple_revoked = kit.ocsp_response(made.revoked_server, "revoked")
+  made.staple_aia_good = kit.ocsp_response(made.ocsp_server, "good")
+  made.staple_aia_revoked = kit.ocsp_response(made.ocsp_revoked, "revoked")
   made.crl = kit.crl({ made.revoked_server, made.revoked_client })
   return made
 end
