@@ -1,0 +1,110 @@
+-- examples/https_server.lua: the concurrent HTTPS server on cqueues, run as a
+-- background process and driven by real clients in other processes.
+local tls = require "tls"
+local pki = require "support.pki"
+local proc = require "support.proc"
+local socket = require "socket"
+
+local CURL = "curl --noproxy '*' -s --max-time 30"
+
+describe("examples/https_server.lua", function()
+  local server, port
+
+  setup(function()
+    pki.setup()
+    port = proc.free_port()
+    server = proc.start(("lua5.4 examples/https_server.lua --port %d --cert %s --key %s "
+      .. "--handshake-timeout 1 --idle-timeout 10"):format(port, pki.server.cert, pki.server.key),
+      { port = port })
+  end)
+
+  teardown(function()
+    local log = server.output()
+    server.stop()
+    pki.cleanup()
+    -- grep-able: `make check-yield` looks for the boundary error in all output
+    io.write("\nhttps_server log: ", #log, " bytes; ",
+      log:find("C-call boundary", 1, true) and "MENTIONS a C-call boundary" or "no C-call boundary", "\n")
+  end)
+
+  it("prints the port when ready", function()
+    assert.matches("listening on https://127%.0%.0%.1:" .. port .. "/", server.output())
+  end)
+
+  it("serves 200 cqueues clients at once, each its own responses over keep-alive", function()
+    local out, status = proc.run(("timeout 120 lua5.4 spec/support/https_clients.lua %d 200 %s 2")
+      :format(port, pki.ca.cert))
+    assert.equal(0, status, out)
+    assert.matches("ok 200 of 200, all 200 connected at once", out)
+  end)
+
+  it("serves 200 curl processes in parallel, each its own response", function()
+    local dir = os.tmpname()
+    os.remove(dir)
+    assert(os.execute("mkdir " .. dir))
+    finally(function() os.execute("rm -rf " .. dir) end)
+    local out, status = proc.run(("(seq 1 200 | xargs -P 200 -I{} sh -c \"%s --cacert %s "
+      .. "https://localhost:%d/curl/{} --resolve localhost:%d:127.0.0.1 -o %s/{}\")")
+      :format(CURL, pki.ca.cert, port, port, dir))
+    assert.equal(0, status, out)
+    local bad = {}
+    for i = 1, 200 do
+      local f = io.open(dir .. "/" .. i, "rb")
+      local body = f and f:read("a")
+      if f then f:close() end
+      if body ~= "GET /curl/" .. i .. "\n" then bad[#bad + 1] = i .. ": " .. tostring(body) end
+    end
+    assert.same({}, bad)
+  end)
+
+  it("keeps the connection alive between requests and honours Connection: close", function()
+    local out = proc.run(("%s -v --cacert %s --resolve localhost:%d:127.0.0.1 "
+      .. "https://localhost:%d/one https://localhost:%d/two -d body"):format(CURL, pki.ca.cert,
+      port, port, port))
+    assert.matches("POST /one\nbody", out)
+    assert.matches("POST /two\nbody", out)
+    assert.matches("Re%-using existing connection", out)
+    assert.matches("Connection: keep%-alive", out)
+    out = proc.run(("%s -v --cacert %s --resolve localhost:%d:127.0.0.1 -H 'Connection: close' "
+      .. "https://localhost:%d/bye"):format(CURL, pki.ca.cert, port, port))
+    assert.matches("Connection: close", out)
+    assert.matches("GET /bye", out)
+  end)
+
+  it("answers a malformed request with 400 and closes", function()
+    local c = assert(tls.connect("127.0.0.1", port, { ca_file = pki.ca.cert,
+      servername = "localhost", timeout = 10 }))
+    assert(c:send("NONSENSE\r\n\r\n"))
+    assert.equal("HTTP/1.1 400 Bad Request", c:receive("*l"))
+    local rest = c:receive("*a")
+    assert.matches("Connection: close", rest)
+    c:close()
+  end)
+
+  it("times out a handshake that stalls midway, for that connection only", function()
+    -- a real ClientHello, cut short: the server waits for the rest
+    local e = assert(tls.engine { mode = "client", ca_file = pki.ca.cert, servername = "localhost" })
+    e:handshake()
+    local hello = e:drain()
+    local raw = assert(socket.connect("127.0.0.1", port))
+    assert(raw:send(hello:sub(1, 40)))
+    -- meanwhile everyone else is served
+    local out, status = proc.run(("timeout 60 lua5.4 spec/support/https_clients.lua %d 20 %s 1")
+      :format(port, pki.ca.cert))
+    assert.equal(0, status, out)
+    assert.matches("ok 20 of 20", out)
+    -- and the stalled one is dropped once its 1 s handshake timeout passes
+    raw:settimeout(15)
+    local data, err, partial = raw:receive("*a")
+    raw:close()
+    assert.equal("", data or partial)  -- no ServerHello ever came
+    assert.are_not.equal("timeout", err)  -- the server closed it ("*a" ends there)
+    local log
+    for _ = 1, 50 do
+      log = server.output()
+      if log:find("failed: timeout", 1, true) then break end
+      proc.sleep(0.1)
+    end
+    assert.matches("handshake with 127%.0%.0%.1 %d+ failed: timeout", log)
+  end)
+end)
