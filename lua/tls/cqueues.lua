@@ -112,6 +112,7 @@ function engine_transport.flush(self, deadline)
   self._unsent = ""
   local sock, i = self.socket, 1
   while i <= #data do
+    if self._socket_closed then return nil, "closed" end
     local n, why = sock:send(data, i, #data, "bn")
     i = i + (n or 0)
     if i <= #data then
@@ -139,6 +140,8 @@ end
 local function fill(self, deadline)
   local sock, conn = self.socket, self.conn
   while true do
+    -- closed by another coroutine while we waited
+    if self._socket_closed then return nil, "closed" end
     local data, why = sock:recv(-READ_CHUNK, "b")
     if data then
       local ok, err = conn:feed(data)
@@ -314,6 +317,7 @@ function Conn:close()
       local data = self._unsent .. conn:drain()
       if #data > 0 then pcall(self.socket.send, self.socket, data, 1, #data, "bn") end
     end
+    self._socket_closed = true
     self.socket:close()
   else
     local fd = conn:getfd()
