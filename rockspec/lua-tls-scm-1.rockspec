@@ -41,5 +41,7 @@ build = {
     ["tls.http.headers"] = "lua/tls/http/headers.lua",
     ["tls.http.reader"] = "lua/tls/http/reader.lua",
     ["tls.http.pool"] = "lua/tls/http/pool.lua",
+    ["tls.policy"] = "lua/tls/policy.lua",
+    ["tls.tofu"] = "lua/tls/tofu.lua",
   },
 }
