@@ -283,6 +283,16 @@ describe("tls.https against nginx", function()
       assert.matches("^http://", res.url)
     end)
 
+    it("keeps Authorization within the origin and drops it when leaving", function()
+      local h = { headers = { Authorization = "Bearer t0ken" } }
+      local res = assert(https.get(base .. "/to-auth", opts(h)))
+      assert.equal("auth=Bearer t0ken\n", res.body)
+      h.insecure_http = true
+      res = assert(https.get(base .. "/to-http-auth", opts(h)))
+      assert.matches("^http://", res.url)
+      assert.equal("auth=\n", res.body)
+    end)
+
     it("refuses plain http URLs", function()
       local res, err = https.get("http://127.0.0.1:" .. srv.http_port .. "/hello.txt", opts())
       assert.is_nil(res)
@@ -371,6 +381,25 @@ describe("tls.https against the module's own server", function()
     assert.equal("/x?q=1", f.path)
     assert.equal("localhost:" .. base:match("%d+$"), f["h-host"])
     assert.matches("^lua%-tls", f["h-user-agent"])
+  end)
+
+  it("sends credentials from the URL as basic auth", function()
+    local res = assert(https.get(base:gsub("//", "//alice:p%%40ss@") .. "/auth", opts()))
+    assert.equal("Basic " .. require("tls.base64").encode("alice:p@ss"), fields(res.body)["h-authorization"])
+  end)
+
+  it("works without LuaSocket, and says proxies need it", function()
+    local script = ([[
+package.preload.socket = function() error("LuaSocket hidden") end
+package.preload.ltn12 = function() error("LuaSocket hidden") end
+local https = require "tls.https"
+local res, err = https.get(%q, { ca_file = %q, proxy = false })
+print(res and ("STATUS " .. res.status) or ("ERROR " .. err))
+res, err = https.get(%q, { ca_file = %q, proxy = "http://127.0.0.1:1" })
+print(res and ("STATUS " .. res.status) or ("ERROR " .. err))
+]]):format(base .. "/x", pki.ca.cert, base .. "/x", pki.ca.cert)
+    local out = proc.run("lua5.4 -e " .. peers.quote(script))
+    assert.matches("STATUS 200\nERROR proxy: CONNECT proxies need LuaSocket %(Debian package lua%-socket%)", out)
   end)
 
   it("uploads a source of unknown length chunked and the server gets it whole", function()

@@ -4,7 +4,8 @@
 --   https  port: static files (keep-alive), /chunked/* (SSI: streamed
 --                chunked), redirects /r301 /r302 /r303 /r307 /r308 to
 --                /method, /loop, /to-http, /method (echoes method and
---                Content-Length), /upload/* (WebDAV PUT), /nocontent (204)
+--                Content-Length), /upload/* (WebDAV PUT), /nocontent (204),
+--                /auth (echoes Authorization), /to-auth, /to-http-auth
 --   http   port: the same files in plain HTTP (redirect-to-http target)
 --   mtls   port: requires a client certificate from the test CA
 
@@ -81,11 +82,15 @@ http {
     location = /loop { return 302 /loop; }
     location = /to-http { return 302 http://127.0.0.1:%d/hello.txt; }
     location = /nocontent { return 204; }
+    location = /auth { return 200 "auth=$http_authorization\n"; }
+    location = /to-auth { return 302 /auth; }
+    location = /to-http-auth { return 302 http://127.0.0.1:%d/auth; }
 %s
   }
   server {
     listen 127.0.0.1:%d;
     root %s;
+    location = /auth { return 200 "auth=$http_authorization\n"; }
   }
   server {
     listen 127.0.0.1:%d ssl;
@@ -96,7 +101,7 @@ http {
   }
 }
 ]]):format(os.getenv("USER") == "root" or io.popen("id -u"):read("l") == "0" and "user root;" or "",
-    dir, dir, dir, dir, dir, dir, dir, dir, port, ssl, www, http_port,
+    dir, dir, dir, dir, dir, dir, dir, dir, port, ssl, www, http_port, http_port,
     table.concat(redirects, "\n"), http_port, www, mtls_port, ssl, pki.ca.cert))
   local h = proc.start(("nginx -p %s -c %s/nginx.conf -g 'daemon off;'"):format(dir, dir),
     { port = port })
