@@ -14,7 +14,7 @@ engine-deps:
 	@sh tools/ensure-packages.sh $(ENGINE_PKGS)
 
 soak-engine: engine-deps build
-	ENGINE_SOAK_N=10000 busted --lua=$(LUA) --filter="stays flat" spec/engine_spec.lua
+	ENGINE_SOAK_N=10000 busted --lua=$(LUA) --filter=stays.flat spec/engine_spec.lua
 
 check-yield: engine-deps build
 	@mkdir -p build
