@@ -10,7 +10,8 @@ local https = require "tls.https"
 -- Per connection: read the request head, then misbehave as the path says:
 -- /huge-line sends one header line that never ends (the client must stop at
 -- its limit), /trickle a byte every 50 ms (only a total deadline ends it),
--- /silent nothing until the client leaves.
+-- /silent nothing until the client leaves, /keep answers keep-alive and
+-- then drops the connection when the next request arrives on it.
 local HANDLER = [==[
 local socket = require "socket"
 return function(conn)
@@ -65,6 +66,9 @@ return function(conn)
   elseif path == "/silent" then
     conn:settimeout(30)
     conn:receive("*a")
+  elseif path == "/keep" then
+    send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    conn:receive("*l")
   elseif path == "/interim" then
     send("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
   end
@@ -205,6 +209,35 @@ describe("tls.https error paths", function()
       l:close()
       assert.is_nil(res)
       assert.equal("timeout", err)
+    end)
+  end)
+
+  describe("a reused connection the server drops", function()
+    it("is retried once on a new connection", function()
+      https.pool_clear()
+      local before = https.pool_stats()
+      assert.equal("ok", assert(get("/keep")).body)
+      local res = assert(get("/keep"))
+      assert.equal("ok", res.body)
+      local after = https.pool_stats()
+      assert.equal(1, after.retried - before.retried)
+      assert.equal(2, after.connections_opened - before.connections_opened)
+      https.pool_clear()
+    end)
+
+    it("is not retried when the body was a stream", function()
+      https.pool_clear()
+      assert(get("/keep"))
+      local sent = false
+      local before = https.pool_stats()
+      local res, err = https.fetch { url = base .. "/keep", method = "PUT", ca_file = pki.ca.cert,
+        body = function() if not sent then sent = true; return "data" end end }
+      assert.is_nil(res)
+      -- the drop shows in the send ("closed") or in the read, as timing has it
+      assert.is_true(err == "closed"
+        or err:find("^truncated response: the server closed the connection without answering") ~= nil, err)
+      assert.equal(0, https.pool_stats().retried - before.retried)
+      https.pool_clear()
     end)
   end)
 
