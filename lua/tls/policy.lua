@@ -223,7 +223,7 @@ function checks.require_san(rules, chain, conn, ctx)
       short(leaf))
   end
   local host = ctx and ctx.servername or nil
-  if host == nil then
+  if host == nil and conn ~= nil then
     local ok, info = pcall(conn.info, conn)
     host = ok and info and info.servername or nil
   end
