@@ -22,6 +22,8 @@
 --   signature_algorithm          openssl's name, or the dotted OID
 --   fingerprint_sha256           "AB:CD:..." as openssl -fingerprint -sha256
 --   spki_sha256                  base64 SHA-256 of the SubjectPublicKeyInfo (curl pin)
+--   spki_der                     the DER SubjectPublicKeyInfo
+--   (the two sha256 fields are computed on first read: see lazy_hashes)
 --   extensions                   every extension: {oid, name, critical}
 --   unknown_extensions           those not decoded into a field below
 --   san (or nil)                 {dns = {}, ip = {}, email = {}, uri = {}}
@@ -31,6 +33,7 @@
 
 local asn1 = require "tls.asn1"
 local sha256 = require "tls.sha256"
+local lazy_hashes  -- metatable for parsed certificates, defined below
 local base64 = require "tls.base64"
 
 local x509 = {}
@@ -568,10 +571,26 @@ local function parse_der(s)
   cert.signature = sig_bits
   cert.tbs_der = der(top[1])
 
-  cert.fingerprint_sha256 = upper_hex_colons(sha256.digest(s))
-  cert.spki_sha256 = base64.encode(sha256.digest(spki_der))
-  return cert
+  cert.spki_der = spki_der
+  return setmetatable(cert, lazy_hashes)
 end
+
+--- The two SHA-256 fields are computed on first read and then kept: hashing
+-- is most of the cost of parsing a whole trust bundle, and most callers
+-- never read them. (They don't show in pairs() until read.)
+local lazy = {
+  fingerprint_sha256 = function(c) return upper_hex_colons(sha256.digest(c.der)) end,
+  spki_sha256 = function(c) return base64.encode(sha256.digest(c.spki_der)) end,
+}
+lazy_hashes = {
+  __index = function(c, k)
+    local make = lazy[k]
+    if not make then return nil end
+    local v = make(c)
+    rawset(c, k, v)
+    return v
+  end,
+}
 
 --- Splits PEM text into its blocks, in order.
 -- Returns a list of {label = "CERTIFICATE", der = <bytes>}, or nil, message
