@@ -243,11 +243,15 @@ describe("tls.https error paths", function()
 
   it("leaves no descriptors behind after all these failures", function()
     https.pool_clear()
+    collectgarbage()
+    collectgarbage()
     local before = proc.my_fd_count()
     for _, path in ipairs { "/garbage", "/truncated-body", "/bad-chunk", "/huge-header" } do
       assert.is_nil((get(path)))
     end
     https.pool_clear()
+    collectgarbage()
+    collectgarbage()
     assert.equal(before, proc.my_fd_count())
   end)
 end)

@@ -32,6 +32,14 @@ local function sha256sum(path)
 end
 nginx.sha256sum = sha256sum
 
+-- nginx drops to "nobody" when started as root; the temp dir is root's
+local function is_root()
+  local p = io.popen("id -u")
+  local uid = p:read("l")
+  p:close()
+  return uid == "0"
+end
+
 -- nginx.start(pki) -> handle { dir, port, http_port, mtls_port, www, stop(), sha256sum(path) }
 function nginx.start(pki)
   local p = io.popen("mktemp -d /tmp/lua-tls-nginx.XXXXXX")
@@ -100,7 +108,7 @@ http {
     location / { return 200 "client $ssl_client_s_dn\n"; }
   }
 }
-]]):format(os.getenv("USER") == "root" or io.popen("id -u"):read("l") == "0" and "user root;" or "",
+]]):format(is_root() and "user root;" or "",
     dir, dir, dir, dir, dir, dir, dir, dir, port, ssl, www, http_port, http_port,
     table.concat(redirects, "\n"), http_port, www, mtls_port, ssl, pki.ca.cert))
   local h = proc.start(("nginx -p %s -c %s/nginx.conf -g 'daemon off;'"):format(dir, dir),
