@@ -89,6 +89,19 @@ local function config_of(opts, where)
   return cfg, err
 end
 
+-- One server context per config for tls.wrap and tls.engine: building one
+-- re-parses the keypairs, which cost more than the handshake of the engine
+-- pair that used it (and 3.6 KiB of heap each that the allocator kept).
+local servers = setmetatable({}, { __mode = "k" })
+local function server_of(cfg)
+  local server = servers[cfg]
+  if server then return server end
+  local err
+  server, err = core.server(cfg)
+  if server then servers[cfg] = server end
+  return server, err
+end
+
 local function check_timeout(t, where)
   if t ~= nil and (type(t) ~= "number" or t ~= t) then
     error(where .. ": option 'timeout' must be a number of seconds, got " .. type(t), 3)
@@ -248,7 +261,7 @@ function tls.wrap(sock, opts)
     conn:setfd(fd)
   else
     local server
-    server, err = core.server(cfg)
+    server, err = server_of(cfg)
     if not server then return nil, err end
     conn, err = server:wrap(fd)
     if not conn then return nil, err end
@@ -276,7 +289,7 @@ function tls.engine(opts)
     conn, err = new_client(cfg, opts, opts.servername)
   else
     local server
-    server, err = core.server(cfg)
+    server, err = server_of(cfg)
     if not server then return nil, err end
     conn, err = server:engine()
     if conn then
