@@ -271,6 +271,32 @@ static int recv_all(ltls_conn *c, luaL_Buffer *b, double deadline)
 	}
 }
 
+/* receive(n) without a prefix, when one buffer refill (a TLS record) holds
+ * the n bytes: the result string is made straight from the receive buffer,
+ * without a luaL_Buffer (a second copy, and a heap box past 1 KiB). Returns
+ * the count of Lua results, or -1 to take the general path with whatever
+ * is buffered. */
+static int recv_direct(lua_State *L, ltls_conn *c, double deadline)
+{
+	lua_Integer n = lua_tointeger(L, 2);
+	if (n <= 0 || (size_t)n > sizeof(c->rbuf))
+		return -1;
+	if (c->rlast == c->rfirst) {
+		int r = fill(c, deadline);
+		if (r != E_OK) {
+			lua_pushnil(L);
+			push_error(L, c, r, "receive");
+			lua_pushliteral(L, "");
+			return 3;
+		}
+	}
+	if (c->rlast - c->rfirst < (size_t)n)
+		return -1;
+	lua_pushlstring(L, c->rbuf + c->rfirst, (size_t)n);
+	c->rfirst += (size_t)n;
+	return 1;
+}
+
 /* conn:receive([pattern [, prefix]]) with LuaSocket's patterns and returns. */
 static int conn_receive(lua_State *L)
 {
@@ -300,6 +326,8 @@ static int conn_receive(lua_State *L)
 		lua_pushlstring(L, prefix, plen);
 		return 3;
 	}
+	if (plen == 0 && lua_type(L, 2) == LUA_TNUMBER && (r = recv_direct(L, c, deadline)) >= 0)
+		return r;
 	luaL_buffinit(L, &b);
 	luaL_addlstring(&b, prefix, plen);
 	if (lua_type(L, 2) == LUA_TNUMBER) {
