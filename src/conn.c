@@ -31,7 +31,7 @@ static const char *const verify_markers[] = {
 ltls_conn *ltls_conn_alloc(lua_State *L)
 {
 	ltls_conn *c = lua_newuserdatauv(L, sizeof(*c), 2);
-	memset(c, 0, offsetof(ltls_conn, rbuf));
+	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	c->timeout = -1;
 	c->mem_limit = LTLS_MEM_LIMIT_DEFAULT;
@@ -65,6 +65,9 @@ static void release(ltls_conn *c, int send_close_notify)
 		close(c->fd);
 		c->fd = -1;
 	}
+	free(c->rbuf);
+	c->rbuf = NULL;
+	c->rfirst = c->rlast = 0;
 	c->closed = 1;
 }
 
@@ -178,7 +181,12 @@ static int conn_handshake(lua_State *L)
 static int fill(ltls_conn *c, double deadline)
 {
 	for (;;) {
-		ssize_t n = tls_read(c->ctx, c->rbuf, sizeof(c->rbuf));
+		ssize_t n;
+		if (c->rbuf == NULL && (c->rbuf = malloc(LTLS_RBUF_SIZE)) == NULL) {
+			c->io_errno = ENOMEM;
+			return E_FAIL;
+		}
+		n = tls_read(c->ctx, c->rbuf, LTLS_RBUF_SIZE);
 		if (n > 0) {
 			c->rfirst = 0;
 			c->rlast = (size_t)n;
@@ -206,7 +214,7 @@ static int recv_count(ltls_conn *c, luaL_Buffer *b, size_t wanted, double deadli
 			wanted -= take;
 			continue;
 		}
-		if (wanted >= sizeof(c->rbuf)) {
+		if (wanted >= LTLS_RBUF_SIZE) {
 			/* large reads go straight into the result, without the buffer */
 			char *p = luaL_prepbuffsize(b, wanted);
 			ssize_t n = tls_read(c->ctx, p, wanted);
@@ -279,7 +287,7 @@ static int recv_all(ltls_conn *c, luaL_Buffer *b, double deadline)
 static int recv_direct(lua_State *L, ltls_conn *c, double deadline)
 {
 	lua_Integer n = lua_tointeger(L, 2);
-	if (n <= 0 || (size_t)n > sizeof(c->rbuf))
+	if (n <= 0 || (size_t)n > LTLS_RBUF_SIZE)
 		return -1;
 	if (c->rlast == c->rfirst) {
 		int r = fill(c, deadline);
@@ -298,7 +306,7 @@ static int recv_direct(lua_State *L, ltls_conn *c, double deadline)
 }
 
 /* conn:receive([pattern [, prefix]]) with LuaSocket's patterns and returns. */
-static int conn_receive(lua_State *L)
+static int receive(lua_State *L)
 {
 	ltls_conn *c = ltls_checkconn(L, 1);
 	size_t plen;
@@ -357,6 +365,18 @@ static int conn_receive(lua_State *L)
 	push_error(L, c, r, "receive");
 	lua_rotate(L, -3, -1);
 	return 3;
+}
+
+static int conn_receive(lua_State *L)
+{
+	int n = receive(L);
+	ltls_conn *c = lua_touserdata(L, 1);
+	if (c->rbuf != NULL && c->rfirst == c->rlast) {
+		free(c->rbuf);
+		c->rbuf = NULL;
+		c->rfirst = c->rlast = 0;
+	}
+	return n;
 }
 
 /* conn:send(data [, i [, j]]) -> last index sent | nil, err, last index sent */

@@ -59,7 +59,9 @@ typedef struct ltls_conn {
 	ltls_membuf in, out;
 	size_t mem_limit;
 	int in_eof;              /* engine: feed(nil) marked end of input */
-	char rbuf[LTLS_RBUF_SIZE];
+	/* LTLS_RBUF_SIZE bytes, allocated when a read needs it and freed once
+	 * receive() has handed everything out: idle connections hold none */
+	char *rbuf;
 } ltls_conn;
 
 /* config.c */
