@@ -63,10 +63,11 @@ local function get(url, o)
   local engine = assert(tls.engine { mode = "client", servername = host,
     ca_file = o.ca })  -- no --ca: the system trust store
 
-  -- Run op(engine, ...) to completion through the socket.
-  local function pump(op, ...)
+  -- Run step() to completion through the socket. step makes one
+  -- non-blocking attempt at an engine operation and returns what it returned.
+  local function pump(step)
     while true do
-      local r1, err, r3 = op(engine, ...)
+      local r1, err, r3 = step()
       assert(send_all(sock, engine:drain()))
       if err ~= "wantread" and err ~= "wantwrite" then return r1, err, r3 end
       if err == "wantread" then
@@ -80,13 +81,31 @@ local function get(url, o)
     end
   end
 
-  assert(pump(engine.handshake))
+  -- A retried receive passes back what it got so far (the prefix); a
+  -- retried send continues after the last byte taken.
+  local function receive(pattern)
+    local partial
+    return pump(function()
+      local data, err, part = engine:receive(pattern, partial)
+      partial = part
+      return data, err, part
+    end)
+  end
+  local function send(data)
+    local i = 1
+    return pump(function()
+      local last, err, sent = engine:send(data, i)
+      if sent then i = sent + 1 end
+      return last, err, sent
+    end)
+  end
+
+  assert(pump(function() return engine:handshake() end))
   local info = engine:info()
   io.stderr:write(("handshake: %s %s\n"):format(info.version, info.cipher))
-  assert(pump(engine.send, ("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n")
-    :format(path, host)))
+  assert(send(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"):format(path, host)))
   -- read to the end: with Connection: close, the body ends with the stream
-  local response, err, partial = pump(engine.receive, "*a")
+  local response, err, partial = receive("*a")
   response = response or partial
   engine:close()
   send_all(sock, engine:drain())  -- our close_notify
