@@ -156,7 +156,9 @@ local function serve(o)
       end
       c.line = nil
       if line == "quit" then e:close(); c.closing = true; return true end
-      e:send(line .. "\n")  -- queued in memory; the loop sends it
+      -- queued in memory; the loop sends it. (A server echoing floods would
+      -- check for "wantwrite" here and stop reading until drained.)
+      e:send(line .. "\n")
     end
   end
 
