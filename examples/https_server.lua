@@ -182,7 +182,8 @@ cq:wrap(function()
 end)
 
 io.stdout:setvbuf("line")
-print(("listening on https://%s:%d/"):format(opts.host, bound_port))
+print(("listening on https://%s:%d/"):format(
+  opts.host:find(":", 1, true) and "[" .. opts.host .. "]" or opts.host, bound_port))
 
 while true do
   local ok, err = cq:loop()
