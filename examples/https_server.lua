@@ -160,7 +160,11 @@ end
 
 --- The loop
 
-local listener = assert(tls.listen(opts.host, opts.port, tls_opts))
+local listener, lerr = tls.listen(opts.host, opts.port, tls_opts)
+if not listener then
+  io.stderr:write("https_server: ", lerr, "\n")
+  os.exit(1)
+end
 local _, bound_port = listener:getsockname()
 local cq = cqueues.new()
 
