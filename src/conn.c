@@ -109,6 +109,14 @@ static int is_verify_error(const char *msg)
 	return 0;
 }
 
+/* The peer's fatal alert (say, a client certificate the server refused)
+ * says more than "closed", though the connection is gone all the same. */
+static int peer_alerted(ltls_conn *c)
+{
+	const char *msg = c->ctx ? tls_error(c->ctx) : NULL;
+	return msg != NULL && strstr(msg, " alert ") != NULL;
+}
+
 /* Push the error for code; `what` names the operation for failure texts. */
 static void push_error(lua_State *L, ltls_conn *c, int code, const char *what)
 {
@@ -120,9 +128,14 @@ static void push_error(lua_State *L, ltls_conn *c, int code, const char *what)
 	case E_CLOSED: lua_pushliteral(L, "closed"); return;
 	}
 	msg = c->ctx ? tls_error(c->ctx) : NULL;
-	if (!c->handshake_done && c->mode == LTLS_CLIENT && c->verify_enabled &&
+	/* a server verifies only when verify_client asks it to */
+	if (!c->handshake_done && (c->mode != LTLS_CLIENT || c->verify_enabled) &&
 	    msg != NULL && is_verify_error(msg)) {
 		lua_pushfstring(L, "verify: %s", msg);
+		return;
+	}
+	if (peer_alerted(c) && strcmp(what, "handshake") != 0) {
+		lua_pushfstring(L, "%s: %s", what, msg);
 		return;
 	}
 	if (c->io_errno != 0 && (is_disconnect(c->io_errno) || msg == NULL)) {
@@ -196,7 +209,8 @@ static int fill(ltls_conn *c, double deadline)
 		if (n == 0)
 			return E_CLOSED;
 		if ((n = settle(c, n, deadline)) != E_RETRY) {
-			if (n == E_FAIL && (c->peer_eof || is_disconnect(c->io_errno)))
+			if (n == E_FAIL && (c->peer_eof || is_disconnect(c->io_errno)) &&
+			    !peer_alerted(c))
 				return E_CLOSED;
 			return (int)n;
 		}
@@ -227,7 +241,8 @@ static int recv_count(ltls_conn *c, luaL_Buffer *b, size_t wanted, double deadli
 			if (n == 0)
 				return E_CLOSED;
 			if ((n = settle(c, n, deadline)) != E_RETRY) {
-				if (n == E_FAIL && (c->peer_eof || is_disconnect(c->io_errno)))
+				if (n == E_FAIL && (c->peer_eof || is_disconnect(c->io_errno)) &&
+				    !peer_alerted(c))
 					return E_CLOSED;
 				return (int)n;
 			}
