@@ -9,7 +9,7 @@ local peers = require "support.peers"
 local function try_connect(keypair, server_args, opts)
   local srv = peers.s_server(keypair, server_args)
   opts = opts or { ca_file = pki.ca.cert }
-  opts.timeout = 5
+  opts.timeout = 10
   local conn, err = tls.connect("localhost", srv.port, opts)
   local info = conn and conn:info()
   if conn then conn:close() end
@@ -76,7 +76,7 @@ describe("secure defaults", function()
     -- an openssl s_client with these arguments against our listener
     local function client(args)
       local c = peers.s_client(port, args, "hello\n")
-      local conn, err = listener:accept(5)
+      local conn, err = listener:accept(10)
       local line
       if conn then
         line = conn:receive("*l")
@@ -183,7 +183,7 @@ describe("secure defaults", function()
       local srv = peers.s_server(pki.server)
       local code = ([[
         local tls = require "tls"
-        local conn, err = tls.connect("localhost", %d, { timeout = 5 })
+        local conn, err = tls.connect("localhost", %d, { timeout = 10 })
         print(conn and ("trusted " .. conn:peer().subject) or err)
       ]]):format(srv.port)
       local file = os.tmpname()

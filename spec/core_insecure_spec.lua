@@ -18,7 +18,7 @@ describe("insecure_* options", function()
   end)
 
   local function connect(name, opts)
-    opts.timeout = 5
+    opts.timeout = 10
     opts.ca_file = opts.ca_file or pki.ca.cert
     local conn, err = tls.connect("localhost", servers[name].port, opts)
     if not conn then return nil, err end

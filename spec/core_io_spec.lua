@@ -28,7 +28,7 @@ describe("tls conn I/O", function()
   local function connect(port, opts)
     opts = opts or {}
     opts.ca_file = pki.ca.cert
-    opts.timeout = opts.timeout or 5
+    opts.timeout = opts.timeout or 10
     local conn = assert(tls.connect("localhost", port, opts))
     finally(function() conn:close() end)  -- even when the test fails: the servers serve one at a time
     return conn

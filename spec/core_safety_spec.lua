@@ -37,7 +37,7 @@ describe("safe to embed", function()
   local function connect(opts)
     opts = opts or {}
     opts.ca_file = opts.ca_file or pki.ca.cert
-    opts.timeout = 5
+    opts.timeout = 10
     return tls.connect("localhost", echo.port, opts)
   end
 
@@ -52,7 +52,7 @@ describe("safe to embed", function()
         local pipe_ignored = (tonumber(status("SigIgn"), 16) >> 12) & 1 == 1
         print("SIGPIPE ignored: " .. tostring(pipe_ignored))
         local tls = require "tls"
-        local conn = assert(tls.connect("localhost", %d, { ca_file = %q, timeout = 5 }))
+        local conn = assert(tls.connect("localhost", %d, { ca_file = %q, timeout = 10 }))
         os.execute("sleep 0.3")   -- the server process has exited by now
         for i = 1, 100 do
           local n, err = conn:send(string.rep("x", 16384))
@@ -73,12 +73,12 @@ describe("safe to embed", function()
       local out = peers.lua(STATUS .. ([[
         local before = { status("SigIgn"), status("SigCgt"), status("SigBlk") }
         local tls = require "tls"
-        local conn = assert(tls.connect("localhost", %d, { ca_file = %q, timeout = 5 }))
+        local conn = assert(tls.connect("localhost", %d, { ca_file = %q, timeout = 10 }))
         conn:send("hello\n")
         assert(conn:receive() == "hello")
         conn:close()
-        assert(not tls.connect("localhost", %d, { timeout = 5 }))   -- a verify failure
-        assert(not tls.connect("127.0.0.1", 1, { timeout = 5 }))    -- refused
+        assert(not tls.connect("localhost", %d, { timeout = 10 }))   -- a verify failure
+        assert(not tls.connect("127.0.0.1", 1, { timeout = 10 }))    -- refused
         local srv = assert(tls.listen("127.0.0.1", 0, { cert_file = %q, key_file = %q }))
         assert(srv:accept(0.01) == nil)
         srv:close()
@@ -117,10 +117,10 @@ describe("safe to embed", function()
       local closed_port = proc.free_port()
       local before, listing = peers.fds()
       for _ = 1, 30 do
-        local c, err = tls.connect("localhost", echo.port, { timeout = 5 })  -- no CA: verify fails
+        local c, err = tls.connect("localhost", echo.port, { timeout = 10 })  -- no CA: verify fails
         assert.is_nil(c)
         assert.is_true(tls.is_verify_error(err))
-        assert.is_nil((tls.connect("127.0.0.1", closed_port, { timeout = 5 })))
+        assert.is_nil((tls.connect("127.0.0.1", closed_port, { timeout = 10 })))
         assert.is_nil((tls.connect("localhost", echo.port, { cert_file = "/nonexistent", key_file = "/nonexistent" })))
         assert.is_nil((tls.listen("127.0.0.1", 0, { cert_file = "/nonexistent", key_file = "/nonexistent" })))
       end
@@ -216,7 +216,7 @@ describe("safe to embed", function()
 
     it("a config may be collected while its connections are alive", function()
       local cfg = assert(tls.config{ ca_file = pki.ca.cert })
-      local conn = assert(tls.connect("localhost", echo.port, { config = cfg, timeout = 5 }))
+      local conn = assert(tls.connect("localhost", echo.port, { config = cfg, timeout = 10 }))
       local weak = setmetatable({ cfg }, { __mode = "v" })
       cfg = nil
       collectgarbage()
@@ -232,7 +232,7 @@ describe("safe to embed", function()
         { config = assert(tls.config{ cert_file = pki.server.cert, key_file = pki.server.key }) }))
       local port = select(2, l:getsockname())
       local client = peers.s_client(port, "-CAfile " .. pki.ca.cert, "hello\n")
-      local conn = assert(l:accept(5))
+      local conn = assert(l:accept(10))
       l:close()
       l = nil
       collectgarbage()
