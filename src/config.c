@@ -277,6 +277,22 @@ static int pem_box_gc(lua_State *L)
 	return 0;
 }
 
+/* Text without a PEM block: say so here, because libtls's own message for it
+ * can carry a stale OpenSSL error from an earlier failure (seen: a garbage
+ * certificate reported as "key values mismatch"). */
+static int not_pem(lua_State *L, const pem *p, const char *file_opt, const char *mem_opt,
+    const char *where)
+{
+	if (p->data == NULL || memmem(p->data, p->len, "-----BEGIN ", 11) != NULL)
+		return 0;
+	if (p->file != NULL)
+		lua_pushfstring(L, "%s: %s '%s' is not PEM (no -----BEGIN line)", where,
+		    file_opt, p->file);
+	else
+		lua_pushfstring(L, "%s: %s is not PEM text (no -----BEGIN line)", where, mem_opt);
+	return 1;
+}
+
 /* One keypair from table t (the options table itself or a keypairs entry). */
 static int add_keypair(lua_State *L, ltls_config *c, int t, int first, const char *where)
 {
@@ -302,6 +318,8 @@ static int add_keypair(lua_State *L, ltls_config *c, int t, int first, const cha
 	}
 	if (load_pem(L, t, "ocsp_staple_file", "ocsp_staple", NULL, staple) != 0 ||
 	    staple_der(L, staple, staple->file ? "ocsp_staple_file" : "ocsp_staple") != 0)
+		goto out;
+	if (not_pem(L, cert, "cert_file", "cert", where) || not_pem(L, key, "key_file", "key", where))
 		goto out;
 	if (check_keypair(L, cert, key, staple, where) != 0)
 		goto out;
