@@ -111,12 +111,20 @@ describe("tls.config", function()
     it("for a certificate or key file that is not PEM", function()
       local cfg, err = tls.config{ cert_file = pki.bad_file, key_file = pki.server.key }
       assert.is_nil(cfg)
-      assert.matches("cert_file", err, 1, true)
-      assert.matches(pki.bad_file, err, 1, true)
+      assert.matches("cert_file '" .. pki.bad_file .. "' is not PEM", err, 1, true)
       cfg, err = tls.config{ cert_file = pki.server.cert, key_file = pki.bad_file }
       assert.is_nil(cfg)
-      assert.matches("key_file", err, 1, true)
-      assert.matches(pki.bad_file, err, 1, true)
+      assert.matches("key_file '" .. pki.bad_file .. "' is not PEM", err, 1, true)
+      cfg, err = tls.config{ cert = "garbage", key = pki.read(pki.server.key) }
+      assert.is_nil(cfg)
+      assert.matches("cert is not PEM text", err, 1, true)
+    end)
+
+    it("says what is wrong with this file, not with an earlier one", function()
+      assert.is_nil(tls.config{ cert_file = pki.server.cert, key_file = pki.alt.key })
+      local _, err = tls.config{ cert_file = pki.bad_file, key_file = pki.server.key }
+      assert.not_matches("mismatch", err)
+      assert.matches("is not PEM", err, 1, true)
     end)
 
     it("for a certificate without its key", function()
