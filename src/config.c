@@ -604,12 +604,18 @@ static int apply(lua_State *L, ltls_config *c, int t)
 			return -1;
 		}
 	}
-	if (opt_bool(L, t, "insecure_noverifycert"))
+	if (opt_bool(L, t, "insecure_noverifycert")) {
 		tls_config_insecure_noverifycert(c->cfg);
-	if (opt_bool(L, t, "insecure_noverifyname"))
+		c->insecure |= LTLS_INSECURE_NOVERIFYCERT;
+	}
+	if (opt_bool(L, t, "insecure_noverifyname")) {
 		tls_config_insecure_noverifyname(c->cfg);
-	if (opt_bool(L, t, "insecure_noverifytime"))
+		c->insecure |= LTLS_INSECURE_NOVERIFYNAME;
+	}
+	if (opt_bool(L, t, "insecure_noverifytime")) {
 		tls_config_insecure_noverifytime(c->cfg);
+		c->insecure |= LTLS_INSECURE_NOVERIFYTIME;
+	}
 	return 0;
 }
 
@@ -643,6 +649,7 @@ int ltls_config_new(lua_State *L)
 	c->cfg = NULL;
 	c->session_fd = -1;
 	c->has_keypair = 0;
+	c->insecure = 0;
 	luaL_setmetatable(L, LTLS_CONFIG);
 	lua_newtable(L);  /* keypair certificates, see add_keypair */
 	lua_setiuservalue(L, LTLS_CONFIG_SLOT, 1);
@@ -695,6 +702,17 @@ static int config_has_keypair(lua_State *L)
 	return 1;
 }
 
+/* cfg:insecure() -> noverifycert, noverifyname, noverifytime: what the
+ * options turned off, for callers handed a config instead of options. */
+static int config_insecure(lua_State *L)
+{
+	ltls_config *c = ltls_checkconfig(L, 1);
+	lua_pushboolean(L, c->insecure & LTLS_INSECURE_NOVERIFYCERT);
+	lua_pushboolean(L, c->insecure & LTLS_INSECURE_NOVERIFYNAME);
+	lua_pushboolean(L, c->insecure & LTLS_INSECURE_NOVERIFYTIME);
+	return 3;
+}
+
 void ltls_config_open(lua_State *L)
 {
 	static const luaL_Reg meta[] = {
@@ -705,6 +723,7 @@ void ltls_config_open(lua_State *L)
 	};
 	static const luaL_Reg methods[] = {
 		{ "has_keypair", config_has_keypair },
+		{ "insecure", config_insecure },
 		{ "_keypair_certs", config_keypair_certs },
 		{ NULL, NULL }
 	};

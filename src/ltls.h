@@ -27,7 +27,12 @@ typedef struct ltls_config {
 	struct tls_config *cfg;
 	int session_fd;          /* session_file, owned; -1 when none */
 	int has_keypair;
+	int insecure;            /* LTLS_INSECURE_* bits the options named */
 } ltls_config;
+
+#define LTLS_INSECURE_NOVERIFYCERT 1
+#define LTLS_INSECURE_NOVERIFYNAME 2
+#define LTLS_INSECURE_NOVERIFYTIME 4
 
 typedef struct ltls_server {
 	struct tls *ctx;         /* a configured tls_server() */

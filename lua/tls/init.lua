@@ -132,6 +132,15 @@ end
 
 local default_policy_loaded, default_policy
 
+-- What verification the options (or the config they name) turned off.
+local function insecure_of(opts)
+  if opts.config ~= nil then
+    local nocert, noname = opts.config:insecure()
+    return nocert, noname
+  end
+  return opts.insecure_noverifycert, opts.insecure_noverifyname
+end
+
 local function policy_for(opts, mode)
   local p = opts.policy
   if p == false then return nil end
@@ -141,7 +150,7 @@ local function policy_for(opts, mode)
     end
     return p
   end
-  if mode ~= "client" or opts.insecure_noverifycert then return nil end
+  if mode ~= "client" or (insecure_of(opts)) then return nil end
   if not default_policy_loaded then
     default_policy_loaded = true
     local ok, policy = pcall(require, "tls.policy")
@@ -180,17 +189,16 @@ end
 local function new_client(cfg, opts, servername, host, port)
   -- libtls still checks the name under insecure_noverifycert: a failure of
   -- that check is a verification error too
-  local conn, err = core.client(cfg, servername,
-    not (opts.insecure_noverifycert and opts.insecure_noverifyname))
+  local nocert, noname = insecure_of(opts)
+  local conn, err = core.client(cfg, servername, not (nocert and noname))
   if not conn then return nil, err end
   conn:settimeout(opts.timeout)
   local policy = policy_for(opts, "client")
   if policy then
     -- The policy also gets what the client asked for (tls.tofu keys its pins
-    -- by host:port). verify_name is true only when libtls is known to match
-    -- the name (with a config object the option is not visible here).
+    -- by host:port). verify_name is true when libtls matched the name.
     local ctx = { mode = "client", host = host, port = port, servername = servername,
-      verify_name = opts.config == nil and not opts.insecure_noverifyname }
+      verify_name = not noname }
     conn:_setcheck(function(c) return policy(c, ctx) end)
   end
   return conn

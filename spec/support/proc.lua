@@ -32,7 +32,9 @@ end
 function proc.start(cmd, opts)
   opts = opts or {}
   local log = os.tmpname()
-  local p = io.popen(("exec sh -c %q > %s 2>&1 < /dev/null & echo $!"):format("exec " .. cmd, log))
+  -- single quotes keep the command byte for byte (newlines included)
+  local quoted = "'" .. ("exec " .. cmd):gsub("'", "'\\''") .. "'"
+  local p = io.popen(("exec sh -c %s > %s 2>&1 < /dev/null & echo $!"):format(quoted, log))
   local pid = tonumber(p:read("l"))
   p:close()
   local h = { pid = pid, log = log, cmd = cmd }
