@@ -295,17 +295,45 @@ static int recv_all(ltls_conn *c, luaL_Buffer *b, double deadline)
 }
 
 /* receive(n) without a prefix, when one buffer refill (a TLS record) holds
- * the n bytes: the result string is made straight from the receive buffer,
- * without a luaL_Buffer (a second copy, and a heap box past 1 KiB). Returns
- * the count of Lua results, or -1 to take the general path with whatever
- * is buffered. */
+ * the n bytes: the result string is made straight from the bytes read,
+ * without a luaL_Buffer (a second copy, and a heap box past 1 KiB). With
+ * nothing buffered, the refill goes to the C stack, so the heap buffer is
+ * allocated only for bytes left over. Returns the count of Lua results, or
+ * -1 to take the general path with whatever is buffered. */
 static int recv_direct(lua_State *L, ltls_conn *c, double deadline)
 {
+	char stack[LTLS_RBUF_SIZE];
+	const char *p;
 	lua_Integer n = lua_tointeger(L, 2);
+	size_t have;
 	if (n <= 0 || (size_t)n > LTLS_RBUF_SIZE)
 		return -1;
 	if (c->rlast == c->rfirst) {
-		int r = fill(c, deadline);
+		int on_stack = c->rbuf == NULL, r;
+		if (on_stack)
+			c->rbuf = stack;  /* taken back below, before any Lua call */
+		r = fill(c, deadline);
+		if (on_stack) {
+			char *left = NULL;
+			have = r == E_OK ? c->rlast - c->rfirst : 0;
+			if (have > (size_t)n || (have > 0 && have < (size_t)n)) {
+				size_t keep = have > (size_t)n ? have - (size_t)n : have;
+				if ((left = malloc(LTLS_RBUF_SIZE)) == NULL) {
+					c->rbuf = NULL;
+					c->rfirst = c->rlast = 0;
+					return luaL_error(L, "receive: out of memory");
+				}
+				memcpy(left, stack + (have - keep), keep);
+				c->rfirst = 0;
+				c->rlast = keep;
+			} else
+				c->rfirst = c->rlast = 0;
+			c->rbuf = left;
+			if (r == E_OK && have >= (size_t)n) {
+				lua_pushlstring(L, stack, (size_t)n);
+				return 1;
+			}
+		}
 		if (r != E_OK) {
 			lua_pushnil(L);
 			push_error(L, c, r, "receive");
@@ -313,9 +341,11 @@ static int recv_direct(lua_State *L, ltls_conn *c, double deadline)
 			return 3;
 		}
 	}
-	if (c->rlast - c->rfirst < (size_t)n)
+	have = c->rlast - c->rfirst;
+	if (have < (size_t)n)
 		return -1;
-	lua_pushlstring(L, c->rbuf + c->rfirst, (size_t)n);
+	p = c->rbuf + c->rfirst;
+	lua_pushlstring(L, p, (size_t)n);
 	c->rfirst += (size_t)n;
 	return 1;
 }
