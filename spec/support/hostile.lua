@@ -57,9 +57,10 @@ function H.reset(sock)
 end
 
 -- Everything readable on a raw socket now (waits up to `wait` seconds for
--- the first byte); "" at end of stream.
+-- the first byte); "" when nothing came.
 function H.read_some(sock, wait)
-  sock:settimeout(wait or 0)
+  if (wait or 0) > 0 then socket.select({ sock }, nil, wait) end
+  sock:settimeout(0)
   local data, err, part = sock:receive(65536)
   return data or part or "", err
 end
