@@ -1,0 +1,244 @@
+-- API misuse: calls after close, wrong types, double close, one conn driven
+-- from two coroutines. Misuse raises an error that names what is wrong;
+-- I/O on a closed conn returns nil, "closed"; nothing crashes.
+local tls = require "tls"
+local pki = require "support.pki"
+local H = require "support.hostile"
+
+describe("API misuse", function()
+  local scfg, ccfg
+  setup(function()
+    pki.setup()
+    scfg, ccfg = H.configs(pki)
+  end)
+
+  local function pair()
+    local s = assert(tls.engine{ config = scfg, mode = "server" })
+    local c = assert(tls.engine{ config = ccfg, servername = "localhost" })
+    return c, s
+  end
+
+  local function raises(pattern, f, ...)
+    local ok, err = pcall(f, ...)
+    assert.is_false(ok)
+    assert.matches(pattern, tostring(err))
+  end
+
+  describe("calls after close", function()
+    it("I/O returns nil, \"closed\"; state queries raise a clear error", function()
+      local c, s = pair()
+      assert(H.pump(c, s))
+      assert.is_true(c:close())
+      assert.same({ nil, "closed" }, { (c:receive()) , select(2, c:receive()) })
+      assert.same({ nil, "closed" }, { (c:receive(10)), select(2, c:receive(10)) })
+      assert.same({ nil, "closed", 0 }, { c:send("data") })
+      raises("attempt to use a closed tls connection", c.handshake, c)
+      raises("attempt to use a closed tls connection", c.info, c)
+      raises("attempt to use a closed tls connection", c.peer, c)
+      raises("attempt to use a closed tls connection", c.setfd, c, 0)
+      raises("attempt to use a closed tls connection", c.connect, c, "localhost", "1")
+      assert.matches("^tls%.%a+ %(client, closed", tostring(c))
+    end)
+
+    it("the close_notify written by close() can still be drained", function()
+      local c, s = pair()
+      assert(H.pump(c, s))
+      c:close()
+      H.move(c, s)
+      assert.same({ nil, "closed", "" }, { s:receive() })
+    end)
+
+    it("a socket conn after close holds no descriptor and answers \"closed\"", function()
+      local raw, srv = H.tcp_pair()
+      local conn = assert(tls.wrap(srv, { mode = "server", config = scfg, timeout = 1 }))
+      assert.is_true(conn:close())
+      assert.equal(-1, conn:getfd())
+      local data, err = conn:receive()
+      assert.is_nil(data)
+      assert.equal("closed", err)
+      raw:close()
+    end)
+  end)
+
+  describe("double close", function()
+    it("is harmless on engines, socket conns, configs and listeners", function()
+      local c, s = pair()
+      assert(H.pump(c, s))
+      assert.is_true(c:close())
+      assert.is_true(c:close())
+      local raw, srv = H.tcp_pair()
+      local conn = assert(tls.wrap(srv, { mode = "server", config = scfg }))
+      assert.is_true(conn:close())
+      assert.is_true(conn:close())
+      raw:close()
+      local l = assert(tls.listen("127.0.0.1", 0, { config = scfg }))
+      assert.is_true(l:close())
+      assert.is_true(l:close())
+    end)
+
+    it("close() then __close then __gc release once", function()
+      do
+        local c <close> = assert(tls.engine{ config = ccfg, servername = "localhost" })
+        c:handshake()
+        c:close()
+      end
+      collectgarbage()
+      collectgarbage()
+    end)
+
+    it("a config closed by <close> while its connections live does not break them", function()
+      local c, s
+      do
+        local cfg <close> = assert(tls.config{ ca_file = pki.ca.cert })
+        c = assert(tls.engine{ config = cfg, servername = "localhost" })
+        s = assert(tls.engine{ config = scfg, mode = "server" })
+      end
+      collectgarbage()
+      assert(H.pump(c, s))
+      assert(c:send("still works\n"))
+      H.move(c, s)
+      assert.equal("still works", s:receive())
+    end)
+  end)
+
+  describe("wrong types", function()
+    it("config options name the option and the expected type", function()
+      raises("options must be a table, got number", tls.config, 42)
+      raises("option 'ca_file' must be a string, got number", tls.config, { ca_file = 1 })
+      raises("unknown option 'bogus'", tls.config, { bogus = 1 })
+      raises("option 'alpn' must be a list, got string", tls.config, { alpn = "h2" })
+      raises("option 'verify_depth' must be an integer", tls.config, { verify_depth = 1.5 })
+      raises("option 'insecure_noverifycert' must be a boolean", tls.config,
+        { insecure_noverifycert = "yes" })
+    end)
+
+    it("constructors name the bad argument", function()
+      raises("host must be a string, got nil", tls.connect)
+      raises("expected a connected LuaSocket tcp object or a descriptor", tls.wrap, "x")
+      raises("host must be a string", tls.listen, 1, 2)
+      raises("option 'mode' must be \"client\" or \"server\"", tls.engine, { mode = "bogus" })
+      raises("tls.config expected, got string", tls.core.client, "x")
+      raises("tls.config expected, got table", tls.core.server, {})
+    end)
+
+    it("methods name the bad argument and the expected type", function()
+      local c, s = pair()
+      assert(H.pump(c, s))
+      raises("invalid receive pattern", c.receive, c, "*x")
+      raises("bad argument #2 .*table", c.receive, c, {})
+      raises("byte count must not be negative", c.receive, c, -1)
+      raises("bad argument #2 .*string expected, got no value", c.send, c)
+      raises("bad argument #2 .*string expected, got table", c.send, c, {})
+      raises("bad argument #2 .*number expected, got string", c.settimeout, c, "soon")
+      raises("buffer limit must be between", c.setlimit, c, 1)
+      raises("bad argument #2 .*string expected, got table", c.feed, c, {})
+      raises("tls.conn expected, got tls.config", c.receive, scfg)
+      raises("tls.conn expected", c.handshake)
+      raises("reads from a socket, not from feed", function()
+        local raw, srv = H.tcp_pair()
+        local conn = assert(tls.wrap(srv, { mode = "server", config = scfg }))
+        local ok, err = pcall(conn.feed, conn, "x")
+        conn:close()
+        raw:close()
+        error(err)
+      end)
+      -- the conn is unharmed by all of the above
+      assert(s:send("fine\n"))
+      H.move(s, c)
+      assert.equal("fine", c:receive())
+    end)
+
+    it("feeding after feed_eof raises", function()
+      local c = assert(tls.engine{ config = ccfg, servername = "localhost" })
+      c:feed_eof()
+      raises("input was already ended", c.feed, c, "x")
+    end)
+  end)
+
+  describe("one conn used from two coroutines", function()
+    -- The C core never yields and never calls back into Lua, so each call
+    -- runs to its end: two coroutines interleave whole calls, never halves.
+    it("interleaves whole calls: lines are never torn", function()
+      local c, s = pair()
+      assert(H.pump(c, s))
+      local lines = {}
+      for i = 1, 200 do lines[i] = ("line %03d %s"):format(i, ("x"):rep(i)) end
+      assert(s:send(table.concat(lines, "\n") .. "\n"))
+      H.move(s, c)
+      local got = {}
+      local function reader(tag)
+        return coroutine.wrap(function()
+          while true do
+            local line, err = c:receive("*l")
+            if not line then return err end
+            got[#got + 1] = line
+            coroutine.yield(tag)
+          end
+        end)
+      end
+      local a, b = reader("a"), reader("b")
+      local ra, rb
+      repeat
+        ra = a()
+        rb = b()
+      until ra ~= "a" or rb ~= "b"
+      assert.equal("wantread", ra == "a" and rb or ra)
+      assert.same(lines, got)
+    end)
+
+    it("a coroutine that closes the conn under another one's feet: the other gets \"closed\"", function()
+      local c, s = pair()
+      assert(H.pump(c, s))
+      local waiting = coroutine.create(function()
+        local line, err = c:receive("*l")
+        assert.same({ nil, "wantread" }, { line, err })
+        coroutine.yield()
+        return c:receive("*l")
+      end)
+      assert(coroutine.resume(waiting))
+      assert(coroutine.wrap(function() return c:close() end)())
+      local ok, line, err = coroutine.resume(waiting)
+      assert.is_true(ok)
+      assert.same({ nil, "closed" }, { line, err })
+    end)
+
+    it("a handshake driven from two coroutines finishes once", function()
+      local c, s = pair()
+      local function stepper()
+        return coroutine.create(function()
+          for _ = 1, 20 do
+            local ok, err = c:handshake()
+            if ok then return true end
+            assert.is_true(H.is_want(err))
+            coroutine.yield()
+          end
+        end)
+      end
+      local a, b = stepper(), stepper()
+      local done = 0
+      for _ = 1, 20 do
+        for _, co in ipairs { a, b } do
+          if coroutine.status(co) == "suspended" then
+            local ok, finished = coroutine.resume(co)
+            assert(ok, finished)
+            if finished then done = done + 1 end
+          end
+        end
+        H.move(c, s)
+        s:handshake()
+        H.move(s, c)
+      end
+      assert.equal(2, done)
+      assert.equal("TLSv1.3", c:info().version)
+    end)
+
+    it("a conn created in a coroutine that died stays usable", function()
+      local c, s = coroutine.wrap(function() return pair() end)()
+      collectgarbage()
+      assert(H.pump(c, s))
+      assert(c:send("ok\n"))
+      H.move(c, s)
+      assert.equal("ok", s:receive())
+    end)
+  end)
+end)
