@@ -43,5 +43,6 @@ build = {
     ["tls.http.pool"] = "lua/tls/http/pool.lua",
     ["tls.policy"] = "lua/tls/policy.lua",
     ["tls.tofu"] = "lua/tls/tofu.lua",
+    ["tls.server"] = "lua/tls/server.lua",
   },
 }
