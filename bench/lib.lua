@@ -24,17 +24,17 @@ local function setting(name, default, smoke_value)
 end
 
 lib.settings = {
-  hs = setting("BENCH_HS", 400, 6),                -- handshakes per measurement
+  hs = setting("BENCH_HS", 200, 6),                -- handshakes per measurement
   hs_bundle = setting("BENCH_HS_BUNDLE", 40, 2),   -- ... when the CA bundle is re-parsed each time
   warm = setting("BENCH_WARM", 20, 1),             -- untimed warm-up handshakes
-  repeats = setting("BENCH_REPEAT", 2, 1),         -- best of N, interleaved
+  repeats = setting("BENCH_REPEAT", 3, 1),         -- best of N, interleaved
   bulk_mib = setting("BENCH_BULK_MIB", 64, 1),     -- MiB per one-way transfer (16 KiB writes)
   echo_mib = setting("BENCH_ECHO_MIB", 16, 1),     -- MiB per echo transfer (16 KiB writes)
   small_mib = setting("BENCH_SMALL_MIB", 8, 1),    -- MiB per transfer with 1 KiB writes
   conns = setting("BENCH_CONNS", 1000, 20),        -- idle connections held open
   engines = setting("BENCH_ENGINES", 1000, 20),    -- engine pairs held open
   gets = setting("BENCH_GETS", 200, 5),            -- HTTPS GETs
-  cg_pairs = setting("BENCH_CALLGRIND_PAIRS", 10, 1),  -- engine pairs under callgrind
+  cg_pairs = setting("BENCH_CALLGRIND_N", 8, 1),   -- handshakes counted under callgrind
   timeout = setting("BENCH_TIMEOUT", 180, 60),     -- seconds any one peer may run
 }
 

@@ -183,6 +183,22 @@ function roles.hold_client(host, port, proto, n, warm, trust, server)
   P.report("held", n, "client_kib", P.rss() - self0, "server_kib", P.rss(server) - srv0)
 end
 
+-- N sequential GETs with ssl.https.request, verifying like the others.
+function roles.https_get(url, n, trust)
+  local https = require "ssl.https"
+  local ltn12 = require "ltn12"
+  local cpu0, wall0, bytes = P.cpu(), P.wall(), 0
+  for _ = 1, tonumber(n) do
+    local body = {}
+    local req = { url = url, sink = ltn12.sink.table(body), verify = "peer" }
+    if trust:match("^path:") then req.capath = trust:sub(6) else req.cafile = trust:sub(6) end
+    local ok, code = https.request(req)
+    if ok ~= 1 or code ~= 200 then error("GET " .. url .. ": " .. tostring(code)) end
+    bytes = bytes + #table.concat(body)
+  end
+  P.report("gets", tonumber(n), "bytes", bytes, "cpu", P.cpu() - cpu0, "wall", P.wall() - wall0)
+end
+
 local by_name = {}
 for name, f in pairs(roles) do by_name[name:gsub("_", "-")] = f end
 P.main(by_name, arg)

@@ -218,6 +218,20 @@ function roles.engine_hold(cert, key, ca, proto, n, warm)
   P.report("held", n, "pair_kib", P.rss() - rss0)
 end
 
+-- N sequential GETs with tls.https (keep-alive connections from its pool).
+function roles.https_get(url, n, trust)
+  local https = require "tls.https"
+  local opts = client_opts("tlsv1.2,tlsv1.3", trust)
+  opts.protocols = nil
+  local cpu0, wall0, bytes = P.cpu(), P.wall(), 0
+  for _ = 1, tonumber(n) do
+    local res, err = https.get(url, opts)
+    if not res or res.status ~= 200 then error("GET " .. url .. ": " .. tostring(err or res.status)) end
+    bytes = bytes + #res.body
+  end
+  P.report("gets", tonumber(n), "bytes", bytes, "cpu", P.cpu() - cpu0, "wall", P.wall() - wall0)
+end
+
 local by_name = {}
 for name, f in pairs(roles) do by_name[name:gsub("_", "-")] = f end
 P.main(by_name, arg)
