@@ -130,6 +130,7 @@ describe("server OCSP and CRLs", function()
       assert.is_nil(conn)
       -- libtls records the reason ("certificate revoked") on the server
       -- context, not the connection: the conn's error only says it failed
+      assert.is_true(tls.is_verify_error(err), err)
       assert.matches("certificate verify failed", err, 1, true)
       local _, subject = kit.serve(l, client:format(port, P.client.cert, P.client.key),
         function(c) return c:peer().subject end)
