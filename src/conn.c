@@ -21,7 +21,7 @@ enum {
 static const char *const verify_markers[] = {
 	"certificate verification failed", "certificate verify failed",
 	"not present in server certificate", "no server certificate",
-	"ocsp verify failed", "ocsp", "unable to get local issuer",
+	"ocsp", "OCSP", "unable to get local issuer",
 	"self-signed", "self signed", "certificate has expired",
 	"certificate is not yet valid", "certificate revoked",
 	"peer did not return a certificate", "no peer certificate",
