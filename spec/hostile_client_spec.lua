@@ -3,7 +3,6 @@
 -- client is tls.wrap over the other end, so every step runs in one process.
 local tls = require "tls"
 local pki = require "support.pki"
-local proc = require "support.proc"
 local H = require "support.hostile"
 
 describe("hostile servers against the client", function()
@@ -158,13 +157,13 @@ describe("hostile servers against the client", function()
     against(function(raw) assert(raw:send("garbage")) end)
     collectgarbage()
     collectgarbage()
-    local before = proc.my_fd_count()
+    local before = H.fd_count()
     for _ = 1, 20 do
       against(function(raw) assert(raw:send("garbage")) end)
       against(function(raw) H.reset(raw) end)
     end
     collectgarbage()
     collectgarbage()
-    assert.equal(before, proc.my_fd_count())
+    assert.equal(before, H.fd_count())
   end)
 end)

@@ -5,7 +5,6 @@
 local tls = require "tls"
 local socket = require "socket"
 local pki = require "support.pki"
-local proc = require "support.proc"
 local H = require "support.hostile"
 
 describe("hostile clients against the server", function()
@@ -102,7 +101,7 @@ describe("hostile clients against the server", function()
 
   it("keeps serving real clients after all of the above", function()
     collectgarbage()
-    local fds = proc.my_fd_count()
+    local fds = H.fd_count()
     local client = io.popen(("openssl s_client -connect 127.0.0.1:%d -CAfile %s "
       .. "-servername localhost -verify_return_error -brief </dev/null 2>&1"):format(port, pki.ca.cert))
     local conn, err = listener:accept(10)
@@ -113,7 +112,7 @@ describe("hostile clients against the server", function()
     client:close()
     assert.matches("Verification: OK", out)
     collectgarbage()
-    assert.equal(fds, proc.my_fd_count())
+    assert.equal(fds, H.fd_count())
   end)
 
   describe("on a wrapped server conn", function()
