@@ -174,8 +174,13 @@ static int run_handshake(ltls_conn *c, double deadline)
 /* conn:handshake() -> true | nil, err */
 static int conn_handshake(lua_State *L)
 {
-	ltls_conn *c = checkopen(L);
+	ltls_conn *c = ltls_checkconn(L, 1);
 	int r;
+	if (c->ctx == NULL) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "closed");
+		return 2;
+	}
 	if (c->handshake_done) {
 		lua_pushboolean(L, 1);
 		return 1;
@@ -497,6 +502,10 @@ static int conn_close(lua_State *L)
 	ltls_conn *c = ltls_checkconn(L, 1);
 	if (c->ctx != NULL && c->handshake_done) {
 		double deadline = ltls_deadline(c->timeout < 0 || c->timeout > 5 ? 5 : c->timeout);
+		/* an engine's full output queue must still take the close_notify
+		 * alert (a few dozen bytes): drain() hands it out after close */
+		if (c->fd < 0)
+			c->mem_limit += 1024;
 		for (;;) {
 			int r = tls_close(c->ctx);
 			if (r == 0 || c->fd < 0 || c->timeout == 0 ||
@@ -646,13 +655,18 @@ static int conn_feed(lua_State *L)
 {
 	ltls_conn *c = ltls_checkconn(L, 1);
 	size_t n;
+	int r;
 	const char *p = luaL_checklstring(L, 2, &n);
 	if (c->fd >= 0)
 		return luaL_error(L, "feed: this connection reads from a socket, not from feed()");
 	if (c->in_eof)
 		return luaL_error(L, "feed: input was already ended with feed_eof()");
-	if (ltls_membuf_push(&c->in, p, n, c->mem_limit) != 0) {
+	if ((r = ltls_membuf_push(&c->in, p, n, c->mem_limit)) != 0) {
 		lua_pushnil(L);
+		if (r == LTLS_MEMBUF_NOMEM) {
+			lua_pushliteral(L, "feed: out of memory");
+			return 2;
+		}
 		/* all or nothing: none of these bytes were taken */
 		lua_pushfstring(L, "buffer full: %d bytes of input are waiting and "
 		    "%d more would pass the limit of %d; call receive/handshake to "

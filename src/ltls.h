@@ -93,6 +93,8 @@ int ltls_wait(ltls_conn *c, int want, double deadline);
 double ltls_now(void);
 double ltls_deadline(double timeout);
 void ltls_membuf_free(ltls_membuf *b);
+#define LTLS_MEMBUF_FULL  (-1)
+#define LTLS_MEMBUF_NOMEM (-2)
 int ltls_membuf_push(ltls_membuf *b, const char *p, size_t n, size_t limit);
 size_t ltls_membuf_len(const ltls_membuf *b);
 

@@ -38,11 +38,12 @@ void ltls_membuf_free(ltls_membuf *b)
 	b->head = b->tail = b->cap = 0;
 }
 
-/* Append n bytes unless that would pass limit; compacts before it grows. */
+/* Append n bytes unless that would pass limit (LTLS_MEMBUF_FULL) or memory
+ * ran out (LTLS_MEMBUF_NOMEM); compacts before it grows. */
 int ltls_membuf_push(ltls_membuf *b, const char *p, size_t n, size_t limit)
 {
 	if (ltls_membuf_len(b) + n > limit)
-		return -1;
+		return LTLS_MEMBUF_FULL;
 	if (b->tail + n > b->cap && b->head > 0) {
 		memmove(b->data, b->data + b->head, b->tail - b->head);
 		b->tail -= b->head;
@@ -54,7 +55,7 @@ int ltls_membuf_push(ltls_membuf *b, const char *p, size_t n, size_t limit)
 		while (cap < b->tail + n)
 			cap *= 2;
 		if ((d = realloc(b->data, cap)) == NULL)
-			return -1;
+			return LTLS_MEMBUF_NOMEM;
 		b->data = d;
 		b->cap = cap;
 	}
