@@ -30,13 +30,13 @@ ASAN_RT       = $(shell $(CLANG) -print-file-name=libclang_rt.asan-x86_64.so)
 ASAN_ENV      = LD_PRELOAD=$(ASAN_RT) \
                 ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:verify_asan_link_order=0:strict_string_checks=1:detect_stack_use_after_return=1 \
                 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-                LUA_CPATH="$(CURDIR)/$(ASAN_DIR)/?.so;;"
+                STRESS_NO_RSS=1 LUA_CPATH="$(CURDIR)/$(ASAN_DIR)/?.so;;"
 ASAN_SPECS   ?= spec
 
 VALGRIND_SPECS ?= spec
 VALGRIND_FLAGS := --quiet --leak-check=full --show-leak-kinds=definite,indirect \
                   --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
-                  --suppressions=$(CURDIR)/tools/valgrind.supp --num-callers=30 \
+                  --suppressions=$(CURDIR)/tools/valgrind.supp --num-callers=30 --keep-debuginfo=yes \
                   --track-fds=no
 
 FUZZ_SECONDS ?= 60
@@ -77,8 +77,11 @@ asan: deps deps-hardening build asan-build
 
 #--- valgrind
 
+# The soak in spec/stress_spec.lua runs MEMCHECK_STRESS_N connections here.
+MEMCHECK_STRESS_N ?= 200
 memcheck: deps deps-hardening build
-	valgrind $(VALGRIND_FLAGS) $(LUA) /usr/bin/busted --ignore-lua $(BUSTED_FLAGS) $(VALGRIND_SPECS)
+	STRESS_NO_RSS=1 STRESS_N=$(MEMCHECK_STRESS_N) \
+	  valgrind $(VALGRIND_FLAGS) $(LUA) /usr/bin/busted --ignore-lua $(BUSTED_FLAGS) $(VALGRIND_SPECS)
 
 #--- libFuzzer
 
@@ -126,9 +129,9 @@ $(FAILALLOC): tools/failalloc.c $(SRCS) src/ltls.h | deps-hardening
 	  $(SAN_FLAGS) -o $@ tools/failalloc.c $(SRCS) $(FUZZ_LIBS)
 
 # FAILALLOC_STEP=k tries every k-th allocation (1: every one).
-failalloc: deps-hardening $(FAILALLOC) build
+failalloc: deps-hardening $(FAILALLOC) fuzz-pki build
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-	LSAN_OPTIONS=suppressions=$(CURDIR)/tools/lsan.supp:print_suppressions=0 \
+	FAILALLOC_PKI=$(CURDIR)/$(FUZZ_DIR)/pki \
 	  $(FAILALLOC) -step $(FAILALLOC_STEP) tools/failalloc_script.lua
 
 #--- soak: 10,000 connections
@@ -149,7 +152,7 @@ CI_VALGRIND_SPECS ?= $(wildcard spec/engine_*_spec.lua) \
 
 hardening-ci:
 	$(MAKE) --no-print-directory asan ASAN_SPECS="$(CI_ASAN_SPECS)"
-	$(MAKE) --no-print-directory memcheck VALGRIND_SPECS="$(CI_VALGRIND_SPECS)" STRESS_N=200
+	$(MAKE) --no-print-directory memcheck VALGRIND_SPECS="$(CI_VALGRIND_SPECS)"
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=15
 	$(MAKE) --no-print-directory failalloc FAILALLOC_STEP=3
 
