@@ -28,6 +28,7 @@ lib.settings = {
   hs_bundle = setting("BENCH_HS_BUNDLE", 40, 2),   -- ... when the CA bundle is re-parsed each time
   warm = setting("BENCH_WARM", 20, 1),             -- untimed warm-up handshakes
   repeats = setting("BENCH_REPEAT", 3, 1),         -- best of N, interleaved
+  bulk_repeats = setting("BENCH_BULK_REPEAT", 5, 1),  -- best of N for the (short) transfers
   bulk_mib = setting("BENCH_BULK_MIB", 64, 1),     -- MiB per one-way transfer (16 KiB writes)
   echo_mib = setting("BENCH_ECHO_MIB", 16, 1),     -- MiB per echo transfer (16 KiB writes)
   small_mib = setting("BENCH_SMALL_MIB", 8, 1),    -- MiB per transfer with 1 KiB writes
@@ -202,9 +203,9 @@ end
 
 -- Interleave measurements: `repeats` rounds over keys, keep the best value
 -- (max for "higher", min for "lower") per key. fn(key) returns a number or nil.
-function lib.best(keys, fn, better)
+function lib.best(keys, fn, better, repeats)
   local best = {}
-  for _ = 1, lib.settings.repeats do
+  for _ = 1, repeats or lib.settings.repeats do
     for _, k in ipairs(keys) do
       local v = fn(k)
       if type(v) == "number" and v == v then
@@ -220,8 +221,12 @@ function lib.best(keys, fn, better)
 end
 
 -- Total instructions (Ir) callgrind counts for cmd; nil when it failed.
+-- valgrind counts every byte a `rep movsb` copies as one instruction, which
+-- makes a memcpy look ~30 times dearer than it runs; glibc's vector copy
+-- loop (forced for every size here) counts about one per 32 bytes.
 function lib.callgrind_prefix(out)
-  return ("valgrind --tool=callgrind --callgrind-out-file=%s "):format(out)
+  return ("env GLIBC_TUNABLES=glibc.cpu.x86_rep_movsb_threshold=2147483647 "
+    .. "valgrind --tool=callgrind --callgrind-out-file=%s "):format(out)
 end
 
 function lib.callgrind_total(out)
