@@ -33,6 +33,7 @@ describe("safe to embed", function()
     echo.stop()
     pki.cleanup()
   end)
+  after_each(peers.run_deferred)
 
   local function connect(opts)
     opts = opts or {}
@@ -47,7 +48,7 @@ describe("safe to embed", function()
   describe("SIGPIPE", function()
     it("writing to a vanished peer returns \"closed\"; the process survives", function()
       local gone = peers.scripted(pki.server, [[return function(conn) os.exit(0) end]])
-      finally(gone.stop)
+      peers.defer(gone.stop)
       local out, status = peers.lua(STATUS .. ([[
         local pipe_ignored = (tonumber(status("SigIgn"), 16) >> 12) & 1 == 1
         print("SIGPIPE ignored: " .. tostring(pipe_ignored))
@@ -112,7 +113,7 @@ describe("safe to embed", function()
 
     it("stay flat over failures: verification, refused, timeout, bad files, dropped conns", function()
       local silent = assert(socket.bind("127.0.0.1", 0))
-      finally(function() silent:close() end)
+      peers.defer(function() silent:close() end)
       local silent_port = select(2, silent:getsockname())
       local closed_port = proc.free_port()
       local before, listing = peers.fds()
@@ -141,7 +142,7 @@ describe("safe to embed", function()
 
     it("stay flat on a listener serving good and failing clients", function()
       local l = assert(tls.listen("127.0.0.1", 0, { cert_file = pki.server.cert, key_file = pki.server.key }))
-      finally(function() l:close() end)
+      peers.defer(function() l:close() end)
       local port = select(2, l:getsockname())
       local before, listing = peers.fds()
       local clients = proc.start(("sh -c %s"):format(peers.quote(
@@ -149,7 +150,7 @@ describe("safe to embed", function()
         .. "openssl s_client -connect 127.0.0.1:%d </dev/null >/dev/null 2>&1; "
         .. "openssl s_client -connect 127.0.0.1:%d -tls1_1 -cipher DEFAULT@SECLEVEL=0 </dev/null >/dev/null 2>&1; "
         .. "done"):format(port, port))))
-      finally(clients.stop)
+      peers.defer(clients.stop)
       local good, bad = 0, 0
       for _ = 1, 20 do
         local conn = l:accept(10)

@@ -9,6 +9,7 @@ local proc = require "support.proc"
 describe("tls server", function()
   setup(function() pki.setup() end)
   teardown(function() pki.cleanup() end)
+  after_each(peers.run_deferred)
 
   -- A listener on a free port with opts, and a way to run one s_client
   -- against it: returns the accepted conn (or nil, err) and what the client
@@ -134,7 +135,7 @@ describe("tls server", function()
 
     it("the module's client presents cert_file and key_file", function()
       local echo = peers.echo(pki.server, ("{ verify_client = true, ca_file = %q }"):format(pki.ca.cert))
-      finally(echo.stop)
+      peers.defer(echo.stop)
       local conn = assert(tls.connect("localhost", echo.port, { ca_file = pki.ca.cert, timeout = 10,
         cert_file = pki.client.cert, key_file = pki.client.key }))
       conn:send("info\n")
@@ -181,7 +182,7 @@ describe("tls server", function()
     it("the module's client gets the certificate for its servername", function()
       local echo = peers.echo(pki.server, ("{ keypairs = {{ cert_file = %q, key_file = %q }} }")
         :format(pki.alt.cert, pki.alt.key))
-      finally(echo.stop)
+      peers.defer(echo.stop)
       for _, name in ipairs{ "alt.test", "localhost" } do
         local conn = assert(tls.connect("127.0.0.1", echo.port,
           { ca_file = pki.ca.cert, servername = name, timeout = 10 }))
@@ -202,7 +203,7 @@ describe("tls server", function()
 
     it("the module's client and server agree on the common protocol", function()
       local echo = peers.echo(pki.server, '{ alpn = { "http/1.1" } }')
-      finally(echo.stop)
+      peers.defer(echo.stop)
       local conn = assert(tls.connect("localhost", echo.port,
         { ca_file = pki.ca.cert, alpn = { "h2", "http/1.1" }, timeout = 10 }))
       assert.equal("http/1.1", conn:info().alpn)
@@ -213,7 +214,7 @@ describe("tls server", function()
 
     it("no common protocol leaves alpn unset", function()
       local echo = peers.echo(pki.server, '{ alpn = { "http/1.1" } }')
-      finally(echo.stop)
+      peers.defer(echo.stop)
       local conn = assert(tls.connect("localhost", echo.port,
         { ca_file = pki.ca.cert, alpn = { "h2" }, timeout = 10 }))
       assert.is_nil(conn:info().alpn)

@@ -115,6 +115,21 @@ function peers.fds()
   return #lines, table.concat(lines, "\n")
 end
 
+-- Cleanups for the running test: busted keeps only the last finally() of a
+-- test, so specs that open several things call peers.defer(fn) for each and
+-- after_each(peers.run_deferred) runs them all, newest first.
+local deferred = {}
+function peers.defer(fn)
+  deferred[#deferred + 1] = fn
+end
+function peers.run_deferred()
+  for i = #deferred, 1, -1 do
+    local fn = deferred[i]
+    deferred[i] = nil
+    pcall(fn)
+  end
+end
+
 -- Random bytes from the kernel.
 function peers.random(n)
   local f = assert(io.open("/dev/urandom", "rb"))
