@@ -80,19 +80,16 @@ function proc.run(cmd, input)
   return out:gsub("__status=%d+%s*$", ""), status
 end
 
--- Descriptors this process holds now.
-function proc.fd_count()
-  local p = io.popen("ls /proc/self/fd 2>/dev/null | wc -l")
-  -- the count includes ls's own view of the pipe; compare counts, not values
-  local n = tonumber(p:read("l"))
-  p:close()
-  return n
-end
-
+-- Descriptors this process holds now, leaving out pipes: the pipe this
+-- count is read through shows up once or twice depending on timing.
 function proc.my_fd_count()
+  collectgarbage()
+  collectgarbage()
   local n = 0
-  local p = io.popen("ls /proc/" .. proc.my_pid() .. "/fd")
-  for _ in p:lines() do n = n + 1 end
+  local p = io.popen("ls -l /proc/" .. proc.my_pid() .. "/fd")
+  for line in p:lines() do
+    if line:find(" -> ", 1, true) and not line:find("pipe:", 1, true) then n = n + 1 end
+  end
   p:close()
   return n
 end
@@ -100,9 +97,7 @@ end
 local pid_cache
 function proc.my_pid()
   if not pid_cache then
-    local f = io.open("/proc/self/stat")
-    -- /proc/self is the reader; use the parent of a child shell instead
-    f:close()
+    -- /proc/self would be the reader; the parent of a child shell is us
     local p = io.popen("echo $PPID")
     pid_cache = tonumber(p:read("l"))
     p:close()
