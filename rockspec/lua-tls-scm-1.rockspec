@@ -44,5 +44,10 @@ build = {
     ["tls.policy"] = "lua/tls/policy.lua",
     ["tls.tofu"] = "lua/tls/tofu.lua",
     ["tls.server"] = "lua/tls/server.lua",
+    ["tls.cqueues"] = "lua/tls/cqueues.lua",
+    ["tls.x509"] = "lua/tls/x509.lua",
+    ["tls.asn1"] = "lua/tls/asn1.lua",
+    ["tls.base64"] = "lua/tls/base64.lua",
+    ["tls.sha256"] = "lua/tls/sha256.lua",
   },
 }
