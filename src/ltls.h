@@ -90,6 +90,7 @@ int ltls_conn_start_server(lua_State *L, ltls_conn *c, ltls_server *s);
 ssize_t ltls_read_cb(struct tls *ctx, void *buf, size_t len, void *arg);
 ssize_t ltls_write_cb(struct tls *ctx, const void *buf, size_t len, void *arg);
 int ltls_wait(ltls_conn *c, int want, double deadline);
+int ltls_poll(int fd, short events, double deadline);
 double ltls_now(void);
 double ltls_deadline(double timeout);
 void ltls_membuf_free(ltls_membuf *b);

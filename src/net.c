@@ -32,28 +32,22 @@ int ltls_net_cloexec(int fd)
 	return fcntl(fd, F_SETFD, FD_CLOEXEC);
 }
 
-static int wait_fd(int fd, short events, double deadline)
+/* Push the address and port of ss, as text and integer. */
+static void push_address(lua_State *L, const struct sockaddr_storage *ss)
 {
-	struct pollfd p;
-	int r, ms;
-	for (;;) {
-		if (deadline < 0)
-			ms = -1;
-		else {
-			double left = deadline - ltls_now();
-			if (left <= 0)
-				return 1;
-			ms = (int)(left * 1000) + 1;
-		}
-		p.fd = fd;
-		p.events = events;
-		p.revents = 0;
-		r = poll(&p, 1, ms);
-		if (r > 0)
-			return 0;
-		if (r < 0 && errno != EINTR)
-			return -1;
+	char addr[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
+		port = ntohs(sin->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
+		port = ntohs(sin6->sin6_port);
 	}
+	lua_pushstring(L, addr);
+	lua_pushinteger(L, port);
 }
 
 /* Returns a connected descriptor, or -1 with err filled in: "timeout" when
@@ -95,7 +89,7 @@ int ltls_tcp_connect(const char *host, const char *port, double timeout, char *e
 			fd = -1;
 			continue;
 		}
-		w = wait_fd(fd, POLLOUT, deadline);
+		w = ltls_poll(fd, POLLOUT, deadline);
 		if (w == 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &slen) == 0 &&
 		    soerr == 0)
 			break;
@@ -188,8 +182,7 @@ static int listener_accept(lua_State *L)
 	double deadline = ltls_deadline(timeout);
 	struct sockaddr_storage ss;
 	socklen_t slen;
-	char addr[INET6_ADDRSTRLEN] = "?";
-	int port = 0, fd, r;
+	int fd, r;
 	ltls_conn *c = ltls_conn_alloc(L);  /* the box first: no descriptor can leak */
 	lua_pushvalue(L, 2);
 	lua_setiuservalue(L, -2, 1);
@@ -206,7 +199,7 @@ static int listener_accept(lua_State *L)
 				lua_pushliteral(L, "wantread");
 				return 2;
 			}
-			r = wait_fd(l->fd, POLLIN, deadline);
+			r = ltls_poll(l->fd, POLLIN, deadline);
 			if (r == 0)
 				continue;
 			lua_pushnil(L);
@@ -227,17 +220,7 @@ static int listener_accept(lua_State *L)
 	}
 	if ((r = ltls_conn_start_server(L, c, s)) != 0)
 		return r;
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-		inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
-		port = ntohs(sin->sin_port);
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-		inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
-		port = ntohs(sin6->sin6_port);
-	}
-	lua_pushstring(L, addr);
-	lua_pushinteger(L, port);
+	push_address(L, &ss);
 	return 3;
 }
 
@@ -254,24 +237,12 @@ static int listener_getsockname(lua_State *L)
 	ltls_listener *l = checklistener(L);
 	struct sockaddr_storage ss;
 	socklen_t slen = sizeof(ss);
-	char addr[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
 	if (getsockname(l->fd, (struct sockaddr *)&ss, &slen) != 0) {
 		lua_pushnil(L);
 		lua_pushfstring(L, "getsockname: %s", strerror(errno));
 		return 2;
 	}
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-		inet_ntop(AF_INET, &sin->sin_addr, addr, sizeof(addr));
-		port = ntohs(sin->sin_port);
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-		inet_ntop(AF_INET6, &sin6->sin6_addr, addr, sizeof(addr));
-		port = ntohs(sin6->sin6_port);
-	}
-	lua_pushstring(L, addr);
-	lua_pushinteger(L, port);
+	push_address(L, &ss);
 	return 2;
 }
 

@@ -129,14 +129,15 @@ ssize_t ltls_write_cb(struct tls *ctx, const void *buf, size_t len, void *arg)
 	return n;
 }
 
-/* Wait until the descriptor is ready for `want` or the deadline passes.
- * Returns 0 when ready, 1 on timeout, -1 on a poll error (errno set). */
-int ltls_wait(ltls_conn *c, int want, double deadline)
+/* Wait until fd is ready for events (POLLIN/POLLOUT) or the deadline
+ * passes (deadline < 0: no limit). Returns 0 when ready (or on a descriptor
+ * error, which the next call reports), 1 on timeout, -1 on a poll error. */
+int ltls_poll(int fd, short events, double deadline)
 {
 	struct pollfd pfd;
 	int ms, r;
-	pfd.fd = c->fd;
-	pfd.events = want == TLS_WANT_POLLIN ? POLLIN : POLLOUT;
+	pfd.fd = fd;
+	pfd.events = events;
 	for (;;) {
 		if (deadline < 0)
 			ms = -1;
@@ -149,10 +150,14 @@ int ltls_wait(ltls_conn *c, int want, double deadline)
 		pfd.revents = 0;
 		r = poll(&pfd, 1, ms);
 		if (r > 0)
-			return 0;  /* ready, or an error the next call reports */
-		if (r == 0)
-			continue;  /* recheck the deadline */
-		if (errno != EINTR)
+			return 0;
+		if (r < 0 && errno != EINTR)
 			return -1;
 	}
+}
+
+/* Wait until the connection's descriptor is ready for libtls's `want`. */
+int ltls_wait(ltls_conn *c, int want, double deadline)
+{
+	return ltls_poll(c->fd, want == TLS_WANT_POLLIN ? POLLIN : POLLOUT, deadline);
 }
