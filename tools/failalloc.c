@@ -165,8 +165,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "failalloc: ops() fails without any injected failure\n");
 		return 1;
 	}
-	printf("failalloc: ops() makes %ld Lua allocations; failing from each %ld%s of them\n",
-	    total, step, step == 1 ? "st" : "th");
+	printf("failalloc: ops() makes %ld Lua allocations; exhausting memory from "
+	    "allocation 1, %ld, %ld, ... and failing every 2nd..%ldth\n",
+	    total, 1 + step, 1 + 2 * step, every_max);
 	fflush(stdout);
 	for (n = 1; n <= total + 1; n += step, runs++)
 		bad += run_once(n, 0, &used);
