@@ -159,6 +159,11 @@ static void push_error(lua_State *L, ltls_conn *c, int code, const char *what)
 
 static int run_handshake(ltls_conn *c, double deadline)
 {
+	/* A failed handshake stays failed: called again, libtls reports success
+	 * (after a fatal alert, with no peer certificate checked). tls_error()
+	 * still holds the first failure's message. */
+	if (c->handshake_failed)
+		return E_FAIL;
 	for (;;) {
 		int r = tls_handshake(c->ctx);
 		if (r == 0) {
@@ -166,8 +171,11 @@ static int run_handshake(ltls_conn *c, double deadline)
 			c->want = 0;
 			return E_OK;
 		}
-		if ((r = settle(c, r, deadline)) != E_RETRY)
+		if ((r = settle(c, r, deadline)) != E_RETRY) {
+			if (r == E_FAIL)
+				c->handshake_failed = 1;
 			return r;
+		}
 	}
 }
 
@@ -371,18 +379,19 @@ static int receive(lua_State *L)
 		lua_pushliteral(L, "closed");
 		return 2;
 	}
-	if (c->check_pending) {
-		lua_pushnil(L);
-		lua_pushliteral(L, "policy: the certificate policy has not run yet; "
-		    "call conn:handshake() before receive()");
-		return 2;
-	}
 	deadline = ltls_deadline(c->timeout);
 	if (!c->handshake_done && (r = run_handshake(c, deadline)) != E_OK) {
 		lua_pushnil(L);
 		push_error(L, c, r, "handshake");
 		lua_pushlstring(L, prefix, plen);
 		return 3;
+	}
+	/* a failed handshake reports itself, not the policy that never ran */
+	if (c->check_pending) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "policy: the certificate policy has not run yet; "
+		    "call conn:handshake() before receive()");
+		return 2;
 	}
 	if (plen == 0 && lua_type(L, 2) == LUA_TNUMBER && (r = recv_direct(L, c, deadline)) >= 0)
 		return r;
@@ -457,17 +466,18 @@ static int conn_send(lua_State *L)
 		lua_pushinteger(L, (lua_Integer)start);
 		return 3;
 	}
-	if (c->check_pending) {
-		lua_pushnil(L);
-		lua_pushliteral(L, "policy: the certificate policy has not run yet; "
-		    "call conn:handshake() before send()");
-		lua_pushinteger(L, (lua_Integer)start);
-		return 3;
-	}
 	deadline = ltls_deadline(c->timeout);
 	if (!c->handshake_done && (r = run_handshake(c, deadline)) != E_OK) {
 		lua_pushnil(L);
 		push_error(L, c, r, "handshake");
+		lua_pushinteger(L, (lua_Integer)start);
+		return 3;
+	}
+	/* a failed handshake reports itself, not the policy that never ran */
+	if (c->check_pending) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "policy: the certificate policy has not run yet; "
+		    "call conn:handshake() before send()");
 		lua_pushinteger(L, (lua_Integer)start);
 		return 3;
 	}

@@ -52,6 +52,7 @@ typedef struct ltls_conn {
 	int mode;                /* LTLS_CLIENT or LTLS_SERVER_CONN */
 	int closed;              /* close() called or freed */
 	int handshake_done;
+	int handshake_failed;    /* a handshake error is final: never retried */
 	int want;                /* 0, TLS_WANT_POLLIN or TLS_WANT_POLLOUT */
 	int io_errno;            /* errno of the last transport failure */
 	int peer_eof;            /* transport saw end of stream */
