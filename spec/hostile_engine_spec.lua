@@ -22,12 +22,16 @@ describe("hostile peers against an engine", function()
     return c
   end
 
-  -- A failed engine keeps failing and closes cleanly.
+  -- A failed engine keeps failing with the same error and closes cleanly.
   local function stays_failed(e)
     local ok, err = e:handshake()
     assert.is_nil(ok)
     assert.is_string(err)
     assert.is_not.equal("wantread", err)
+    assert.same({ nil, err }, { e:handshake() })
+    local data, rerr = e:receive()
+    assert.same({ nil, err }, { data, rerr })
+    assert.same({ nil, err, 0 }, { e:send("x") })
     assert.is_true(e:close())
     assert.is_true(e:close())
     local data, rerr = e:receive()
@@ -142,12 +146,17 @@ describe("hostile peers against an engine", function()
       stays_failed(c)
     end)
 
-    it("sends a fatal alert gets the alert's name", function()
+    it("sends a fatal alert gets the alert's name, and a retry never succeeds", function()
       local c = client()
       assert(c:feed("\21\3\3\0\2\2\40"))  -- handshake_failure
       local ok, err = c:handshake()
       assert.is_nil(ok)
       assert.matches("alert handshake failure", err)
+      -- regression: libtls reported success on the next call, with no
+      -- certificate checked
+      assert.same({ nil, err }, { c:handshake() })
+      assert.same({ nil, "handshake not done" }, { c:info() })
+      stays_failed(c)
     end)
   end)
 
