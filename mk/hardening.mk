@@ -13,6 +13,8 @@
 
 HARDEN_PKGS := clang libclang-rt-14-dev valgrind lua5.4 liblua5.4-dev libtls-dev \
                pkg-config openssl lua-busted lua-socket
+# .ci/run installs these up front (make print-packages)
+EXTRA_APT_PKGS += clang libclang-rt-14-dev valgrind
 
 CLANG        ?= clang
 ASAN_DIR     := build/asan
