@@ -11,6 +11,7 @@ describe("hostile servers against the client", function()
     pki.setup()
     scfg, ccfg = H.configs(pki)
   end)
+  teardown(function() pki.cleanup() end)
 
   -- The client has sent its ClientHello (the raw server read it); `act`
   -- then plays the server, and the client's blocking handshake answers.

@@ -11,6 +11,7 @@ describe("hostile peers against an engine", function()
     pki.setup()
     scfg, ccfg = H.configs(pki)
   end)
+  teardown(function() pki.cleanup() end)
 
   local function server() return assert(tls.engine{ config = scfg, mode = "server" }) end
   local function client()

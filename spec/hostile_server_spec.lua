@@ -17,6 +17,7 @@ describe("hostile clients against the server", function()
   end)
   teardown(function()
     listener:close()
+    pki.cleanup()
   end)
 
   local function raw_client()

@@ -11,6 +11,7 @@ describe("API misuse", function()
     pki.setup()
     scfg, ccfg = H.configs(pki)
   end)
+  teardown(function() pki.cleanup() end)
 
   local function pair()
     local s = assert(tls.engine{ config = scfg, mode = "server" })

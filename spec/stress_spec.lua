@@ -34,6 +34,7 @@ describe("under GC stress", function()
     pki.setup()
     scfg, ccfg = H.configs(pki)
   end)
+  teardown(function() pki.cleanup() end)
 
   it("a handshake survives a full collection between every step", function()
     -- configs, engines and the options tables are made inline, so only the
@@ -115,6 +116,7 @@ describe("soak: " .. N .. " engine connections", function()
     scfg, ccfg = H.configs(pki)
     wrong_ca = assert(tls.config{ ca_file = pki.other_ca.cert })
   end)
+  teardown(function() pki.cleanup() end)
 
   local function one(i)
     local kind = i % 4
