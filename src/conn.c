@@ -64,6 +64,7 @@ static void release(ltls_conn *c, int send_close_notify)
 	if (c->fd >= 0) {
 		close(c->fd);
 		c->fd = -1;
+		c->was_socket = 1;
 	}
 	free(c->rbuf);
 	c->rbuf = NULL;
@@ -118,16 +119,33 @@ static int peer_alerted(ltls_conn *c)
 }
 
 /* Push the error for code; `what` names the operation for failure texts. */
+static void push_failure(lua_State *L, ltls_conn *c, const char *what);
+
 static void push_error(lua_State *L, ltls_conn *c, int code, const char *what)
 {
-	const char *msg;
 	switch (code) {
 	case E_WANTREAD: lua_pushliteral(L, "wantread"); return;
 	case E_WANTWRITE: lua_pushliteral(L, "wantwrite"); return;
 	case E_TIMEOUT: lua_pushliteral(L, "timeout"); return;
 	case E_CLOSED: lua_pushliteral(L, "closed"); return;
 	}
-	msg = c->ctx ? tls_error(c->ctx) : NULL;
+	/* A TLS failure is final: later calls repeat it (libtls itself would
+	 * say "read failed: Success" once its state is gone). */
+	if (c->failure[0] == '\0') {
+		push_failure(L, c, what);
+		if (strcmp(lua_tostring(L, -1), "closed") != 0) {
+			strncpy(c->failure, lua_tostring(L, -1), sizeof(c->failure) - 1);
+			c->failure[sizeof(c->failure) - 1] = '\0';
+		}
+	} else
+		lua_pushstring(L, c->failure);
+}
+
+/* The text for a failure (E_FAIL): which check, the peer's alert, the
+ * transport's error, or "closed" when the peer simply went away. */
+static void push_failure(lua_State *L, ltls_conn *c, const char *what)
+{
+	const char *msg = c->ctx ? tls_error(c->ctx) : NULL;
 	/* a server verifies only when verify_client asks it to */
 	if (!c->handshake_done && (c->mode != LTLS_CLIENT || c->verify_enabled) &&
 	    msg != NULL && is_verify_error(msg)) {
@@ -374,7 +392,7 @@ static int receive(lua_State *L)
 	luaL_Buffer b;
 	double deadline;
 	int r;
-	if (c->ctx == NULL) {
+	if (c->ctx == NULL) {  /* as LuaSocket: no partial result from a closed conn */
 		lua_pushnil(L);
 		lua_pushliteral(L, "closed");
 		return 2;
@@ -617,7 +635,7 @@ static int conn_tostring(lua_State *L)
 	ltls_conn *c = ltls_checkconn(L, 1);
 	const char *state = c->ctx == NULL ? "closed" :
 	    c->handshake_done ? "established" : "handshaking";
-	if (c->fd >= 0 || c->ctx == NULL)
+	if (c->fd >= 0 || c->was_socket)
 		lua_pushfstring(L, "tls.conn (%s, %s, fd %d): %p",
 		    c->mode == LTLS_CLIENT ? "client" : "server", state, c->fd, (void *)c);
 	else
@@ -669,6 +687,11 @@ static int conn_feed(lua_State *L)
 	const char *p = luaL_checklstring(L, 2, &n);
 	if (c->fd >= 0)
 		return luaL_error(L, "feed: this connection reads from a socket, not from feed()");
+	if (c->ctx == NULL) {
+		lua_pushnil(L);
+		lua_pushliteral(L, "closed");
+		return 2;
+	}
 	if (c->in_eof)
 		return luaL_error(L, "feed: input was already ended with feed_eof()");
 	if ((r = ltls_membuf_push(&c->in, p, n, c->mem_limit)) != 0) {

@@ -53,6 +53,8 @@ typedef struct ltls_conn {
 	int closed;              /* close() called or freed */
 	int handshake_done;
 	int handshake_failed;    /* a handshake error is final: never retried */
+	int was_socket;          /* had a descriptor (tostring after close) */
+	char failure[256];       /* the first fatal error, repeated after it */
 	int want;                /* 0, TLS_WANT_POLLIN or TLS_WANT_POLLOUT */
 	int io_errno;            /* errno of the last transport failure */
 	int peer_eof;            /* transport saw end of stream */

@@ -28,12 +28,20 @@ local function port_open(port, host)
   return ok
 end
 
+-- Child lua5.4 processes find the module the way this one does, whether
+-- the paths came from the environment (make test) or from .busted.
+local function with_lua_paths(cmd)
+  local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+  return "export LUA_PATH=" .. q(package.path) .. " LUA_CPATH=" .. q(package.cpath) .. "; " .. cmd
+end
+proc.with_lua_paths = with_lua_paths
+
 -- proc.start(cmd, {port=, host=, wait=seconds}) -> handle {pid, log, stop()}
 function proc.start(cmd, opts)
   opts = opts or {}
   local log = os.tmpname()
   -- single quotes keep the command byte for byte (newlines included)
-  local quoted = "'" .. ("exec " .. cmd):gsub("'", "'\\''") .. "'"
+  local quoted = "'" .. with_lua_paths("exec " .. cmd):gsub("'", "'\\''") .. "'"
   local p = io.popen(("exec sh -c %s > %s 2>&1 < /dev/null & echo $!"):format(quoted, log))
   local pid = tonumber(p:read("l"))
   p:close()
@@ -72,7 +80,7 @@ function proc.run(cmd, input)
   local f = assert(io.open(inf, "wb"))
   f:write(input or "")
   f:close()
-  local p = io.popen(cmd .. " < " .. inf .. " 2>&1; echo \"__status=$?\"")
+  local p = io.popen(with_lua_paths("{ " .. cmd .. "; }") .. " < " .. inf .. " 2>&1; echo \"__status=$?\"")
   local out = p:read("a")
   p:close()
   os.remove(inf)
