@@ -500,7 +500,25 @@ static int conn_send(lua_State *L)
 		return 3;
 	}
 	while (start + sent < end) {
-		ssize_t n = tls_write(c->ctx, data + start + sent, end - start - sent);
+		size_t chunk = end - start - sent;
+		ssize_t n;
+		if (c->fd < 0) {
+			/* an engine queues whole records, each only if it fits
+			 * under the limit (an empty queue always takes one) */
+			size_t used = ltls_membuf_len(&c->out);
+			size_t room = c->mem_limit > used + LTLS_RECORD_OVERHEAD ?
+			    c->mem_limit - used - LTLS_RECORD_OVERHEAD : 0;
+			if (room == 0 || (room < 1024 && room < chunk && used > 0)) {
+				c->want = TLS_WANT_POLLOUT;
+				r = E_WANTWRITE;
+				break;
+			}
+			if (chunk > room)
+				chunk = room;
+			if (chunk > LTLS_RECORD_SIZE)
+				chunk = LTLS_RECORD_SIZE;
+		}
+		n = tls_write(c->ctx, data + start + sent, chunk);
 		if (n > 0) {
 			sent += (size_t)n;
 			c->want = 0;
@@ -530,10 +548,6 @@ static int conn_close(lua_State *L)
 	ltls_conn *c = ltls_checkconn(L, 1);
 	if (c->ctx != NULL && c->handshake_done) {
 		double deadline = ltls_deadline(c->timeout < 0 || c->timeout > 5 ? 5 : c->timeout);
-		/* an engine's full output queue must still take the close_notify
-		 * alert (a few dozen bytes): drain() hands it out after close */
-		if (c->fd < 0)
-			c->mem_limit += 1024;
 		for (;;) {
 			int r = tls_close(c->ctx);
 			if (r == 0 || c->fd < 0 || c->timeout == 0 ||
@@ -834,6 +848,7 @@ static const luaL_Reg conn_methods[] = {
 	{ "_getcheck", conn_getcheck },
 	{ "_server", conn_server },
 	{ "handshake", conn_handshake },
+	{ "_handshake", conn_handshake },  /* the C one, under init.lua's wrapper */
 	{ "receive", conn_receive },
 	{ "send", conn_send },
 	{ "close", conn_close },

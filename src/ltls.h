@@ -22,6 +22,13 @@
 #define LTLS_RBUF_SIZE 16384
 /* Default bound on ciphertext an engine holds in each direction. */
 #define LTLS_MEM_LIMIT_DEFAULT (256 * 1024)
+/* What an engine's output may pass its limit by: handshake flights and the
+ * close_notify are written whole (see ltls_write_cb). */
+#define LTLS_MEM_SLACK (64 * 1024)
+/* send() hands libtls one record's worth at a time; a record's ciphertext
+ * is its plaintext plus at most this much (header, nonce, tag). */
+#define LTLS_RECORD_SIZE 16384
+#define LTLS_RECORD_OVERHEAD 256
 
 typedef struct ltls_config {
 	struct tls_config *cfg;

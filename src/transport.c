@@ -106,12 +106,14 @@ ssize_t ltls_write_cb(struct tls *ctx, const void *buf, size_t len, void *arg)
 	ssize_t n;
 	(void)ctx;
 	if (c->fd < 0) {
-		size_t room = c->mem_limit - ltls_membuf_len(&c->out);
-		if (ltls_membuf_len(&c->out) >= c->mem_limit)
-			return TLS_WANT_POLLOUT;  /* drain first */
-		if (len > room)
-			len = room;
-		if (ltls_membuf_push(&c->out, buf, len, c->mem_limit) != 0) {
+		/* Take whole writes: a record refused halfway would stay inside
+		 * OpenSSL, and no close_notify could follow it. send() checks the
+		 * limit before each record instead, so the queue holds at most the
+		 * limit plus one record; the slack only guards against runaways. */
+		int r = ltls_membuf_push(&c->out, buf, len, c->mem_limit + LTLS_MEM_SLACK);
+		if (r == LTLS_MEMBUF_FULL)
+			return TLS_WANT_POLLOUT;
+		if (r != 0) {
 			c->io_errno = ENOMEM;
 			return -1;
 		}

@@ -1,0 +1,67 @@
+-- Engine edge cases of the core's lifecycle: failures are final, a closed
+-- engine says so, and close() queues close_notify even on a full queue.
+local tls = require "tls"
+local pki = require "support.pki"
+local H = require "support.hostile"
+
+describe("engine lifecycle", function()
+  local scfg, ccfg
+  setup(function()
+    pki.setup()
+    scfg, ccfg = H.configs(pki)
+  end)
+  teardown(function() pki.cleanup() end)
+
+  local function pair(opts)
+    local s = assert(tls.engine{ config = scfg, mode = "server" })
+    local c = assert(tls.engine{ config = ccfg, servername = "localhost",
+      buffer_limit = opts and opts.buffer_limit })
+    assert(H.pump(c, s))
+    return c, s
+  end
+
+  it("repeats the first TLS failure after the handshake instead of a stale libtls text", function()
+    local c = pair()
+    -- a record with a bad MAC: an application-data header and garbage
+    c:feed("\23\3\3\0\64" .. ("\0"):rep(64))
+    local data, err = c:receive(1)
+    assert.is_nil(data)
+    assert.matches("^receive: ", err)
+    assert.not_matches("Success", err)
+    local _, again = c:receive(1)
+    assert.equal(err, again)
+    local _, on_send = c:send("x")
+    assert.equal(err, on_send)
+  end)
+
+  it("feed() on a closed engine returns nil, \"closed\" and takes nothing", function()
+    local c = pair()
+    local _, before = c:pending()
+    c:close()
+    assert.same({ nil, "closed" }, { c:feed("bytes") })
+    local _, after = c:pending()
+    assert.equal(before, after)
+  end)
+
+  it("still prints as an engine after close", function()
+    local c = pair()
+    c:close()
+    assert.matches("^tls%.engine %(client, closed%)", tostring(c))
+  end)
+
+  it("queues close_notify on close() even when the output queue is full", function()
+    local c, s = pair({ buffer_limit = 16896 })
+    local chunk = ("x"):rep(4096)
+    local sent = 0
+    while true do  -- fill the client's output queue without draining it
+      local last, err = c:send(chunk)
+      if not last then assert.equal("wantwrite", err); break end
+      sent = sent + #chunk
+    end
+    assert.is_true(c:close())
+    s:feed(c:drain())
+    local got = s:receive("*a")  -- ends cleanly only if close_notify arrived
+    assert.is_string(got)
+    assert.is_true(#got >= sent)
+  end)
+end)
