@@ -8,7 +8,7 @@ describe("insecure_* options", function()
   local servers = {}
   setup(function()
     pki.setup()
-    for _, name in ipairs{ "alt", "expired", "self", "untrusted" } do
+    for _, name in ipairs{ "alt", "expired", "self", "untrusted", "cn_only" } do
       servers[name] = peers.echo(pki[name])
     end
   end)
@@ -19,7 +19,8 @@ describe("insecure_* options", function()
 
   local function connect(name, opts)
     opts.timeout = 10
-    opts.ca_file = opts.ca_file or pki.ca.cert
+    if opts.ca_file == false then opts.ca_file = nil  -- a config = cfg brings its own
+    else opts.ca_file = opts.ca_file or pki.ca.cert end
     local conn, err = tls.connect("localhost", servers[name].port, opts)
     if not conn then return nil, err end
     conn:send("ping\n")
@@ -77,6 +78,24 @@ describe("insecure_* options", function()
     it("with insecure_noverifyname too, accepts anything", function()
       assert.equal("ping", (connect("alt",
         { insecure_noverifycert = true, insecure_noverifyname = true, ca_file = pki.other_ca.cert })))
+    end)
+  end)
+
+  describe("given as config = tls.config{...}", function()
+    -- the conn cannot see the options then: the config says what it turned off
+    it("tells what it turned off", function()
+      local cfg = assert(tls.config{ insecure_noverifycert = true, insecure_noverifytime = true })
+      assert.same({ true, false, true }, { cfg:insecure() })
+      assert.same({ false, false, false }, { assert(tls.config{}):insecure() })
+    end)
+
+    it("skips the default policy when the config skips verification, as the options do", function()
+      local relaxed = assert(tls.config{ insecure_noverifycert = true, ca_file = pki.ca.cert })
+      assert.equal("ping", (connect("cn_only", { config = relaxed, ca_file = false })))
+      local strict = assert(tls.config{ ca_file = pki.ca.cert })
+      local line, err = connect("cn_only", { config = strict, ca_file = false })
+      assert.is_nil(line)
+      assert.is_true(tls.is_policy_error(err), err)
     end)
   end)
 

@@ -152,14 +152,21 @@ local function policy_for(opts, mode)
   end
   if mode ~= "client" or (insecure_of(opts)) then return nil end
   if not default_policy_loaded then
-    default_policy_loaded = true
+    -- only a missing tls.policy means "no default policy"; any other load
+    -- error must not quietly switch the policy off for every later client
     local ok, policy = pcall(require, "tls.policy")
+    if not ok and not tostring(policy):find("module 'tls.policy' not found", 1, true) then
+      error(policy, 0)
+    end
     if ok and type(policy) == "table" then default_policy = policy.default end
+    default_policy_loaded = true
   end
   return default_policy
 end
 
-local c_handshake = methods.handshake
+-- (the C handshake under its own name: loading this file twice, as busted's
+-- insulation does, must not stack wrappers)
+local c_handshake = methods._handshake
 
 -- conn:handshake() -> true | nil, err. Runs the pending policy once.
 function methods.handshake(conn)
