@@ -1,5 +1,5 @@
 # Hardening checks: sanitizers, valgrind, libFuzzer, fault injection, soak.
-# See doc/security.md for what each target proves and how long it takes.
+# The README's Security section says what each target proves and how long it takes.
 #
 #   make asan       module built with ASan+UBSan (clang), whole suite under it
 #   make memcheck   suite under valgrind; fails on definitely/indirectly lost

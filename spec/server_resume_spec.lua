@@ -1,6 +1,6 @@
 -- Session resumption, as far as libtls allows. What works: a client with
 -- session_file resumes TLS 1.2 sessions. What does not (libtls limits,
--- documented in doc/server.md): TLS 1.3 client resumption, and any
+-- documented in the README, "Session resumption"): TLS 1.3 client resumption, and any
 -- resumption by the module's own server.
 
 local tls = require "tls"
