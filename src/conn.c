@@ -39,8 +39,19 @@ ltls_conn *ltls_conn_alloc(lua_State *L)
 	return c;
 }
 
+/* The methods carry the metatable as their upvalue: comparing against it
+ * skips luaL_checkudata's registry lookup by name on every send/receive.
+ * Anything else (and callers without the upvalue) takes the checked path,
+ * which raises the usual "tls.conn expected" error. */
 ltls_conn *ltls_checkconn(lua_State *L, int idx)
 {
+	void *p = lua_touserdata(L, idx);
+	if (p != NULL && lua_getmetatable(L, idx)) {
+		int same = lua_rawequal(L, -1, lua_upvalueindex(1));
+		lua_pop(L, 1);
+		if (same)
+			return p;
+	}
 	return luaL_checkudata(L, idx, LTLS_CONN);
 }
 
@@ -880,8 +891,11 @@ void ltls_conn_open(lua_State *L)
 		{ NULL, NULL }
 	};
 	luaL_newmetatable(L, LTLS_CONN);
-	luaL_setfuncs(L, meta, 0);
-	luaL_newlib(L, conn_methods);
+	lua_pushvalue(L, -1);
+	luaL_setfuncs(L, meta, 1);
+	luaL_newlibtable(L, conn_methods);
+	lua_pushvalue(L, -2);
+	luaL_setfuncs(L, conn_methods, 1);
 	lua_setfield(L, -2, "__index");
 	lua_pop(L, 1);
 }
