@@ -10,8 +10,10 @@ local https = require "tls.https"
 -- Per connection: read the request head, then misbehave as the path says:
 -- /huge-line sends one header line that never ends (the client must stop at
 -- its limit), /trickle a byte every 50 ms (only a total deadline ends it),
+-- /trickle-body a whole header block and then its body a byte every 50 ms,
 -- /silent nothing until the client leaves, /keep answers keep-alive and
--- then drops the connection when the next request arrives on it.
+-- then drops the connection when the next request arrives on it, /cookies
+-- repeats a header.
 local HANDLER = [==[
 local socket = require "socket"
 return function(conn)
@@ -63,6 +65,15 @@ return function(conn)
       if not send("X") then return end
       socket.sleep(0.05)
     end
+  elseif path == "/trickle-body" then
+    send("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+    for _ = 1, 2000 do
+      if not send("Y") then return end
+      socket.sleep(0.05)
+    end
+  elseif path == "/cookies" then
+    send("HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nContent-Length: 2\r\n"
+      .. "set-cookie: b=2\r\nConnection: close\r\n\r\nok")
   elseif path == "/silent" then
     conn:settimeout(30)
     conn:receive("*a")
@@ -128,6 +139,20 @@ describe("tls.https error paths", function()
       fails("/two-lengths", "^malformed response: bad Content%-Length")
     end)
 
+    it("keeps repeated headers: get_all in order, each() line by line", function()
+      local res = assert(get("/cookies"))
+      local h = res.headers
+      assert.same({ "a=1", "b=2" }, h:get_all("SET-COOKIE"))
+      assert.same({ "a=1", "b=2" }, h:get_all("set-cookie"))
+      assert.same({}, h:get_all("X-Absent"))
+      -- the plain table joins them, as LuaSocket does
+      assert.equal("a=1, b=2", h["Set-Cookie"])
+      local seen = {}
+      for name, value in h:each() do seen[#seen + 1] = name .. "=" .. value end
+      -- every line as received: original case of the names, arrival order
+      assert.same({ "Set-Cookie=a=1", "Content-Length=2", "set-cookie=b=2", "Connection=close" }, seen)
+    end)
+
     it("skips a 100 Continue before the real answer", function()
       local res = assert(get("/interim"))
       assert.equal(200, res.status)
@@ -191,6 +216,13 @@ describe("tls.https error paths", function()
       fails("/trickle", "^timeout$", { timeout = 5, total_timeout = 1 })
     end)
 
+    it("ends a body that trickles after the header block with the total deadline", function()
+      local core = require "tls.core"
+      local t0 = core.now()
+      fails("/trickle-body", "^timeout$", { timeout = 5, total_timeout = 1 })
+      assert.is_true(core.now() - t0 < 10, "hung")
+    end)
+
     it("times out a connect that gets no answer from a full backlog", function()
       -- a listener nobody accepts on, with its backlog filled: SYNs go unanswered
       local core = require "tls.core"
@@ -203,12 +235,31 @@ describe("tls.https error paths", function()
         fillers[i]:settimeout(0.2)
         fillers[i]:connect("127.0.0.1", port)
       end
+      -- only connect_timeout is short: the others would turn a miss into a hang
+      local t0 = core.now()
       local res, err = https.get("https://127.0.0.1:" .. port .. "/",
-        { ca_file = pki.ca.cert, connect_timeout = 0.5, handshake_timeout = 0.5, timeout = 0.5 })
+        { ca_file = pki.ca.cert, connect_timeout = 0.5, handshake_timeout = 30, timeout = 30 })
+      local took = core.now() - t0
       for _, s in ipairs(fillers) do s:close() end
       l:close()
       assert.is_nil(res)
       assert.equal("timeout", err)
+      assert.is_true(took < 10, "hung")
+    end)
+
+    it("times out a handshake with a listener that never speaks TLS", function()
+      -- the kernel completes the TCP connect; nobody ever answers the ClientHello
+      local core = require "tls.core"
+      local l = assert(core.listen("127.0.0.1", "0", 8))
+      local _, port = l:getsockname()
+      local t0 = core.now()
+      local res, err = https.get("https://127.0.0.1:" .. port .. "/",
+        { ca_file = pki.ca.cert, connect_timeout = 30, handshake_timeout = 0.5, timeout = 30 })
+      local took = core.now() - t0
+      l:close()
+      assert.is_nil(res)
+      assert.equal("timeout", err)
+      assert.is_true(took < 10, "hung")
     end)
   end)
 
