@@ -351,6 +351,18 @@ describe("tls.https against nginx", function()
   end)
 end)
 
+describe("tls.https and ALPN", function()
+  it("refuses a server that picks a protocol other than http/1.1", function()
+    pki.setup()
+    local srv = peers.scripted(pki.server, "return function() end", '{ alpn = { "h2" } }')
+    finally(function() https.pool_clear(); srv.stop(); pki.cleanup() end)
+    local res, err = https.get("https://127.0.0.1:" .. srv.port .. "/", {
+      ca_file = pki.ca.cert, alpn = { "h2", "http/1.1" }, timeout = 5 })
+    assert.is_nil(res)
+    assert.matches("^alpn: the server chose 'h2'", err)
+  end)
+end)
+
 describe("tls.https against the module's own server", function()
   local srv, base
 
@@ -381,6 +393,10 @@ describe("tls.https against the module's own server", function()
     assert.equal("/x?q=1", f.path)
     assert.equal("localhost:" .. base:match("%d+$"), f["h-host"])
     assert.matches("^lua%-tls", f["h-user-agent"])
+    -- a list value goes out as one header line per value, in order
+    local multi = {}
+    for v in res.body:gmatch("\nh%-x%-multi=([^\n]*)") do multi[#multi + 1] = v end
+    assert.same({ "a", "b" }, multi)
   end)
 
   it("sends credentials from the URL as basic auth", function()
@@ -400,6 +416,28 @@ print(res and ("STATUS " .. res.status) or ("ERROR " .. err))
 ]]):format(base .. "/x", pki.ca.cert, base .. "/x", pki.ca.cert)
     local out = proc.run("lua5.4 -e " .. peers.quote(script))
     assert.matches("STATUS 200\nERROR proxy: CONNECT proxies need LuaSocket %(Debian package lua%-socket%)", out)
+  end)
+
+  it("takes request{} with plain-function source and sink without LuaSocket", function()
+    local script = ([[
+package.preload.socket = function() error("LuaSocket hidden") end
+package.preload.ltn12 = function() error("LuaSocket hidden") end
+local https = require "tls.https"
+local parts, i = { "hello ", "from ", "a source" }, 0
+local got = {}
+local one, code, headers, status = https.request {
+  url = %q, method = "PUT", ca_file = %q, proxy = false,
+  source = function() i = i + 1; return parts[i] end,
+  sink = function(chunk) if chunk then got[#got + 1] = chunk end return 1 end }
+print("RESULT", one, code, status, headers and headers["content-type"])
+print(table.concat(got))
+]]):format(base .. "/up", pki.ca.cert)
+    local out = proc.run("lua5.4 -e " .. peers.quote(script))
+    assert.matches("RESULT\t1\t200\tHTTP/1%.1 200 OK\ttext/plain\n", out)
+    local f = fields(out)
+    assert.equal("PUT", f.method)
+    assert.equal("chunked", f.te)
+    assert.equal(sha256.hex("hello from a source"), f.sha256)
   end)
 
   it("uploads a source of unknown length chunked and the server gets it whole", function()
@@ -439,6 +477,30 @@ print(res and ("STATUS " .. res.status) or ("ERROR " .. err))
     https.pool_clear()
     assert(https.get(base .. "/close", opts()))
     assert.equal(0, https.pool_stats().idle)
+  end)
+
+  describe("pins through a tls.policy", function()
+    local function leaf_pin()
+      return require("tls.x509").parse(read(pki.server.cert)).spki_sha256
+    end
+
+    it("accepts the server whose key matches a pin", function()
+      https.pool_clear()
+      local res = assert(https.get(base .. "/pinned", opts {
+        policy = tls.policy { pins = { leaf_pin() } } }))
+      assert.equal(200, res.status)
+    end)
+
+    it("refuses a server whose key matches no pin, with policy: pins:", function()
+      https.pool_clear()
+      local other = require("tls.base64").encode(("\0"):rep(32))
+      assert.not_equal(other, leaf_pin())
+      local res, err = https.get(base .. "/pinned", opts {
+        policy = tls.policy { pins = { other } } })
+      assert.is_nil(res)
+      assert.matches("^policy: pins:", err)
+      assert.matches(leaf_pin(), err, 1, true)
+    end)
   end)
 
   it("uses the servername option for SNI and verification", function()
