@@ -1,6 +1,12 @@
 -- Mutation fuzzer for tls.x509.parse.
 --
--- Usage: LUA_PATH='lua/?.lua;;' lua5.4 fuzz/x509_fuzz.lua [iterations] [seed] [corpus-dir]
+-- Usage: LUA_PATH='lua/?.lua;;' lua5.4 fuzz/x509_fuzz.lua [iterations] [seed] [corpus-dir] [regressions-dir]
+--
+-- FUZZ_SECONDS=n (as `make fuzz` sets it) runs for n seconds of CPU time
+-- (os.clock); iterations, if also given and not 0, stops it earlier. With
+-- neither, it runs 10,000 iterations. An empty seed means os.time().
+-- Every file of regressions-dir (default fuzz/regressions/x509: past
+-- failures, see spec/fuzz_regressions_spec.lua) is replayed first.
 --
 -- Takes the DER certificates in the corpus, mutates them (bit flips, byte
 -- inserts and deletes, length tampering, truncation, splices) and checks that
@@ -11,9 +17,13 @@
 local x509 = require "tls.x509"
 local asn1 = require "tls.asn1"
 
-local iterations = tonumber(arg[1]) or 10000
-local seed = tonumber(arg[2]) or os.time()
+local seconds = tonumber(os.getenv("FUZZ_SECONDS") or "")
+local iterations = tonumber(arg[1] or "")
+if iterations == 0 then iterations = nil end
+if not seconds and not iterations then iterations = 10000 end
+local seed = tonumber(arg[2] or "") or os.time()
 local corpus_dir = arg[3] or "fuzz/corpus/x509"
+local regressions_dir = arg[4] or "fuzz/regressions/x509"
 
 -- A parse that executes this many VM instructions is treated as a hang; a real
 -- certificate needs well under a million.
@@ -109,22 +119,8 @@ local function fail(input, why)
 end
 
 local accepted, rejected = 0, 0
-local t0 = os.clock()
-for i = 1, iterations do
-  local k = random(#corpus)
-  local input
-  local r = random(10)
-  if r == 1 then
-    input = tamper_length(k)
-  elseif r == 2 then
-    input = splice()
-  else
-    input = corpus[k]
-  end
-  for _ = 1, random(1, 3) do
-    input = mutators[random(#mutators)](input)
-  end
 
+local function check(input)
   debug.sethook(function() error("instruction limit exceeded (hang?)") end, "", INSTRUCTION_LIMIT)
   local ok, cert, err = pcall(x509.parse, input)
   debug.sethook()
@@ -140,10 +136,48 @@ for i = 1, iterations do
   else
     accepted = accepted + 1
   end
+end
+
+-- Past failures first (README and .gitkeep are not inputs).
+local replayed = 0
+do
+  local p = assert(io.popen("ls " .. regressions_dir .. " 2>/dev/null"))
+  for name in p:lines() do
+    if name ~= "README" and name ~= ".gitkeep" then
+      local f = io.open(regressions_dir .. "/" .. name, "rb")
+      if f then
+        check(f:read("a"))
+        f:close()
+        replayed = replayed + 1
+      end
+    end
+  end
+  p:close()
+end
+
+local t0 = os.clock()
+local deadline = seconds and t0 + seconds or math.huge
+local i = 0
+while (not iterations or i < iterations) and os.clock() < deadline do
+  i = i + 1
+  local k = random(#corpus)
+  local input
+  local r = random(10)
+  if r == 1 then
+    input = tamper_length(k)
+  elseif r == 2 then
+    input = splice()
+  else
+    input = corpus[k]
+  end
+  for _ = 1, random(1, 3) do
+    input = mutators[random(#mutators)](input)
+  end
+  check(input)
   if i % 10000 == 0 then
     io.stderr:write(("%d iterations, %d accepted, %d rejected\n"):format(i, accepted, rejected))
   end
 end
 
-print(("ok: %d iterations (seed %d) in %.1f s: %d parsed, %d rejected with a message")
-  :format(iterations, seed, os.clock() - t0, accepted, rejected))
+print(("ok: %d regressions replayed, %d iterations (seed %d) in %.1f s: %d parsed, %d rejected with a message")
+  :format(replayed, i, seed, os.clock() - t0, accepted, rejected))

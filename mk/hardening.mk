@@ -114,8 +114,11 @@ $(FUZZ_DIR)/pki/server.crt:
 	  -keyout $(FUZZ_DIR)/pki/server.key -out $@ 2>/dev/null
 
 # Each harness runs on a copy of its seed corpus (new inputs land in
-# build/fuzz/corpus/, the repo's seeds stay as they are); crashes go to
-# build/fuzz/crashes/ and fail the target.
+# build/fuzz/corpus/, the repo's seeds stay as they are) plus the past
+# crashes in fuzz/regressions/<harness>/ (read only: libFuzzer writes new
+# inputs to the first directory); crashes go to build/fuzz/crashes/ and fail
+# the target. Copy a crash into fuzz/regressions/<harness>/ once fixed:
+# spec/fuzz_regressions_spec.lua replays it in make test.
 fuzz: deps-hardening fuzz-build build
 	@mkdir -p $(FUZZ_DIR)/crashes
 	@set -e; for f in $(FUZZERS); do \
@@ -126,13 +129,13 @@ fuzz: deps-hardening fuzz-build build
 	  $(FUZZ_DIR)/$${f}_fuzz -max_total_time=$(FUZZ_SECONDS) -max_len=20000 \
 	    -timeout=20 -rss_limit_mb=1024 -print_final_stats=1 \
 	    -artifact_prefix=$(CURDIR)/$(FUZZ_DIR)/crashes/$$f- \
-	    $(FUZZ_DIR)/corpus/$$f 2>$(FUZZ_DIR)/$$f.log || \
+	    $(FUZZ_DIR)/corpus/$$f fuzz/regressions/$$f 2>$(FUZZ_DIR)/$$f.log || \
 	    { tail -n 60 $(FUZZ_DIR)/$$f.log; exit 1; }; \
 	  grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units)' $(FUZZ_DIR)/$$f.log || true; \
 	done
 	@if [ -f fuzz/x509_fuzz.lua ]; then \
 	  echo "== fuzz/x509_fuzz.lua for $(FUZZ_SECONDS)s"; \
-	  FUZZ_SECONDS=$(FUZZ_SECONDS) $(LUA) fuzz/x509_fuzz.lua; \
+	  FUZZ_SECONDS=$(FUZZ_SECONDS) $(LUA) fuzz/x509_fuzz.lua 0 "" fuzz/corpus/x509 fuzz/regressions/x509; \
 	fi
 
 #--- fault injection through Lua's allocator
@@ -159,15 +162,24 @@ soak: deps build
 #  memcheck:  engine and the hardening specs (the whole suite: make memcheck)
 #  fuzz:      15 s per harness
 #  failalloc: every 3rd allocation
+# The server specs for reload and OCSP/CRL run the server-side C paths
+# (context swap, staples, CRLs) that the other subsets do not reach.
+CI_SERVER_SPECS   := $(wildcard spec/server_reload_spec.lua spec/server_ocsp_crl_spec.lua)
 CI_ASAN_SPECS     ?= $(wildcard spec/core_*_spec.lua spec/engine*_spec.lua) \
-                     $(wildcard spec/hostile_*_spec.lua spec/misuse_spec.lua spec/stress_spec.lua)
+                     $(wildcard spec/hostile_*_spec.lua spec/misuse_spec.lua spec/stress_spec.lua) \
+                     $(CI_SERVER_SPECS)
 CI_VALGRIND_SPECS ?= $(wildcard spec/engine*_spec.lua) \
-                     $(wildcard spec/hostile_*_spec.lua spec/misuse_spec.lua spec/stress_spec.lua)
+                     $(wildcard spec/hostile_*_spec.lua spec/misuse_spec.lua spec/stress_spec.lua) \
+                     $(CI_SERVER_SPECS)
 
+# All four run even when one fails, so one CI run reports every failure;
+# the target fails at the end, naming the ones that failed.
 hardening-ci:
-	$(MAKE) --no-print-directory asan ASAN_SPECS="$(CI_ASAN_SPECS)"
-	$(MAKE) --no-print-directory memcheck VALGRIND_SPECS="$(CI_VALGRIND_SPECS)"
-	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=15
-	$(MAKE) --no-print-directory failalloc FAILALLOC_STEP=3
+	@failed=""; \
+	$(MAKE) --no-print-directory asan ASAN_SPECS="$(CI_ASAN_SPECS)" || failed="$$failed asan"; \
+	$(MAKE) --no-print-directory memcheck VALGRIND_SPECS="$(CI_VALGRIND_SPECS)" || failed="$$failed memcheck"; \
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=15 || failed="$$failed fuzz"; \
+	$(MAKE) --no-print-directory failalloc FAILALLOC_STEP=3 || failed="$$failed failalloc"; \
+	if [ -n "$$failed" ]; then echo "hardening-ci: failed:$$failed" >&2; exit 1; fi
 
 ci-checks:: hardening-ci
