@@ -97,6 +97,33 @@ describe("tls.https through a CONNECT proxy", function()
     assert.matches("^proxy: cannot connect to 127%.0%.0%.1 port %d+", err)
   end)
 
+  it("reports a CONNECT the proxy refuses with another code than 407", function()
+    -- the proxy answers 502 when it cannot reach the target
+    local port = proc.free_port()
+    local res, err = https.get("https://127.0.0.1:" .. port .. "/",
+      { ca_file = ca, proxy = open_proxy.url, timeout = 5 })
+    assert.is_nil(res)
+    assert.equal("proxy: CONNECT 127.0.0.1:" .. port .. " refused: 502 Bad Gateway", err)
+  end)
+
+  it("bypasses opts.proxy for hosts in opts.no_proxy", function()
+    https.pool_clear()
+    local before = tunnels(open_proxy)
+    for _, np in ipairs { "example.org,127.0.0.1", "127.0.0.1:" .. web.port, "*" } do
+      local res = assert(https.get(base .. "/hello.txt",
+        { ca_file = ca, proxy = open_proxy.url, no_proxy = np }))
+      assert.equal(200, res.status)
+      https.pool_clear()
+    end
+    assert.equal(0, tunnels(open_proxy) - before)
+    -- a list that does not name the host (or names another port) leaves the proxy in use
+    for _, np in ipairs { "example.org", "127.0.0.1:1" } do
+      assert(https.get(base .. "/hello.txt", { ca_file = ca, proxy = open_proxy.url, no_proxy = np }))
+      https.pool_clear()
+    end
+    assert.equal(2, tunnels(open_proxy) - before)
+  end)
+
   it("refuses an https:// proxy URL with a clear message", function()
     local res, err = https.get(base .. "/hello.txt", { ca_file = ca, proxy = "https://127.0.0.1:1" })
     assert.is_nil(res)
