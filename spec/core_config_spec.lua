@@ -150,6 +150,24 @@ describe("tls.config", function()
       assert.matches("protocols: cannot parse 'ssl3'", err, 1, true)
     end)
 
+    it("raises on an unknown option or a non-string value inside a keypairs entry", function()
+      assert.has_error(function() tls.config{ keypairs = { { cert_filee = "x" } } } end,
+        "tls.config: keypairs[1]: unknown option 'cert_filee' (an entry takes cert_file/cert, "
+        .. "key_file/key, key_password, ocsp_staple_file/ocsp_staple)")
+      assert.has_error(function() tls.config{ keypairs = { { cert_file = 42 } } } end,
+        "tls.config: keypairs[1]: option 'cert_file' must be a string, got number")
+    end)
+
+    it("refuses CA text or a CA file without PEM certificates", function()
+      local cfg, err = tls.config{ ca = "not a certificate" }
+      assert.is_nil(cfg)
+      assert.equal("ca: not PEM certificates (no -----BEGIN CERTIFICATE----- line)", err)
+      cfg, err = tls.config{ ca_file = pki.bad_file }
+      assert.is_nil(cfg)
+      assert.matches("^ca_file: '.*' holds no PEM certificate", err)
+      assert(tls.config{ ca_file = pki.ca.cert })  -- control
+    end)
+
     it("refuses unknown ciphers", function()
       local cfg, err = tls.config{ ciphers = "no-such-cipher" }
       assert.is_nil(cfg)

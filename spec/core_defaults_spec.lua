@@ -56,6 +56,24 @@ describe("secure defaults", function()
       assert.is_nil((try_connect(pki.server_rsa, "-tls1_2 -cipher AES128-GCM-SHA256")))
     end)
 
+    it("keeps refusing them when a ciphers list names them: a list can only narrow", function()
+      local wide = { ca_file = pki.ca.cert, ciphers = "ALL:@SECLEVEL=0" }
+      assert.is_nil((try_connect(pki.server_rsa, "-tls1_2 -cipher ECDHE-RSA-AES128-SHA", wide)))
+      wide.ciphers = "ALL:@SECLEVEL=0"
+      assert.is_nil((try_connect(pki.server_rsa, "-tls1_2 -cipher AES128-GCM-SHA256", wide)))
+      -- a list of nothing but weak suites is refused when the config is made
+      local cfg, err = tls.config{ ciphers = "ECDHE-RSA-AES128-SHA:AES128-SHA" }
+      assert.is_nil(cfg)
+      assert.matches("^ciphers: .*leaves no AEAD suite with forward secrecy", err)
+      cfg, err = tls.config{ ciphers = "legacy" }
+      assert.is_nil(cfg)
+      assert.matches("^ciphers: 'legacy' is libtls's alias for weak suites", err)
+      -- and the narrowed list still speaks what it names (control)
+      local info = assert(try_connect(pki.server_rsa, "-tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256",
+        { ca_file = pki.ca.cert, ciphers = "ALL:@SECLEVEL=0" }))
+      assert.equal("ECDHE-RSA-AES128-GCM-SHA256", info.cipher)
+    end)
+
     it("accepts ECDHE with AES-GCM and with ChaCha20-Poly1305 (control)", function()
       local info = assert(try_connect(pki.server_rsa, "-tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256"))
       assert.equal("ECDHE-RSA-AES128-GCM-SHA256", info.cipher)

@@ -21,6 +21,10 @@
 /* AEAD with forward secrecy only; TLS 1.3 suites are all AEAD already.
  * libtls's own "secure"/"default" aliases still allow CBC and static RSA. */
 #define LTLS_DEFAULT_CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
+/* Appended to a user's list: it can only choose among AEAD suites with an
+ * ephemeral key exchange (CBC suites are the ones MAC'd with SHA1/SHA2). */
+#define LTLS_CIPHER_FLOOR ":!kRSA:!kDH:!kECDH:!aNULL:!eNULL:!PSK:!SRP:!DSS" \
+	":!MD5:!SHA1:!SHA256:!SHA384"
 
 /* Stack slot of the config userdata while core.config builds it. */
 #define LTLS_CONFIG_SLOT 2
@@ -68,6 +72,41 @@ static int type_ok(lua_State *L, int idx, int type)
 }
 
 /* Raise on any key this function does not know, or a value of the wrong type. */
+/* The keys a keypairs[] entry takes, all strings. */
+static const char *const keypair_options[] = {
+	"cert_file", "key_file", "cert", "key", "key_password",
+	"ocsp_staple_file", "ocsp_staple", NULL
+};
+
+static void check_keypair_entries(lua_State *L, int list)
+{
+	lua_Integer i, n = luaL_len(L, list);
+	for (i = 1; i <= n; i++) {
+		lua_geti(L, list, i);
+		if (!lua_istable(L, -1))
+			luaL_error(L, "tls.config: keypairs[%d] must be a table, got %s",
+			    (int)i, luaL_typename(L, -1));
+		lua_pushnil(L);
+		while (lua_next(L, -2) != 0) {
+			const char *const *k;
+			const char *name = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+			for (k = keypair_options; name != NULL && *k != NULL; k++)
+				if (strcmp(*k, name) == 0)
+					break;
+			if (name == NULL || *k == NULL)
+				luaL_error(L, "tls.config: keypairs[%d]: unknown option '%s' (an entry "
+				    "takes cert_file/cert, key_file/key, key_password, "
+				    "ocsp_staple_file/ocsp_staple)", (int)i,
+				    name ? name : luaL_typename(L, -2));
+			if (lua_type(L, -1) != LUA_TSTRING)
+				luaL_error(L, "tls.config: keypairs[%d]: option '%s' must be a string, "
+				    "got %s", (int)i, name, luaL_typename(L, -1));
+			lua_pop(L, 1);
+		}
+		lua_pop(L, 1);
+	}
+}
+
 static void check_options(lua_State *L, int t)
 {
 	lua_pushnil(L);
@@ -84,6 +123,8 @@ static void check_options(lua_State *L, int t)
 		if (!type_ok(L, -1, o->type))
 			luaL_error(L, "tls.config: option '%s' must be %s, got %s",
 			    o->name, type_names[o->type], luaL_typename(L, -1));
+		if (o->type == T_KEYPAIRS)
+			check_keypair_entries(L, lua_gettop(L));
 		lua_pop(L, 1);
 	}
 }
@@ -437,6 +478,34 @@ static int set_file_or_mem(lua_State *L, ltls_config *c, int t, const char *file
 	return 0;
 }
 
+/* CA certificates that are not PEM would only fail at the first handshake
+ * ("unable to get local issuer"): say so now. libtls holds ca_file's bytes. */
+static int check_ca_pem(lua_State *L, ltls_config *c, int t)
+{
+	size_t len = 0;
+	const char *file = opt_string(L, t, "ca_file", NULL);
+	const char *mem = opt_string(L, t, "ca", &len);
+	if (mem != NULL && memmem(mem, len, "-----BEGIN CERTIFICATE-----", 27) == NULL) {
+		lua_pushliteral(L, "ca: not PEM certificates (no -----BEGIN CERTIFICATE----- line)");
+		return -1;
+	}
+	if (file != NULL) {
+		size_t flen = 0;
+		uint8_t *data = tls_load_file(file, &flen, NULL);
+		int ok = data != NULL &&
+		    memmem(data, flen, "-----BEGIN CERTIFICATE-----", 27) != NULL;
+		if (data != NULL)
+			tls_unload_file(data, flen);
+		if (!ok) {
+			lua_pushfstring(L, "ca_file: '%s' holds no PEM certificate "
+			    "(no -----BEGIN CERTIFICATE----- line)", file);
+			return -1;
+		}
+	}
+	(void)c;
+	return 0;
+}
+
 /* Trust: what the user named, else the system store through its hashed
  * directory, which libtls looks up per certificate instead of re-parsing the
  * whole bundle for every client connection. */
@@ -448,7 +517,7 @@ static int set_trust(lua_State *L, ltls_config *c, int t)
 	if (named) {
 		tls_config_set_ca_mem(c->cfg, NULL, 0);
 		if (set_file_or_mem(L, c, t, "ca_file", "ca", tls_config_set_ca_file,
-		    tls_config_set_ca_mem) != 0)
+		    tls_config_set_ca_mem) != 0 || check_ca_pem(L, c, t) != 0)
 			return -1;
 		if (path != NULL) {
 			if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -546,8 +615,23 @@ static int apply(lua_State *L, ltls_config *c, int t)
 	if (set_protocols(L, c, t) != 0 || set_trust(L, c, t) != 0)
 		return -1;
 	s = opt_string(L, t, "ciphers", NULL);
-	if (tls_config_set_ciphers(c->cfg, s ? s : LTLS_DEFAULT_CIPHERS) != 0) {
-		lua_pushfstring(L, "ciphers: %s", tls_config_error(c->cfg));
+	if (s == NULL || strcmp(s, "secure") == 0 || strcmp(s, "default") == 0)
+		s = LTLS_DEFAULT_CIPHERS;  /* libtls's aliases for "the safe set" */
+	else if (strcmp(s, "compat") == 0 || strcmp(s, "legacy") == 0 ||
+	    strcmp(s, "insecure") == 0 || strcmp(s, "all") == 0) {
+		lua_pushfstring(L, "ciphers: '%s' is libtls's alias for weak suites; lua-tls "
+		    "offers only AEAD suites with forward secrecy (leave ciphers unset)", s);
+		return -1;
+	} else {
+		/* a list may narrow the defaults, never weaken them: CBC (MAC'd),
+		 * static-RSA/DH and unauthenticated suites are dropped from it */
+		lua_pushfstring(L, "%s%s", s, LTLS_CIPHER_FLOOR);
+		s = lua_tostring(L, -1);
+	}
+	if (tls_config_set_ciphers(c->cfg, s) != 0) {
+		lua_pushfstring(L, "ciphers: '%s' leaves no AEAD suite with forward "
+		    "secrecy (lua-tls drops CBC, static-RSA and anonymous suites): %s",
+		    opt_string(L, t, "ciphers", NULL), tls_config_error(c->cfg));
 		return -1;
 	}
 	if ((s = opt_string(L, t, "ecdhecurves", NULL)) != NULL &&

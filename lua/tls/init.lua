@@ -325,7 +325,7 @@ Listener.__index = Listener
 Listener.__name = "tls.listener"
 
 function Listener:__tostring()
-  return "tls.listener (" .. tostring(self.socket) .. ")"
+  return tostring(self.socket)
 end
 
 -- tls.listen(host, port, opts) -> listener | nil, err
