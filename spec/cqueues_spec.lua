@@ -9,6 +9,7 @@ local cqueues = require "cqueues"
 local csocket = require "cqueues.socket"
 local socket = require "socket"
 local tcq = require "tls.cqueues"
+local peers = require "support.peers"
 
 local BOUNDARY = "C%-call boundary"
 local loop_errors = {}
@@ -183,6 +184,102 @@ describe("tls.cqueues", function()
     end
     os.remove(out)
     assert.matches("from cqueues", text)
+  end)
+
+  describe("a socket conn is pollable: pollfd(), events(), timeout()", function()
+    -- a server that reads nothing until half a second has passed, then reads
+    -- one line (however long), waits a moment and answers
+    local slow
+    setup(function()
+      slow = peers.scripted(pki.server, [[return function(conn)
+        os.execute("sleep 0.5")
+        local line = conn:receive("*l")
+        os.execute("sleep 0.3")
+        conn:send("got " .. #line .. "\n")
+        conn:receive("*a")
+      end]])
+    end)
+    teardown(function() slow.stop() end)
+
+    local function connect()
+      return assert(tls.connect("localhost", slow.port, { ca_file = pki.ca.cert, timeout = 10 }))
+    end
+
+    it("pollfd() is the conn's descriptor", function()
+      local conn = connect()
+      assert.equal(conn:getfd(), conn:pollfd())
+      conn:close()
+    end)
+
+    it("timeout() is the settimeout value, nil when blocking or non-blocking", function()
+      local conn = connect()
+      conn:settimeout(2.5)
+      assert.equal(2.5, conn:timeout())
+      conn:settimeout(0)      -- a poll deadline of 0 would spin the loop
+      assert.is_nil(conn:timeout())
+      conn:settimeout(nil)
+      assert.is_nil(conn:timeout())
+      conn:settimeout(0.25)
+      assert.equal(0.25, conn:timeout())
+      conn:close()
+    end)
+
+    it("events() follows the last want, and cqueues.poll(conn) returns it once ready", function()
+      local conn = connect()
+      conn:settimeout(0)
+      -- fill the socket while the peer is not reading, until send wants to write
+      local chunk = string.rep("x", 64 * 1024)
+      local sent, n, err, last = 0, nil, nil, nil
+      for _ = 1, 2000 do
+        n, err, last = conn:send(chunk)
+        if not n then break end
+        sent = sent + #chunk
+      end
+      assert.is_nil(n)
+      assert.equal("wantwrite", err)
+      assert.equal("w", conn:events())
+      local pending = chunk:sub(last + 1)
+      sent = sent + last
+      local steps = { }
+      local errs = run(20, function()
+        -- writable once the peer starts reading: poll hands back the conn
+        while #pending > 0 do
+          assert.equal(conn, cqueues.poll(conn, 10))
+          steps[#steps + 1] = "w"
+          local i, e, l = conn:send(pending)
+          if i then
+            sent, pending = sent + #pending, ""
+          else
+            assert.equal("wantwrite", e)
+            sent, pending = sent + l, pending:sub(l + 1)
+          end
+        end
+        -- the line ends here; the answer comes 0.3 s after the peer read it
+        local i, e = conn:send("\n")
+        while not i do
+          assert.equal("wantwrite", e)
+          assert.equal(conn, cqueues.poll(conn, 10))
+          i, e = conn:send("\n")
+        end
+        local line, partial
+        line, e, partial = conn:receive("*l")
+        assert.is_nil(line)
+        assert.equal("wantread", e)
+        assert.equal("r", conn:events())
+        for _ = 1, 20 do  -- more than one record may come (session tickets)
+          assert.equal(conn, cqueues.poll(conn, 10))
+          steps[#steps + 1] = "r"
+          line, e, partial = conn:receive("*l", partial)
+          if line or e ~= "wantread" then break end
+          assert.equal("r", conn:events())
+        end
+        assert.equal("got " .. sent, line)
+      end)
+      conn:close()
+      assert.same({}, errs)
+      assert.equal("w", steps[1])
+      assert.equal("r", steps[#steps])
+    end)
   end)
 
   describe("timeouts, per operation", function()
