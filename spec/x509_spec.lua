@@ -206,6 +206,45 @@ local function assert_matches_openssl(cert, f)
   if f.curve then assert.are.equal(f.curve, cert.public_key.curve) end
 end
 
+-- openssl's "Public Key Algorithm" names for the key types the parser gives.
+local openssl_key_types = {
+  rsaEncryption = "rsa", rsassaPss = "rsa-pss", ["id-ecPublicKey"] = "ec",
+  dsaEncryption = "dsa", ED25519 = "ed25519", ED448 = "ed448", X25519 = "x25519", X448 = "x448",
+}
+
+-- Key type, and what openssl prints of SAN, key usage, extended key usage
+-- and basic constraints: present on one side exactly when on the other.
+local function assert_extensions_match_openssl(cert, f)
+  assert.is_string(f.key_algorithm, "openssl printed no Public Key Algorithm")
+  assert.are.equal(openssl_key_types[f.key_algorithm] or f.key_algorithm, cert.public_key.type)
+  local has_san = false
+  for _, e in ipairs(f.extensions) do has_san = has_san or e.oid == "2.5.29.17" end
+  if has_san then
+    assert.is_table(cert.san, "subjectAltName")
+    assert.are.same(f.san.dns, cert.san.dns or {})
+    assert.are.same(f.san.ip, ips(cert.san.ip or {}))
+    assert.are.same(f.san.email, cert.san.email or {})
+    assert.are.same(f.san.uri, cert.san.uri or {})
+  else
+    assert.is_nil(cert.san, "subjectAltName")
+  end
+  if f.key_usage then
+    assert.are.same(f.key_usage, { table.unpack((assert(cert.key_usage, "keyUsage"))) })
+  else
+    assert.is_nil(cert.key_usage, "keyUsage")
+  end
+  if f.eku then
+    assert.are.same(f.eku, { table.unpack((assert(cert.extended_key_usage, "extendedKeyUsage"))) })
+  else
+    assert.is_nil(cert.extended_key_usage, "extendedKeyUsage")
+  end
+  if f.ca ~= nil then
+    local bc = assert(cert.basic_constraints, "basicConstraints")
+    assert.are.equal(f.ca, bc.ca)
+    assert.are.equal(f.path_len, bc.path_len)
+  end
+end
+
 local tmp
 
 local function gen(script)
@@ -448,15 +487,35 @@ openssl x509 -in rsa.pem -outform DER -out rsa.der
 
     local it_bundle = #files > 0 and it or pending
     -- Subject and issuer are compared as whole strings, which covers the CN.
+    -- One batch of openssl calls serves both checks.
+    local all
+    local function facts()
+      all = all or facts_for(files)
+      return all
+    end
+
     it_bundle("matches openssl on every certificate in /etc/ssl/certs", function()
-      local all = facts_for(files)
+      local f = facts()
       for i, path in ipairs(files) do
         local cert, err = x509.parse(readfile(path))
         assert(cert, path .. ": " .. tostring(err))
-        local f = all[i]
-        local ok, e = pcall(assert_matches_openssl, cert, f)
+        local ok, e = pcall(assert_matches_openssl, cert, f[i])
         assert(ok, path .. ": " .. tostring(e))
       end
+    end)
+
+    it_bundle("reads the key type, SAN, key usage, EKU and basic constraints as openssl does", function()
+      local f = facts()
+      local seen = { ku = 0, bc = 0 }
+      for i, path in ipairs(files) do
+        local cert = assert(x509.parse(readfile(path)))
+        local ok, e = pcall(assert_extensions_match_openssl, cert, f[i])
+        assert(ok, path .. ": " .. tostring(e))
+        if f[i].key_usage then seen.ku = seen.ku + 1 end
+        if f[i].ca ~= nil then seen.bc = seen.bc + 1 end
+      end
+      -- the comparison really ran: root CAs nearly all carry these
+      assert.is_true(seen.ku > 0 and seen.bc > 0)
     end)
   end)
 
