@@ -81,6 +81,49 @@ describe("tls client", function()
     end)
   end)
 
+  -- A private mount namespace gets its own /etc/hosts, where one name maps
+  -- to ::1 (listed first, and first in getaddrinfo's order for loopback) and
+  -- to 127.0.0.1; the echo server listens on 127.0.0.1 only, so ::1 refuses
+  -- and only a client that goes on to the next address connects.
+  describe("a name with several addresses", function()
+    local can_unshare = os.execute("unshare -m true 2>/dev/null")
+    local it_ns = can_unshare and it or pending
+    it_ns("falls back to the next address when the first refuses (needs unshare -m, i.e. root)", function()
+      local hosts = pki.dir .. "/hosts"
+      local f = assert(io.open(hosts, "w"))
+      f:write("::1 fallback.test\n127.0.0.1 fallback.test\n")
+      f:close()
+      local code = ([[
+        local socket = require "socket"
+        local tls = require "tls"
+        local order = {}
+        for _, a in ipairs(socket.dns.getaddrinfo("fallback.test")) do order[#order + 1] = a.addr end
+        print("order " .. table.concat(order, " "))
+        local s = socket.tcp6()
+        local ok, why = s:connect("::1", %d)
+        s:close()
+        print("::1 " .. tostring(ok or why))
+        local conn, err = tls.connect("fallback.test", %d, { ca_file = %q,
+          servername = "localhost", timeout = 10 })
+        if not conn then print("failed " .. err) os.exit(1) end
+        conn:send("over the second address\n")
+        print("echo " .. tostring(conn:receive()))
+        conn:close()
+      ]]):format(echo.port, echo.port, pki.ca.cert)
+      local file = os.tmpname()
+      f = assert(io.open(file, "w"))
+      f:write(code)
+      f:close()
+      local out = require("support.proc").run(("unshare -m sh -c %s"):format(peers.quote(
+        "mount --bind " .. hosts .. " /etc/hosts && exec lua5.4 " .. file)))
+      os.remove(file)
+      -- the refused address really comes first, so the connect below had to move on
+      assert.matches("order ::1 127%.0%.0%.1", out)
+      assert.matches("::1 connection refused", out)
+      assert.matches("echo over the second address", out)
+    end)
+  end)
+
   describe("tls.wrap", function()
     it("takes over a connected LuaSocket tcp object", function()
       local sock = assert(socket.connect("127.0.0.1", echo.port))
