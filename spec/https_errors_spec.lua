@@ -212,6 +212,22 @@ describe("tls.https error paths", function()
       fails("/silent", "^timeout$", { timeout = 0.5 })
     end)
 
+    it("bounds every read by default (https.TIMEOUT) when no timeout is given", function()
+      -- a shorter default, so the spec need not wait 60 s; without one the
+      -- read would wait for the server to give up (30 s) instead
+      local saved = https.TIMEOUT
+      assert.equal(60, saved)
+      https.TIMEOUT = 0.5
+      local core = require "tls.core"
+      local t0 = core.now()
+      local ok, res, err = pcall(https.get, base .. "/silent", { ca_file = pki.ca.cert })
+      https.TIMEOUT = saved
+      assert.is_true(ok, res)
+      assert.is_nil(res)
+      assert.equal("timeout", err)
+      assert.is_true(core.now() - t0 < 10, "hung")
+    end)
+
     it("ends a slow trickle with the total deadline", function()
       fails("/trickle", "^timeout$", { timeout = 5, total_timeout = 1 })
     end)
