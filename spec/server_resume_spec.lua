@@ -1,7 +1,8 @@
 -- Session resumption, as far as libtls allows. What works: a client with
 -- session_file resumes TLS 1.2 sessions. What does not (libtls limits,
 -- documented in the README, "Session resumption"): TLS 1.3 client resumption, and any
--- resumption by the module's own server.
+-- resumption by the module's own server (TLS 1.2 and 1.3, with and without
+-- ticket_keys; these specs flip if libtls fixes its ticket callback).
 
 local tls = require "tls"
 local kit = require "support.server_kit"
@@ -71,6 +72,61 @@ describe("session resumption", function()
     assert.matches("New, TLSv1.2", out, 1, true)
     assert.not_matches("TLS session ticket:", out, 1, true)
   end)
+
+  -- The module's server never resumes (libtls limit, README "Session
+  -- resumption"): LibreTLS's ticket callback returns 0, which OpenSSL 1.1.1+
+  -- reads as "send an empty ticket". The client here is openssl s_client
+  -- with -sess_out/-sess_in, which resumes TLS 1.2 and 1.3 sessions (it
+  -- reads TLS 1.3 tickets after the handshake), so the limit is the
+  -- server's. If libtls fixes its callback, these assertions flip: the
+  -- second connection will show resumed == true and s_client "Reused";
+  -- update this spec and the README then.
+  for _, proto in ipairs({ "tlsv1.2", "tlsv1.3" }) do
+    for _, keys in ipairs({ false, true }) do
+      local what = keys and "with ticket_keys" or "without ticket_keys"
+      it(("the module's server does not resume %s sessions, session_lifetime %s (limit)")
+        :format(proto, what), function()
+        local port = kit.proc.free_port()
+        local opts = { cert_file = P.server.cert, key_file = P.server.key,
+          session_lifetime = 300, protocols = proto }
+        if keys then opts.ticket_keys = { ("\42"):rep(48) } end
+        local listener = assert(tls.listen("127.0.0.1", port, opts))
+        finally(function() listener:close() end)
+        local file = os.tmpname()
+        finally(function() os.remove(file) end)
+        local flag = proto == "tlsv1.2" and "-tls1_2" or "-tls1_3"
+        local version = proto == "tlsv1.2" and "TLSv1.2" or "TLSv1.3"
+        local outs, resumed = {}, {}
+        for i = 1, 2 do
+          local sess = "-sess_out " .. file
+          if i == 2 then
+            -- s_client stores a session only when it gets a resumable one:
+            -- with no session ID and an empty ticket there is none
+            local f = assert(io.open(file, "rb"))
+            local stored = f:read("a")
+            f:close()
+            assert.equal(0, #stored)
+            sess = ""
+          end
+          outs[i], resumed[i] = kit.serve(listener,
+            ("openssl s_client -connect 127.0.0.1:%d -servername localhost -ign_eof %s %s")
+              :format(port, flag, sess),
+            function(conn)
+              conn:settimeout(5)
+              assert.equal("hi", conn:receive("*l"))
+              assert.equal(version, conn:info().version)
+              assert(conn:send("ok\n"))
+              return conn:info().resumed
+            end, "hi\n")
+          assert.matches("\nok\n", outs[i])
+        end
+        assert.is_false(resumed[1])
+        assert.is_false(resumed[2])
+        assert.matches("New, TLSv1.", outs[2], 1, true)
+        assert.not_matches("Reused, TLSv1.", outs[2], 1, true)
+      end)
+    end
+  end
 
   describe("options", function()
     it("ticket_keys must be 48-byte strings", function()
