@@ -76,11 +76,12 @@ describe("session resumption", function()
   -- The module's server never resumes (libtls limit, README "Session
   -- resumption"): LibreTLS's ticket callback returns 0, which OpenSSL 1.1.1+
   -- reads as "send an empty ticket". The client here is openssl s_client
-  -- with -sess_out/-sess_in, which resumes TLS 1.2 and 1.3 sessions (it
-  -- reads TLS 1.3 tickets after the handshake), so the limit is the
-  -- server's. If libtls fixes its callback, these assertions flip: the
-  -- second connection will show resumed == true and s_client "Reused";
-  -- update this spec and the README then.
+  -- with -sess_out, which stores any resumable session, TLS 1.2 or 1.3 (it
+  -- reads TLS 1.3 tickets after the handshake, here before the server's
+  -- "ok"), so the limit is the server's: the file stays empty and the
+  -- second connection is new. If libtls fixes its callback, this spec
+  -- flips (a stored session); then resume with -sess_in, expect
+  -- resumed == true, and update the README.
   for _, proto in ipairs({ "tlsv1.2", "tlsv1.3" }) do
     for _, keys in ipairs({ false, true }) do
       local what = keys and "with ticket_keys" or "without ticket_keys"
