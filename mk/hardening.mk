@@ -7,7 +7,8 @@
 #   make fuzz       each libFuzzer harness for FUZZ_SECONDS (+ fuzz/x509_fuzz.lua)
 #   make failalloc  every Lua allocation of a scripted session failed in turn,
 #                   under ASan with LeakSanitizer
-#   make soak       10,000 engine connections, descriptors and memory flat
+#   make soak       10,000 engine and 10,000 loopback connections, descriptors
+#                   and memory flat
 #
 # CI (ci-checks) runs bounded versions of each: see the ci-checks recipe below.
 
@@ -151,11 +152,11 @@ failalloc: deps-hardening $(FAILALLOC) fuzz-pki build
 	FAILALLOC_PKI=$(CURDIR)/$(FUZZ_DIR)/pki \
 	  $(FAILALLOC) -step $(FAILALLOC_STEP) tools/failalloc_script.lua
 
-#--- soak: 10,000 connections
+#--- soak: 10,000 engine connections, then 10,000 loopback ones through a listener
 
 SOAK_N ?= 10000
 soak: deps build
-	STRESS_N=$(SOAK_N) busted --lua=$(LUA) $(BUSTED_FLAGS) spec/stress_spec.lua
+	STRESS_N=$(SOAK_N) STRESS_LOOPBACK_N=$(SOAK_N) busted --lua=$(LUA) $(BUSTED_FLAGS) spec/stress_spec.lua
 
 #--- CI: bounded versions, a few minutes in all on 2 cores.
 #  asan:      core, engine and the hardening specs (the whole suite: make asan)

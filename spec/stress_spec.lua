@@ -4,7 +4,9 @@
 --
 -- STRESS_N sets how many engine connections the soak runs (default 1000:
 -- half successful, half failing in turn on verification and on garbage);
--- `make soak` runs it with 10,000. STRESS_NO_RSS=1 skips the resident-size
+-- `make soak` runs it with 10,000. STRESS_LOOPBACK_N sets how many loopback
+-- connections through a listener follow (default STRESS_N/10, at least 20;
+-- `make soak` runs 10,000 too). STRESS_NO_RSS=1 skips the resident-size
 -- bound (set by make asan and make memcheck, whose allocators keep freed
 -- memory in quarantine).
 local tls = require "tls"
@@ -12,6 +14,7 @@ local pki = require "support.pki"
 local H = require "support.hostile"
 
 local N = tonumber(os.getenv("STRESS_N")) or 1000
+local LOOPBACK_N = tonumber(os.getenv("STRESS_LOOPBACK_N")) or math.max(N // 10, 20)
 local CHECK_RSS = os.getenv("STRESS_NO_RSS") ~= "1"
 
 local function rss_kib()
@@ -109,7 +112,7 @@ describe("under GC stress", function()
   end)
 end)
 
-describe("soak: " .. N .. " engine connections", function()
+describe("soak: " .. N .. " engine connections, " .. LOOPBACK_N .. " loopback", function()
   local scfg, ccfg, wrong_ca
   setup(function()
     pki.setup()
@@ -164,10 +167,10 @@ describe("soak: " .. N .. " engine connections", function()
     end
   end)
 
-  it("keeps descriptors flat over loopback connections, failures included", function()
+  it("keeps descriptors and memory flat over loopback connections, failures included", function()
     local l = assert(tls.listen("127.0.0.1", 0, { config = scfg }))
     local port = select(2, l:getsockname())
-    local rounds = math.max(N // 10, 20)
+    local rounds = LOOPBACK_N
     local function round(i)
       local c = assert(tls.core.client(i % 2 == 0 and ccfg or wrong_ca, "localhost", true))
       assert(c:connect("127.0.0.1", tostring(port), 5))
@@ -188,12 +191,23 @@ describe("soak: " .. N .. " engine connections", function()
       c:close()
       s:close()
     end
-    round(0)
+    -- warm up as the engine soak does (fewer rounds under valgrind's
+    -- small STRESS_N), then measure
+    for i = 0, math.min(200, rounds) - 1 do round(i) end
     full_gc()
-    local fds = H.fd_count()
-    for i = 1, rounds do round(i) end
+    local fds, heap, rss = H.fd_count(), collectgarbage("count"), rss_kib()
+    for i = 1, rounds do
+      round(i)
+      if i % 500 == 0 then collectgarbage("step") end
+    end
     full_gc()
     assert.equal(fds, H.fd_count())
+    assert.is_true(collectgarbage("count") - heap < 256,
+      ("Lua heap grew by %.0f KiB"):format(collectgarbage("count") - heap))
+    if CHECK_RSS then
+      local grew = rss_kib() - rss
+      assert.is_true(grew < 8192, ("resident size grew by %d KiB over %d loopback connections"):format(grew, rounds))
+    end
     l:close()
   end)
 end)
