@@ -9,13 +9,7 @@ local P
 
 -- A client and the server's side of it, both in this process: the two
 -- handshakes are driven without blocking until both are done.
-local function pair(listener, port, opts)
-  local sock = assert(socket.connect("127.0.0.1", port))
-  local o = { ca_file = P.ca, servername = "localhost", timeout = 0 }
-  for k, v in pairs(opts or {}) do o[k] = v end
-  local client = assert(tls.wrap(sock, o))
-  local server = assert(listener:accept_raw(5))
-  server:settimeout(0)
+local function handshake_both(client, server)
   local cdone, sdone
   for _ = 1, 5000 do
     if not cdone then
@@ -35,6 +29,21 @@ local function pair(listener, port, opts)
   client:settimeout(5)
   server:settimeout(5)
   return client, server
+end
+
+-- Connected and accepted (accept_raw), no handshake yet.
+local function accepted(listener, port, opts)
+  local sock = assert(socket.connect("127.0.0.1", port))
+  local o = { ca_file = P.ca, servername = "localhost", timeout = 0 }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local client = assert(tls.wrap(sock, o))
+  local server = assert(listener:accept_raw(5))
+  server:settimeout(0)
+  return client, server
+end
+
+local function pair(listener, port, opts)
+  return handshake_both(accepted(listener, port, opts))
 end
 
 local function exchange(client, server, text)
@@ -86,6 +95,44 @@ describe("listener:reload", function()
     assert.equal(2, (server:keypair()))
     client:close()
     server:close()
+  end)
+
+  it("a conn accepted before a reload but handshaked after gets the old certificate", function()
+    -- accept_raw gives the connection its server context at accept time;
+    -- the handshake that follows the reload still runs on that context
+    local client, server = accepted(listener, port)
+    assert.is_true(listener:reload({ cert_file = P.rsa.cert, key_file = P.rsa.key }))
+    handshake_both(client, server)
+    assert.equal("/CN=localhost", client:peer().subject)
+    assert.equal(1, (server:keypair()))
+    assert.equal("CN=localhost", select(2, server:keypair()).subject)
+    exchange(client, server, "late")
+    -- one accepted after the reload gets the new one
+    local new_client, new_server = pair(listener, port)
+    assert.equal("/CN=rsa.localhost", new_client:peer().subject)
+    for _, c in ipairs({ client, server, new_client, new_server }) do c:close() end
+  end)
+
+  it("an old connection's keypair() still describes the config it was accepted with", function()
+    assert.is_true(listener:reload({ cert_file = P.server.cert, key_file = P.server.key,
+      keypairs = { { cert_file = P.alt.cert, key_file = P.alt.key } } }))
+    local old_client, old_server = pair(listener, port, { servername = "alt.test" })
+    local index, details = old_server:keypair()
+    assert.equal(2, index)
+    assert.equal("CN=alt.test", details.subject)
+
+    assert.is_true(listener:reload({ cert_file = P.rsa.cert, key_file = P.rsa.key }))
+    index, details = old_server:keypair()
+    assert.equal(2, index)
+    assert.equal("CN=alt.test", details.subject)
+    assert.equal("alt.test", details.servername)
+    exchange(old_client, old_server, "after")
+    -- the new config has one keypair: a new alt.test client gets the default
+    local new_client, new_server = pair(listener, port, { servername = "alt.test", insecure_noverifyname = true })
+    index, details = new_server:keypair()
+    assert.equal(1, index)
+    assert.equal("CN=rsa.localhost", details.subject)
+    for _, c in ipairs({ old_client, old_server, new_client, new_server }) do c:close() end
   end)
 
   it("a bad reload returns nil and an error, and the old certificate stays", function()
