@@ -97,6 +97,31 @@ commonName = supplied
   return { key = key, cert = crt, name = name }
 end
 
+-- An intermediate CA named `name`, signed by `issuer`.
+local function sub_ca(name, issuer)
+  local key, csr, crt = dir .. "/" .. name .. ".key", dir .. "/" .. name .. ".csr",
+    dir .. "/" .. name .. ".crt"
+  genkey(key)
+  sh(("openssl req -new -key %s -out %s -subj '/CN=%s'"):format(key, csr, name))
+  local ext = dir .. "/" .. name .. ".ext"
+  write(ext, "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
+  sh(("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -out %s -days 3650 -extfile %s")
+    :format(csr, issuer.cert, issuer.key, crt, ext))
+  return { key = key, cert = crt }
+end
+
+-- A leaf issued under `cas` (the issuing CA first, then up to the root's
+-- child); its `cert` file holds the leaf followed by those CAs, as a server
+-- sends it.
+local function chained_leaf(name, cas, opts)
+  local leaf = pki.leaf(name, { issuer = cas[1], san = opts.san })
+  local parts = { pki.read(leaf.cert) }
+  for _, c in ipairs(cas) do parts[#parts + 1] = pki.read(c.cert) end
+  local chain = dir .. "/" .. name .. ".chain.crt"
+  write(chain, table.concat(parts))
+  return { key = leaf.key, cert = chain, leaf_cert = leaf.cert, name = name }
+end
+
 function pki.selfsigned(name)
   local key, crt = dir .. "/" .. name .. ".key", dir .. "/" .. name .. ".crt"
   genkey(key)
@@ -128,6 +153,13 @@ function pki.setup()
   pki.untrusted = pki.leaf("untrusted.test", { issuer = pki.other_ca, san = "DNS:localhost,IP:127.0.0.1" })
   pki.cn_only = pki.leaf("localhost-cn", { cn = "localhost", san = false })
   pki.self = pki.selfsigned("localhost-self")
+  -- chains through intermediates under pki.ca: one, and two deep
+  pki.intermediate = sub_ca("lua-tls-test-intermediate", pki.ca)
+  pki.intermediate2 = sub_ca("lua-tls-test-intermediate-2", pki.intermediate)
+  pki.chained = chained_leaf("chained.localhost", { pki.intermediate },
+    { san = "DNS:localhost,IP:127.0.0.1" })
+  pki.chained2 = chained_leaf("chained2.localhost", { pki.intermediate2, pki.intermediate },
+    { san = "DNS:localhost,IP:127.0.0.1" })
   pki.bad_file = dir .. "/garbage.pem"
   write(pki.bad_file, "this is not a PEM file\n")
   return pki
