@@ -64,6 +64,27 @@ describe("tls server", function()
       l:close()
     end)
 
+    it("reports a port already in use, leaking no descriptor", function()
+      local busy = assert(tls.listen("127.0.0.1", 0, { cert_file = pki.server.cert,
+        key_file = pki.server.key }))
+      local port = select(2, busy:getsockname())
+      local before = proc.my_fd_count()
+      local l, err = tls.listen("127.0.0.1", port, { cert_file = pki.server.cert,
+        key_file = pki.server.key })
+      local after = proc.my_fd_count()
+      busy:close()
+      assert.is_nil(l)
+      assert.equal("listen: cannot listen on 127.0.0.1 port " .. port .. ": Address already in use", err)
+      assert.equal(before, after)
+    end)
+
+    it("reports a host that does not resolve", function()
+      local l, err = tls.listen("no-such-host.invalid", 0, { cert_file = pki.server.cert,
+        key_file = pki.server.key })
+      assert.is_nil(l)
+      assert.matches("^listen: cannot resolve no%-such%-host%.invalid: .+", err)
+    end)
+
     it("has a descriptor and closes", function()
       local l = listen({})
       assert.is_true(l:getfd() >= 0)
