@@ -88,18 +88,27 @@ function proc.run(cmd, input)
   return out:gsub("__status=%d+%s*$", ""), status
 end
 
--- Descriptors this process holds now, leaving out pipes: the pipe this
--- count is read through shows up once or twice depending on timing.
-function proc.my_fd_count()
+-- The descriptors this process holds now, after a full collection: their
+-- count and a listing ("N -> target" lines). Pipes and /dev/null are left
+-- out: they come and go with io.popen (the pipe this is read through shows
+-- up once or twice depending on timing), not with the module.
+function proc.fds()
   collectgarbage()
   collectgarbage()
-  local n = 0
+  local lines = {}
   local p = io.popen("ls -l /proc/" .. proc.my_pid() .. "/fd")
   for line in p:lines() do
-    if line:find(" -> ", 1, true) and not line:find("pipe:", 1, true) then n = n + 1 end
+    local fd, target = line:match("(%d+) %-> (.*)$")
+    if target and not target:find("^pipe:") and target ~= "/dev/null" then
+      lines[#lines + 1] = fd .. " -> " .. target
+    end
   end
   p:close()
-  return n
+  return #lines, table.concat(lines, "\n")
+end
+
+function proc.my_fd_count()
+  return (proc.fds())
 end
 
 local pid_cache
