@@ -80,7 +80,6 @@ static void release(ltls_conn *c, int send_close_notify)
 	free(c->rbuf);
 	c->rbuf = NULL;
 	c->rfirst = c->rlast = 0;
-	c->closed = 1;
 }
 
 /* What to do after libtls returned r (< 0): wait and retry, or give up. */

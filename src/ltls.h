@@ -57,7 +57,6 @@ typedef struct ltls_conn {
 	struct tls *ctx;
 	int fd;                  /* -1: memory transport (engine) */
 	int mode;                /* LTLS_CLIENT or LTLS_SERVER_CONN */
-	int closed;              /* close() called or freed */
 	int handshake_done;
 	int handshake_failed;    /* a handshake error is final: never retried */
 	int was_socket;          /* had a descriptor (tostring after close) */
@@ -115,8 +114,6 @@ int ltls_push_peer(lua_State *L, struct tls *ctx);
 
 /* net.c: descriptors */
 int ltls_tcp_connect(const char *host, const char *port, double timeout, char *err, size_t errlen);
-int ltls_net_nonblock(int fd);
-int ltls_net_cloexec(int fd);
 void ltls_listener_open(lua_State *L);
 int ltls_listen(lua_State *L);
 

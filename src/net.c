@@ -4,7 +4,6 @@
  * close-on-exec and non-blocking; waiting is done with poll under a deadline.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
@@ -20,17 +19,6 @@
 typedef struct ltls_listener {
 	int fd;
 } ltls_listener;
-
-int ltls_net_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
-int ltls_net_cloexec(int fd)
-{
-	return fcntl(fd, F_SETFD, FD_CLOEXEC);
-}
 
 /* Push the address and port of ss, as text and integer. */
 static void push_address(lua_State *L, const struct sockaddr_storage *ss)
