@@ -16,6 +16,10 @@ local function write(path, text)
   f:close()
 end
 
+-- shared with the other spec helpers
+pki.sh = sh
+pki.write = write
+
 function pki.read(path)
   local f = assert(io.open(path, "rb"))
   local s = f:read("a")

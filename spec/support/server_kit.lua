@@ -7,16 +7,7 @@ local proc = require "support.proc"
 
 local kit = { pki = pki, proc = proc }
 
-local function sh(cmd)
-  local ok = os.execute(cmd .. " >/dev/null 2>&1")
-  if not ok then error("server_kit: command failed: " .. cmd) end
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
+local sh, write = pki.sh, pki.write
 
 kit.read = pki.read
 
