@@ -63,11 +63,13 @@ static int server_wrap(lua_State *L)
 	int r;
 	luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 2, "not a descriptor");
 	c = ltls_conn_alloc(L);
-	c->fd = (int)fd;
 	lua_pushvalue(L, 1);
 	lua_setiuservalue(L, -2, 1);
+	/* the descriptor is taken over only on success: a failure leaves it to
+	 * the caller (a LuaSocket object still owns it then) */
 	if ((r = ltls_conn_start_server(L, c, s)) != 0)
 		return r;
+	c->fd = (int)fd;
 	return 1;
 }
 
