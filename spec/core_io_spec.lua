@@ -258,6 +258,39 @@ describe("tls conn I/O", function()
       assert.is_true(back == data, "echoed bytes differ")
       conn:close()
     end)
+
+    -- Large counts decrypt straight into the result, and what the last
+    -- record brings past the count must stay buffered, in order.
+    it("byte counts that end inside a record keep the rest for the next receive", function()
+      local straddle = peers.scripted(pki.server, [[return function(conn)
+        local parts = {}
+        for i = 1, 12000 do parts[i] = ("%08d"):format(i) end
+        local data, at = table.concat(parts), 1
+        for _, size in ipairs { 1000, 16384, 300, 5000, 16384, 16384, 1, 7, 16384, 4096 } do
+          conn:send(data, at, at + size - 1)
+          at = at + size
+        end
+        conn:send(data, at)
+        conn:receive("*a")
+      end]])
+      peers.defer(straddle.stop)
+      local parts = {}
+      for i = 1, 12000 do parts[i] = ("%08d"):format(i) end
+      local want = table.concat(parts)
+      local conn = connect(straddle.port)
+      local got, at = {}, 1
+      for _, count in ipairs { 16384 + 300, 20000, 1, 16384, 17000 } do
+        local piece = assert(conn:receive(count))
+        assert.equal(count, #piece)
+        assert.is_true(piece == want:sub(at, at + count - 1), "bytes out of order at " .. at)
+        got[#got + 1] = piece
+        at = at + count
+      end
+      assert.is_true(conn:dirty(), "the rest of the last record is buffered")
+      local rest = assert(conn:receive(#want - at + 1))
+      assert.is_true(table.concat(got) .. rest == want)
+      conn:close()
+    end)
   end)
 
   describe("the conn object", function()

@@ -258,10 +258,58 @@ static int fill(ltls_conn *c, double deadline)
 	}
 }
 
+/* Move the bytes a read brought past the count into the conn's buffer
+ * (which is empty whenever a read runs). */
+static int keep_leftover(ltls_conn *c, const char *p, size_t len)
+{
+	if (c->rbuf == NULL && (c->rbuf = malloc(LTLS_RBUF_SIZE)) == NULL) {
+		c->io_errno = ENOMEM;
+		return E_FAIL;
+	}
+	memmove(c->rbuf, p, len);
+	c->rfirst = 0;
+	c->rlast = len;
+	return E_OK;
+}
+
+/* With nothing buffered and at least a record's worth wanted, decrypt
+ * straight into the result instead of into the buffer and then copying.
+ * libtls is always offered a whole record's room (LTLS_RBUF_SIZE), as in
+ * fill(), so it never holds back plaintext that dirty() and the
+ * descriptor's readiness could not show: the area reserved is the count
+ * plus one record, and what the last record brings past the count goes to
+ * the buffer. */
+static int read_into_result(ltls_conn *c, luaL_Buffer *b, size_t *wanted, double deadline)
+{
+	for (;;) {
+		char *p = luaL_prepbuffsize(b, *wanted + LTLS_RBUF_SIZE);
+		ssize_t n = tls_read(c->ctx, p, LTLS_RBUF_SIZE);
+		if (n > 0) {
+			size_t got = (size_t)n, take = got < *wanted ? got : *wanted;
+			if (got > take && keep_leftover(c, p + take, got - take) != E_OK)
+				return E_FAIL;
+			luaL_addsize(b, take);
+			*wanted -= take;
+			c->want = 0;
+			return E_OK;
+		}
+		if (n == 0)
+			return E_CLOSED;
+		if ((n = settle(c, n, deadline)) != E_RETRY) {
+			if (n == E_FAIL && (c->peer_eof || is_disconnect(c->io_errno)) &&
+			    !peer_alerted(c))
+				return E_CLOSED;
+			return (int)n;
+		}
+	}
+}
+
 static int recv_count(ltls_conn *c, luaL_Buffer *b, size_t wanted, double deadline)
 {
+	int direct = wanted >= LTLS_RBUF_SIZE;  /* stays on once the area is reserved */
 	while (wanted > 0) {
 		size_t avail = c->rlast - c->rfirst;
+		int r;
 		if (avail > 0) {
 			size_t take = avail < wanted ? avail : wanted;
 			luaL_addlstring(b, c->rbuf + c->rfirst, take);
@@ -269,31 +317,9 @@ static int recv_count(ltls_conn *c, luaL_Buffer *b, size_t wanted, double deadli
 			wanted -= take;
 			continue;
 		}
-		if (wanted >= LTLS_RBUF_SIZE) {
-			/* large reads go straight into the result, without the buffer */
-			char *p = luaL_prepbuffsize(b, wanted);
-			ssize_t n = tls_read(c->ctx, p, wanted);
-			if (n > 0) {
-				luaL_addsize(b, (size_t)n);
-				wanted -= (size_t)n;
-				c->want = 0;
-				continue;
-			}
-			if (n == 0)
-				return E_CLOSED;
-			if ((n = settle(c, n, deadline)) != E_RETRY) {
-				if (n == E_FAIL && (c->peer_eof || is_disconnect(c->io_errno)) &&
-				    !peer_alerted(c))
-					return E_CLOSED;
-				return (int)n;
-			}
-			continue;
-		}
-		{
-			int r = fill(c, deadline);
-			if (r != E_OK)
-				return r;
-		}
+		r = direct ? read_into_result(c, b, &wanted, deadline) : fill(c, deadline);
+		if (r != E_OK)
+			return r;
 	}
 	return E_OK;
 }
@@ -344,37 +370,35 @@ static int recv_all(ltls_conn *c, luaL_Buffer *b, double deadline)
 static int recv_direct(lua_State *L, ltls_conn *c, double deadline)
 {
 	char stack[LTLS_RBUF_SIZE];
-	const char *p;
 	lua_Integer n = lua_tointeger(L, 2);
 	size_t have;
 	if (n <= 0 || (size_t)n > LTLS_RBUF_SIZE)
 		return -1;
-	if (c->rlast == c->rfirst) {
-		int on_stack = c->rbuf == NULL, r;
-		if (on_stack)
-			c->rbuf = stack;  /* taken back below, before any Lua call */
+	if (c->rbuf == NULL) {  /* nothing buffered */
+		size_t take;
+		int r;
+		c->rbuf = stack;  /* taken back below, before any Lua call */
 		r = fill(c, deadline);
-		if (on_stack) {
-			char *left = NULL;
-			have = r == E_OK ? c->rlast - c->rfirst : 0;
-			if (have > (size_t)n || (have > 0 && have < (size_t)n)) {
-				size_t keep = have > (size_t)n ? have - (size_t)n : have;
-				if ((left = malloc(LTLS_RBUF_SIZE)) == NULL) {
-					c->rbuf = NULL;
-					c->rfirst = c->rlast = 0;
-					return luaL_error(L, "receive: out of memory");
-				}
-				memcpy(left, stack + (have - keep), keep);
-				c->rfirst = 0;
-				c->rlast = keep;
-			} else
-				c->rfirst = c->rlast = 0;
-			c->rbuf = left;
-			if (r == E_OK && have >= (size_t)n) {
-				lua_pushlstring(L, stack, (size_t)n);
-				return 1;
-			}
+		have = r == E_OK ? c->rlast : 0;
+		c->rbuf = NULL;
+		c->rfirst = c->rlast = 0;
+		/* a record shorter than n is kept whole for the general path */
+		take = have >= (size_t)n ? (size_t)n : 0;
+		if (have > take && keep_leftover(c, stack + take, have - take) != E_OK)
+			return luaL_error(L, "receive: out of memory");
+		if (r != E_OK) {
+			lua_pushnil(L);
+			push_error(L, c, r, "receive");
+			lua_pushliteral(L, "");
+			return 3;
 		}
+		if (take == 0)
+			return -1;
+		lua_pushlstring(L, stack, take);
+		return 1;
+	}
+	if (c->rlast == c->rfirst) {
+		int r = fill(c, deadline);
 		if (r != E_OK) {
 			lua_pushnil(L);
 			push_error(L, c, r, "receive");
@@ -385,8 +409,7 @@ static int recv_direct(lua_State *L, ltls_conn *c, double deadline)
 	have = c->rlast - c->rfirst;
 	if (have < (size_t)n)
 		return -1;
-	p = c->rbuf + c->rfirst;
-	lua_pushlstring(L, p, (size_t)n);
+	lua_pushlstring(L, c->rbuf + c->rfirst, (size_t)n);
 	c->rfirst += (size_t)n;
 	return 1;
 }
@@ -395,13 +418,17 @@ static int recv_direct(lua_State *L, ltls_conn *c, double deadline)
 static int receive(lua_State *L)
 {
 	ltls_conn *c = ltls_checkconn(L, 1);
-	size_t plen;
-	const char *prefix;
-	lua_settop(L, 3);  /* the buffer's placeholder must not land on an argument */
-	prefix = luaL_optlstring(L, 3, "", &plen);
+	/* receive(n), the bulk reader's call, skips the general set-up */
+	int count_only = lua_gettop(L) == 2 && lua_type(L, 2) == LUA_TNUMBER;
+	size_t plen = 0;
+	const char *prefix = "";
 	luaL_Buffer b;
 	double deadline;
 	int r;
+	if (!count_only) {
+		lua_settop(L, 3);  /* the buffer's placeholder must not land on an argument */
+		prefix = luaL_optlstring(L, 3, "", &plen);
+	}
 	if (c->ctx == NULL) {  /* as LuaSocket: no partial result from a closed conn */
 		lua_pushnil(L);
 		lua_pushliteral(L, "closed");
@@ -423,6 +450,7 @@ static int receive(lua_State *L)
 	}
 	if (plen == 0 && lua_type(L, 2) == LUA_TNUMBER && (r = recv_direct(L, c, deadline)) >= 0)
 		return r;
+	lua_settop(L, 3);
 	luaL_buffinit(L, &b);
 	luaL_addlstring(&b, prefix, plen);
 	if (lua_type(L, 2) == LUA_TNUMBER) {
