@@ -18,7 +18,8 @@
  *
  * TRUST is "insecure", "default" (libtls's own: the CA bundle file),
  * "path:DIR" or "file:FILE". PROTO is "tlsv1.2" or "tlsv1.3". MODE is
- * "sink" or "echo". Handshake clients read to the end of the stream after
+ * "sink" (the server reads 16 KiB blocks), "sinkrec" (it reads each write's
+ * count) or "echo". Handshake clients read to the end of the stream after
  * the handshake (the server closes), so the server's whole handshake, its
  * TLS 1.3 tickets included, is in the count; with SESSION_FILE they close
  * at once instead (openssl s_server -www waits for a request).
@@ -41,6 +42,7 @@
 /* The module's default TLS 1.2 list, so every implementation offers the same. */
 #define CIPHERS "ECDHE+AESGCM:ECDHE+CHACHA20"
 #define HEADER_LEN 32
+#define READ_BLOCK 16384  /* a "sink" reader's read size, as in bench/peerlib.lua */
 
 static void die(const char *what, const char *msg)
 {
@@ -273,22 +275,23 @@ static int client_hs(char **a, int argc)
 	return 0;
 }
 
-/* One bulk connection: a HEADER_LEN header "sink|echo TOTAL CHUNK", then the
- * data; the sink answers "k" once it has everything, the echo returns each
+/* One bulk connection: a HEADER_LEN header "MODE TOTAL CHUNK", then the
+ * data; a sink answers "k" once it has everything, the echo returns each
  * chunk as it arrives. */
 static void bulk_serve(struct tls *c)
 {
 	char hdr[HEADER_LEN + 1], mode[8], *buf;
-	long total, chunk, done = 0;
+	long total, chunk, block, done = 0;
 	if (read_exact(c, hdr, HEADER_LEN) != 0)
 		return;
 	hdr[HEADER_LEN] = 0;
 	if (sscanf(hdr, "%7s %ld %ld", mode, &total, &chunk) != 3 || chunk <= 0)
 		return;
-	if ((buf = malloc((size_t)chunk)) == NULL)
+	block = strcmp(mode, "sink") == 0 ? READ_BLOCK : chunk;
+	if ((buf = malloc((size_t)(block > chunk ? block : chunk))) == NULL)
 		die("malloc", NULL);
 	while (done < total) {
-		long n = total - done < chunk ? total - done : chunk;
+		long n = total - done < block ? total - done : block;
 		if (strcmp(mode, "echo") == 0) {
 			if (read_exact(c, buf, (size_t)n) != 0 || write_all(c, buf, (size_t)n) != 0)
 				break;
@@ -302,7 +305,7 @@ static void bulk_serve(struct tls *c)
 		}
 		done += n;
 	}
-	if (strcmp(mode, "sink") == 0)
+	if (strcmp(mode, "echo") != 0)
 		(void)write_all(c, "k", 1);
 	free(buf);
 }
@@ -341,7 +344,7 @@ static int bulk_client(char **a)
 	if (tls_connect_socket(c, fd, "localhost") != 0 || tls_handshake(c) != 0)
 		die("handshake", tls_error(c));
 	snprintf(hdr, sizeof(hdr), "%-*s", HEADER_LEN, "");
-	snprintf(hdr, sizeof(hdr), "%s %ld %ld", echo ? "echo" : "sink", total, chunk);
+	snprintf(hdr, sizeof(hdr), "%.7s %ld %ld", a[3], total, chunk);
 	memset(hdr + strlen(hdr), ' ', HEADER_LEN - strlen(hdr));
 	cpu0 = CPU();
 	wall0 = WALL();

@@ -86,15 +86,15 @@ local function bulk_serve(conn)
   local h = conn:receive(P.HEADER_LEN)
   if not h then return end
   local mode, total, chunk = P.parse_header(h)
-  local done = 0
+  local done, size, min = 0, P.read_size(mode, chunk), math.min
   while done < total do
-    local n = math.min(chunk, total - done)
+    local n = min(size, total - done)
     local data = conn:receive(n)
     if not data then return end
     if mode == "echo" and not conn:send(data) then return end
     done = done + n
   end
-  if mode == "sink" then conn:send("k") end
+  if mode ~= "echo" then conn:send("k") end
 end
 
 function roles.bulk_server(port, cert, key, proto, conns)
@@ -123,7 +123,7 @@ function roles.bulk_client(host, port, proto, mode, total, chunk)
     if mode == "echo" then assert(conn:receive(n)) end
     done = done + n
   end
-  if mode == "sink" then assert(conn:receive(1)) end
+  if mode ~= "echo" then assert(conn:receive(1)) end
   P.report("bytes", done, "cpu", P.cpu() - cpu0, "wall", P.wall() - wall0)
   conn:close()
 end

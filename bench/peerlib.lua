@@ -45,7 +45,18 @@ function P.report(...)
   io.stdout:flush()
 end
 
--- The 32-byte bulk header: "sink|echo TOTAL CHUNK", space padded.
+-- Bulk modes: "sink" (the reader reads 16 KiB blocks, whatever the write
+-- size: how a bulk reader reads), "sinkrec" (it reads each write's count:
+-- one call per record, the per-call floor) and "echo" (it sends each chunk
+-- back). The sinks acknowledge the end with "k".
+P.READ_BLOCK = 16384
+
+function P.read_size(mode, chunk)
+  if mode == "sink" then return P.READ_BLOCK end
+  return chunk
+end
+
+-- The 32-byte bulk header: "MODE TOTAL CHUNK", space padded.
 function P.header(mode, total, chunk)
   local h = ("%s %d %d"):format(mode, total, chunk)
   return h .. (" "):rep(P.HEADER_LEN - #h)
