@@ -500,8 +500,9 @@ static int conn_send(lua_State *L)
 	ltls_conn *c = ltls_checkconn(L, 1);
 	size_t len;
 	const char *data = luaL_checklstring(L, 2, &len);
-	lua_Integer i = luaL_optinteger(L, 3, 1);
-	lua_Integer j = luaL_optinteger(L, 4, -1);
+	int whole = lua_gettop(L) == 2;  /* send(data), the common call */
+	lua_Integer i = whole ? 1 : luaL_optinteger(L, 3, 1);
+	lua_Integer j = whole ? -1 : luaL_optinteger(L, 4, -1);
 	size_t sent = 0, start, end;
 	double deadline;
 	int r = E_OK;
