@@ -231,21 +231,15 @@ static int conn_handshake(lua_State *L)
 	return 2;
 }
 
-/* Refill the plaintext buffer once it is empty. */
-static int fill(ltls_conn *c, double deadline)
+/* One tls_read into dst, which has room for a whole record, waiting as the
+ * conn's timeout allows: the count of bytes read (> 0), or an E_ code. */
+static ssize_t read_record(ltls_conn *c, char *dst, double deadline)
 {
 	for (;;) {
-		ssize_t n;
-		if (c->rbuf == NULL && (c->rbuf = malloc(LTLS_RBUF_SIZE)) == NULL) {
-			c->io_errno = ENOMEM;
-			return E_FAIL;
-		}
-		n = tls_read(c->ctx, c->rbuf, LTLS_RBUF_SIZE);
+		ssize_t n = tls_read(c->ctx, dst, LTLS_RBUF_SIZE);
 		if (n > 0) {
-			c->rfirst = 0;
-			c->rlast = (size_t)n;
 			c->want = 0;
-			return E_OK;
+			return n;
 		}
 		if (n == 0)
 			return E_CLOSED;
@@ -253,19 +247,39 @@ static int fill(ltls_conn *c, double deadline)
 			if (n == E_FAIL && (c->peer_eof || is_disconnect(c->io_errno)) &&
 			    !peer_alerted(c))
 				return E_CLOSED;
-			return (int)n;
+			return n;
 		}
 	}
+}
+
+static int ensure_rbuf(ltls_conn *c)
+{
+	if (c->rbuf == NULL && (c->rbuf = malloc(LTLS_RBUF_SIZE)) == NULL) {
+		c->io_errno = ENOMEM;
+		return E_FAIL;
+	}
+	return E_OK;
+}
+
+/* Refill the plaintext buffer once it is empty. */
+static int fill(ltls_conn *c, double deadline)
+{
+	ssize_t n;
+	if (ensure_rbuf(c) != E_OK)
+		return E_FAIL;
+	if ((n = read_record(c, c->rbuf, deadline)) < 0)
+		return (int)n;
+	c->rfirst = 0;
+	c->rlast = (size_t)n;
+	return E_OK;
 }
 
 /* Move the bytes a read brought past the count into the conn's buffer
  * (which is empty whenever a read runs). */
 static int keep_leftover(ltls_conn *c, const char *p, size_t len)
 {
-	if (c->rbuf == NULL && (c->rbuf = malloc(LTLS_RBUF_SIZE)) == NULL) {
-		c->io_errno = ENOMEM;
+	if (ensure_rbuf(c) != E_OK)
 		return E_FAIL;
-	}
 	memmove(c->rbuf, p, len);
 	c->rfirst = 0;
 	c->rlast = len;
@@ -281,27 +295,18 @@ static int keep_leftover(ltls_conn *c, const char *p, size_t len)
  * the buffer. */
 static int read_into_result(ltls_conn *c, luaL_Buffer *b, size_t *wanted, double deadline)
 {
-	for (;;) {
-		char *p = luaL_prepbuffsize(b, *wanted + LTLS_RBUF_SIZE);
-		ssize_t n = tls_read(c->ctx, p, LTLS_RBUF_SIZE);
-		if (n > 0) {
-			size_t got = (size_t)n, take = got < *wanted ? got : *wanted;
-			if (got > take && keep_leftover(c, p + take, got - take) != E_OK)
-				return E_FAIL;
-			luaL_addsize(b, take);
-			*wanted -= take;
-			c->want = 0;
-			return E_OK;
-		}
-		if (n == 0)
-			return E_CLOSED;
-		if ((n = settle(c, n, deadline)) != E_RETRY) {
-			if (n == E_FAIL && (c->peer_eof || is_disconnect(c->io_errno)) &&
-			    !peer_alerted(c))
-				return E_CLOSED;
-			return (int)n;
-		}
-	}
+	char *p = luaL_prepbuffsize(b, *wanted + LTLS_RBUF_SIZE);
+	ssize_t n = read_record(c, p, deadline);
+	size_t got, take;
+	if (n < 0)
+		return (int)n;
+	got = (size_t)n;
+	take = got < *wanted ? got : *wanted;
+	if (got > take && keep_leftover(c, p + take, got - take) != E_OK)
+		return E_FAIL;
+	luaL_addsize(b, take);
+	*wanted -= take;
+	return E_OK;
 }
 
 static int recv_count(ltls_conn *c, luaL_Buffer *b, size_t wanted, double deadline)
