@@ -139,14 +139,18 @@ local text = render(false)
 print()
 print(text)
 print()
-print("Ratios: >1 means lua-tls is better (faster, or less memory); targets marked ok/MISS.")
+local LEGEND = "Ratios: >1 means lua-tls is better (faster, fewer instructions, or less memory). "
+  .. "Targets (ok/MISS) are marked on the rows that repeat from run to run: instruction "
+  .. "counts (callgrind), memory and pooled HTTPS. Wall and CPU-time rows are for scale: "
+  .. "on a shared machine they move by more than the targets' margins."
+print(LEGEND)
 for _, n in ipairs(b.notes) do print("note: " .. n) end
 print(("machine: %s"):format(machine()))
 print(("took %.0f s"):format(elapsed))
 
 local out_dir = lib.root .. "/build/bench"
 os.execute("mkdir -p " .. out_dir)
-local md = { render(true), "", "Ratios: >1 means lua-tls is better (faster, or less memory).", "" }
+local md = { render(true), "", LEGEND, "" }
 for _, n in ipairs(b.notes) do md[#md + 1] = "- " .. n end
 md[#md + 1] = ""
 md[#md + 1] = "Machine: " .. machine() .. "."

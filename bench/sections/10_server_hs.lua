@@ -3,6 +3,8 @@
 -- it costs the server nothing extra) connects one at a time. Counting the
 -- server's own CPU time keeps the other side and the machine's other load
 -- out of the figure.
+-- No target marks: time on a shared machine moves by more than the
+-- targets' margins. The callgrind section holds these cases to them.
 return {
   name = "server_hs",
   title = "server full handshakes/s (per server CPU second)",
@@ -29,8 +31,7 @@ return {
           return sres.ok / sres.cpu
         end)
         b.row { case = ("%s %s"):format(kind == "rsa" and "RSA-2048" or "ECDSA P-256", proto),
-          unit = "hs/s", module = best.module, c = best.c, luasec = best.luasec,
-          target_c = 0.95, target_luasec = 1.0 }
+          unit = "hs/s", module = best.module, c = best.c, luasec = best.luasec }
       end
     end
   end,

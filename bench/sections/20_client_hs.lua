@@ -5,6 +5,8 @@
 -- (libtls's own default, and LuaSec's usual cafile). The peer is the raw
 -- libtls server. LuaSec reuses one SSL context and checks no host name;
 -- libtls builds a context per connection and checks the name.
+-- No target marks: time on a shared machine moves by more than the
+-- targets' margins. The callgrind section holds these cases to them.
 return {
   name = "client_hs",
   title = "client full handshakes/s (per client CPU second), trust store loaded",
@@ -35,11 +37,11 @@ return {
       for _, proto in ipairs { "tlsv1.3", "tlsv1.2" } do
         local best = measure(kind, proto, "path:" .. pki.trust_dir, S.hs)
         b.row { case = ("%s %s, ca_path dir"):format(kind == "rsa" and "RSA-2048" or "ECDSA P-256", proto),
-          unit = "hs/s", module = best.module, c = best.c, luasec = best.luasec, target_c = 0.95 }
+          unit = "hs/s", module = best.module, c = best.c, luasec = best.luasec }
       end
     end
     local best = measure("ecdsa", "tlsv1.3", "file:" .. pki.bundle, S.hs_bundle)
     b.row { case = "ECDSA P-256 tlsv1.3, CA bundle file (libtls default)", unit = "hs/s",
-      module = best.module, c = best.c, luasec = best.luasec, target_c = 0.95 }
+      module = best.module, c = best.c, luasec = best.luasec }
   end,
 }

@@ -1,6 +1,8 @@
 -- Resumed client handshakes per second of client CPU time: TLS 1.2 with a
 -- session file (libtls's session_fd) against `openssl s_server -tls1_2`.
 -- LuaSec has no client session resumption.
+-- No target marks: time on a shared machine moves by more than the
+-- targets' margins. The callgrind section holds these cases to them.
 return {
   name = "resumed",
   title = "resumed client handshakes/s (TLS 1.2, session_file, vs openssl s_server)",
@@ -39,7 +41,7 @@ return {
         return res.ok / res.cpu
       end)
       b.row { case = ("%s tlsv1.2 resumed"):format(kind == "rsa" and "RSA-2048" or "ECDSA P-256"),
-        unit = "hs/s", module = best.module, c = best.c, luasec = "n/a", target_c = 0.95 }
+        unit = "hs/s", module = best.module, c = best.c, luasec = "n/a" }
     end
   end,
 }

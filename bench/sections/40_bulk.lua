@@ -4,6 +4,8 @@
 -- chunk and reads it back), with 16 KiB and 1 KiB writes. The one-way
 -- reader reads 16 KiB blocks whatever the write size, as a bulk reader
 -- does; what one call per 1 KiB record costs is in the callgrind section.
+-- No target marks: time on a shared machine moves by more than the
+-- targets' margins. The callgrind section holds these cases to them.
 return {
   name = "bulk",
   title = "bulk throughput MiB/s",
@@ -32,8 +34,7 @@ return {
         if cres.bytes ~= total then error(impl .. ": short transfer") end
         return total / cres.wall / 1048576
       end, "higher", S.bulk_repeats)
-      b.row { case = title, unit = "MiB/s", module = best.module, c = best.c, luasec = best.luasec,
-        target_c = 0.9, target_luasec = 1.1 }
+      b.row { case = title, unit = "MiB/s", module = best.module, c = best.c, luasec = best.luasec }
     end
   end,
 }

@@ -2,6 +2,8 @@
 -- other in one process (tls.engine vs libtls's tls_connect_cbs/tls_accept_cbs
 -- over memory queues in C). Pairs per CPU second, and the memory one
 -- established pair holds. LuaSec has no in-memory engine.
+-- No target marks: time on a shared machine moves by more than the
+-- targets' margins. The callgrind section holds these cases to them.
 return {
   name = "engine",
   title = "engine handshake pairs/s and memory per engine",
@@ -17,7 +19,7 @@ return {
           return res.ok / res.cpu
         end)
         b.row { case = ("%s %s pairs"):format(kind == "rsa" and "RSA-2048" or "ECDSA P-256", proto),
-          unit = "pairs/s", module = best.module, c = best.c, luasec = "n/a", target_c = 0.95 }
+          unit = "pairs/s", module = best.module, c = best.c, luasec = "n/a" }
       end
     end
     local mem = {}
