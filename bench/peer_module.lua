@@ -82,30 +82,13 @@ function roles.client_hs(host, port, proto, count, warm, trust, session)
     "wall", P.wall() - wall0, "version", info and info.version, "cipher", info and info.cipher)
 end
 
-local function bulk_serve(conn)
-  local h = conn:receive(P.HEADER_LEN)
-  if not h then return end
-  local mode, total, chunk = P.parse_header(h)
-  local done, size = 0, P.read_size(mode, chunk)
-  -- the loops call nothing but the library (no math.min, no assert per
-  -- call), so the figures are the library's
-  while done < total do
-    local n = total - done < size and total - done or size
-    local data = conn:receive(n)
-    if not data then return end
-    if mode == "echo" and not conn:send(data) then return end
-    done = done + n
-  end
-  if mode ~= "echo" then conn:send("k") end
-end
-
 function roles.bulk_server(port, cert, key, proto, conns)
   local l = assert(tls.listen("127.0.0.1", port, server_opts(cert, key, proto)))
   P.ready()
   for _ = 1, tonumber(conns) do
     local conn = l:accept()
     if conn then
-      bulk_serve(conn)
+      P.bulk_serve(conn)
       conn:close()
     end
   end
@@ -115,19 +98,7 @@ function roles.bulk_client(host, port, proto, mode, total, chunk)
   total, chunk = tonumber(total), tonumber(chunk)
   local o = client_opts(proto, "insecure")
   local conn = assert(tls.connect(host, port, o))
-  local data = ("x"):rep(chunk)
-  local cpu0, wall0 = P.cpu(), P.wall()
-  assert(conn:send(P.header(mode, total, chunk)))
-  local done = 0
-  while done < total do
-    local n = total - done < chunk and total - done or chunk
-    local ok = n == chunk and conn:send(data) or conn:send(data, 1, n)
-    if not ok then error("send failed") end
-    if mode == "echo" and not conn:receive(n) then error("receive failed") end
-    done = done + n
-  end
-  if mode ~= "echo" then assert(conn:receive(1)) end
-  P.report("bytes", done, "cpu", P.cpu() - cpu0, "wall", P.wall() - wall0)
+  P.bulk_write(conn, mode, total, chunk)
   conn:close()
 end
 
