@@ -291,6 +291,37 @@ describe("tls conn I/O", function()
       assert.is_true(table.concat(got) .. rest == want)
       conn:close()
     end)
+
+    -- Small counts over long records refill the conn's buffer directly;
+    -- records shorter than the count afterwards take the other path again.
+    it("small counts read long records and then short ones in order", function()
+      local mixed = peers.scripted(pki.server, [[return function(conn)
+        local parts = {}
+        for i = 1, 8000 do parts[i] = ("%08d"):format(i) end
+        local data, at = table.concat(parts), 1
+        for _, size in ipairs { 16384, 16384, 16384, 100, 100, 3000, 16384 } do
+          conn:send(data, at, at + size - 1)
+          at = at + size
+        end
+        conn:send(data, at)
+        conn:receive("*a")
+      end]])
+      peers.defer(mixed.stop)
+      local parts = {}
+      for i = 1, 8000 do parts[i] = ("%08d"):format(i) end
+      local want = table.concat(parts)
+      local conn = connect(mixed.port)
+      local got, at = {}, 1
+      while at <= #want do
+        local count = math.min(1000, #want - at + 1)
+        local piece = assert(conn:receive(count))
+        assert.is_true(piece == want:sub(at, at + count - 1), "bytes out of order at " .. at)
+        got[#got + 1] = piece
+        at = at + count
+      end
+      assert.is_true(table.concat(got) == want)
+      conn:close()
+    end)
   end)
 
   describe("the conn object", function()

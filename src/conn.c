@@ -370,8 +370,11 @@ static int recv_all(ltls_conn *c, luaL_Buffer *b, double deadline)
  * the n bytes: the result string is made straight from the bytes read,
  * without a luaL_Buffer (a second copy, and a heap box past 1 KiB). With
  * nothing buffered, the refill goes to the C stack, so the heap buffer is
- * allocated only for bytes left over. Returns the count of Lua results, or
- * -1 to take the general path with whatever is buffered. */
+ * allocated only for bytes left over. Once records come longer than the
+ * counts asked for, refills go to the heap buffer instead: the leftover
+ * would otherwise be copied there from the stack, record after record.
+ * Returns the count of Lua results, or -1 to take the general path with
+ * whatever is buffered. */
 static int recv_direct(lua_State *L, ltls_conn *c, double deadline)
 {
 	char stack[LTLS_RBUF_SIZE];
@@ -379,7 +382,7 @@ static int recv_direct(lua_State *L, ltls_conn *c, double deadline)
 	size_t have;
 	if (n <= 0 || (size_t)n > LTLS_RBUF_SIZE)
 		return -1;
-	if (c->rbuf == NULL) {  /* nothing buffered */
+	if (c->rbuf == NULL && !c->long_records) {  /* nothing buffered */
 		size_t take;
 		int r;
 		c->rbuf = stack;  /* taken back below, before any Lua call */
@@ -387,6 +390,7 @@ static int recv_direct(lua_State *L, ltls_conn *c, double deadline)
 		have = r == E_OK ? c->rlast : 0;
 		c->rbuf = NULL;
 		c->rfirst = c->rlast = 0;
+		c->long_records = have > (size_t)n;
 		/* a record shorter than n is kept whole for the general path */
 		take = have >= (size_t)n ? (size_t)n : 0;
 		if (have > take && keep_leftover(c, stack + take, have - take) != E_OK)
@@ -410,6 +414,7 @@ static int recv_direct(lua_State *L, ltls_conn *c, double deadline)
 			lua_pushliteral(L, "");
 			return 3;
 		}
+		c->long_records = c->rlast > (size_t)n;
 	}
 	have = c->rlast - c->rfirst;
 	if (have < (size_t)n)

@@ -69,6 +69,7 @@ typedef struct ltls_conn {
 	double timeout;          /* seconds; < 0 blocks */
 	/* plaintext receive buffer */
 	size_t rfirst, rlast;
+	int long_records;        /* the last record read outgrew the count asked for */
 	/* memory transport */
 	ltls_membuf in, out;
 	size_t mem_limit;
