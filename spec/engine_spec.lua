@@ -115,6 +115,21 @@ describe("tls.engine", function()
       assert.same({ nil, "wantread", "" }, { s:receive("*l") })
     end)
 
+    -- A count far beyond what will come must read what there is, not try
+    -- to allocate the count up front ("not enough memory").
+    it("a huge byte count returns what came before the peer closed", function()
+      local s, c = pair()
+      handshake(s, c)
+      local data = random_bytes(100000)
+      assert.truthy(s:send(data))
+      s:close()
+      move(s, c)
+      local got, err, partial = c:receive(math.maxinteger)
+      assert.is_nil(got)
+      assert.equal("closed", err)
+      assert.is_true(partial == data, "the partial data is what was sent")
+    end)
+
     it("hands the client's first data to the server with its Finished", function()
       local s, c = pair()
       assert.equal("wantread", select(2, c:handshake()))

@@ -291,11 +291,14 @@ static int keep_leftover(ltls_conn *c, const char *p, size_t len)
  * libtls is always offered a whole record's room (LTLS_RBUF_SIZE), as in
  * fill(), so it never holds back plaintext that dirty() and the
  * descriptor's readiness could not show: the area reserved is the count
- * plus one record, and what the last record brings past the count goes to
- * the buffer. */
+ * (up to LTLS_RESERVE_MAX, so that a huge count reads until the peer stops
+ * instead of failing to allocate) plus one record, and what the last
+ * record brings past the count goes to the buffer. */
+#define LTLS_RESERVE_MAX (1024 * 1024)
 static int read_into_result(ltls_conn *c, luaL_Buffer *b, size_t *wanted, double deadline)
 {
-	char *p = luaL_prepbuffsize(b, *wanted + LTLS_RBUF_SIZE);
+	size_t reserve = *wanted < LTLS_RESERVE_MAX ? *wanted : LTLS_RESERVE_MAX;
+	char *p = luaL_prepbuffsize(b, reserve + LTLS_RBUF_SIZE);
 	ssize_t n = read_record(c, p, deadline);
 	size_t got, take;
 	if (n < 0)
