@@ -6,44 +6,11 @@ local tls = require "tls"
 local pki = require "support.pki"
 local proc = require "support.proc"
 
-local function sh(cmd)
-  assert(os.execute(cmd .. " >/dev/null 2>&1"), "command failed: " .. cmd)
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-end
-
--- SHA-256 of the DER SubjectPublicKeyInfo, base64: curl's --pinnedpubkey form.
-local function openssl_pin(certfile)
-  local p = io.popen(("openssl x509 -in %s -pubkey -noout | openssl pkey -pubin -outform der"
-    .. " | openssl dgst -sha256 -binary | base64"):format(certfile))
-  local pin = p:read("l")
-  p:close()
-  assert(pin and #pin == 44, "openssl could not compute a pin for " .. certfile)
-  return pin
-end
-
--- An intermediate CA under the test root.
-local function intermediate(name)
-  local dir = pki.dir
-  local key, csr, crt, ext = dir .. "/" .. name .. ".key", dir .. "/" .. name .. ".csr",
-    dir .. "/" .. name .. ".crt", dir .. "/" .. name .. ".ext"
-  sh("openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out " .. key)
-  sh(("openssl req -new -key %s -out %s -subj '/CN=%s'"):format(key, csr, name))
-  write(ext, "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
-  sh(("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -out %s -days 1000 -extfile %s")
-    :format(csr, pki.ca.cert, pki.ca.key, crt, ext))
-  return { key = key, cert = crt }
-end
-
 local function bundle(name, files)
   local parts = {}
   for i, f in ipairs(files) do parts[i] = pki.read(f) end
   local path = pki.dir .. "/" .. name .. ".pem"
-  write(path, table.concat(parts))
+  pki.write(path, table.concat(parts))
   return path
 end
 
@@ -83,12 +50,8 @@ end
 
 setup(function()
   pki.setup()
-  local inter = intermediate("lua-tls-test-intermediate")
-  kp.inter = inter
-  local leaf = pki.leaf("chain.localhost", { issuer = inter, san = "DNS:localhost,IP:127.0.0.1" })
-  kp.chain = { key = leaf.key, cert = bundle("chain", { leaf.cert, inter.cert }), leaf = leaf.cert }
-  kp.chain_root = { key = leaf.key, cert = bundle("chain-root", { leaf.cert, inter.cert, pki.ca.cert }),
-    leaf = leaf.cert }
+  -- pki.chained is a leaf and the intermediate that issued it; this adds the root
+  kp.chain_root = { key = pki.chained.key, cert = bundle("chain-root", { pki.chained.cert, pki.ca.cert }) }
   kp.shortlived = pki.leaf("short.localhost", { san = "DNS:localhost,IP:127.0.0.1", days = 1 })
   kp.email_only = pki.leaf("email-only", { cn = "localhost", san = "email:admin@localhost" })
   kp.weak = pki.leaf("weak.localhost", { key = "rsa1024", san = "DNS:localhost,IP:127.0.0.1" })
@@ -105,7 +68,7 @@ describe("tls.policy", function()
   describe("building", function()
     it("is callable as tls.policy{...} and as tls.policy.new{...}", function()
       assert.equal("tls.policy (require_san, min_rsa_bits, pins)",
-        tostring(tls.policy { pins = { openssl_pin(pki.server.cert) } }))
+        tostring(tls.policy { pins = { pki.pin(pki.server.cert) } }))
       assert.equal("tls.policy (require_san, min_rsa_bits)", tostring(tls.policy.new {}))
     end)
 
@@ -130,21 +93,21 @@ describe("tls.policy", function()
 
   describe("pins", function()
     it("accepts a server whose leaf matches the pin (bare and sha256// forms)", function()
-      local pin = openssl_pin(pki.server.cert)
+      local pin = pki.pin(pki.server.cert)
       assert.is_true(works("server", { policy = tls.policy { pins = { pin } } }))
       assert.is_true(works("server", { policy = tls.policy { pins = { "sha256//" .. pin } } }))
     end)
 
     it("rejects a mismatch, closing the conn with a policy: error that shows the leaf's pin", function()
-      local conn, err = connect("server", { policy = tls.policy { pins = { openssl_pin(pki.alt.cert) } } })
+      local conn, err = connect("server", { policy = tls.policy { pins = { pki.pin(pki.alt.cert) } } })
       assert.is_nil(conn)
       assert.matches("^policy: pins: no certificate in the chain matches", err)
-      assert.truthy(err:find("sha256//" .. openssl_pin(pki.server.cert), 1, true))
+      assert.truthy(err:find("sha256//" .. pki.pin(pki.server.cert), 1, true))
       assert.is_true(tls.is_policy_error(err))
     end)
 
     it("accepts a backup pin: any pin in the list may match", function()
-      local pins = { openssl_pin(pki.alt.cert), openssl_pin(pki.server.cert) }
+      local pins = { pki.pin(pki.alt.cert), pki.pin(pki.server.cert) }
       assert.is_true(works("server", { policy = tls.policy { pins = pins } }))
       -- curl's one-string form, ';'-separated
       assert.is_true(works("server", { policy = tls.policy {
@@ -152,8 +115,8 @@ describe("tls.policy", function()
     end)
 
     it("matches an intermediate the server sends in its chain", function()
-      local p = tls.policy { pins = { openssl_pin(kp.inter.cert) } }
-      assert.is_true(works("chain", { policy = p }))
+      local p = tls.policy { pins = { pki.pin(pki.intermediate.cert) } }
+      assert.is_true(works("chained", { policy = p }))
       -- the same pin does not match a server whose chain lacks that CA
       local conn, err = connect("server", { policy = p })
       assert.is_nil(conn)
@@ -161,9 +124,9 @@ describe("tls.policy", function()
     end)
 
     it("matches the root only when the server sends it (pins see the chain as sent)", function()
-      local p = tls.policy { pins = { openssl_pin(pki.ca.cert) } }
+      local p = tls.policy { pins = { pki.pin(pki.ca.cert) } }
       assert.is_true(works("chain_root", { policy = p }))
-      local conn, err = connect("chain", { policy = p })
+      local conn, err = connect("chained", { policy = p })
       assert.is_nil(conn)
       assert.matches("^policy: pins:", err)
     end)
@@ -304,9 +267,9 @@ describe("tls.policy", function()
     end)
 
     it("accepts any issuer up the chain, by name or by the pin of a CA the server sends", function()
-      assert.is_true(works("chain", { policy = tls.policy { issuers = { "CN=lua-tls-test-root" } } }))
-      assert.is_true(works("chain", { policy = tls.policy {
-        issuers = { "CN=someone else", "sha256//" .. openssl_pin(kp.inter.cert) } } }))
+      assert.is_true(works("chained", { policy = tls.policy { issuers = { "CN=lua-tls-test-root" } } }))
+      assert.is_true(works("chained", { policy = tls.policy {
+        issuers = { "CN=someone else", "sha256//" .. pki.pin(pki.intermediate.cert) } } }))
     end)
 
     it("rejects a chain from other issuers, listing the issuers it saw", function()
@@ -314,7 +277,7 @@ describe("tls.policy", function()
       assert.is_nil(conn)
       assert.equal("policy: issuers: no certificate in the chain was issued by an allowed issuer "
         .. "(issuers seen: 'CN=lua-tls-test-root')", err)
-      conn, err = connect("server", { policy = tls.policy { issuers = { openssl_pin(kp.inter.cert) } } })
+      conn, err = connect("server", { policy = tls.policy { issuers = { pki.pin(pki.intermediate.cert) } } })
       assert.is_nil(conn)
       assert.matches("^policy: issuers:", err)
     end)
@@ -445,18 +408,18 @@ describe("tls.policy", function()
 
     it("pins apply to a client engine: a match passes, a mismatch fails", function()
       local cli = assert(tls.engine { ca_file = pki.ca.cert, servername = "localhost",
-        policy = tls.policy { pins = { openssl_pin(pki.server.cert) } } })
+        policy = tls.policy { pins = { pki.pin(pki.server.cert) } } })
       local c, s = pump(cli, server_engine(pki.server))
       assert.is_true(c)
       assert.is_true(s)
       cli = assert(tls.engine { ca_file = pki.ca.cert, servername = "localhost",
-        policy = tls.policy { pins = { openssl_pin(pki.alt.cert) } } })
+        policy = tls.policy { pins = { pki.pin(pki.alt.cert) } } })
       c = pump(cli, server_engine(pki.server))
       assert.matches("^policy: pins:", c)
     end)
 
     it("a server engine applies its policy to the client's certificate", function()
-      local client_pin = openssl_pin(pki.client.cert)
+      local client_pin = pki.pin(pki.client.cert)
       local function run(pins)
         local srv = server_engine(pki.server, { ca_file = pki.ca.cert, verify_client = true,
           policy = tls.policy { pins = pins, eku = "clientAuth" } })
@@ -466,7 +429,7 @@ describe("tls.policy", function()
       end
       local _, s = run({ client_pin })
       assert.is_true(s)
-      _, s = run({ openssl_pin(pki.alt.cert) })
+      _, s = run({ pki.pin(pki.alt.cert) })
       assert.matches("^policy: pins:", s)
     end)
 

@@ -5,27 +5,12 @@ local tls = require "tls"
 local pki = require "support.pki"
 local proc = require "support.proc"
 
-local function openssl_pin(certfile)
-  local p = io.popen(("openssl x509 -in %s -pubkey -noout | openssl pkey -pubin -outform der"
-    .. " | openssl dgst -sha256 -binary | base64"):format(certfile))
-  local pin = p:read("l")
-  p:close()
-  assert(pin and #pin == 44, "openssl could not compute a pin for " .. certfile)
-  return pin
-end
-
 local function read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
   local s = f:read("a")
   f:close()
   return s
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
 end
 
 local function listdir(dir)
@@ -89,7 +74,7 @@ describe("tls.tofu", function()
     local t = tls.tofu(path, { on_new = function(key, pin) recorded[#recorded + 1] = key .. " " .. pin end })
     assert.is_nil(read(path))
     assert.is_true(works(h.port, "localhost-self", t))
-    local pin = openssl_pin(pki.self.cert)
+    local pin = pki.pin(pki.self.cert)
     local key = "127.0.0.1:" .. h.port
     assert.matches("\n" .. key:gsub("%.", "%%.") .. " sha256//" .. pin:gsub("[%+%-]", "%%%0") .. "\n$",
       read(path))
@@ -120,14 +105,14 @@ describe("tls.tofu", function()
     assert.is_nil(conn)
     local key = "127.0.0.1:" .. port
     assert.matches("^policy: tofu: the public key of " .. key:gsub("%.", "%%.") .. " has changed", err)
-    assert.truthy(err:find("sha256//" .. openssl_pin(pki.self.cert), 1, true))
-    assert.truthy(err:find("sha256//" .. openssl_pin(other.cert), 1, true))
+    assert.truthy(err:find("sha256//" .. pki.pin(pki.self.cert), 1, true))
+    assert.truthy(err:find("sha256//" .. pki.pin(other.cert), 1, true))
     assert.truthy(err:find(path, 1, true))
     assert.truthy(err:find('tofu:forget("' .. key .. '")', 1, true))
     -- the reset it describes works
     assert.is_true(t:forget(key))
     assert.is_true(works(port, "tofu-other", t))
-    assert.equal("sha256//" .. openssl_pin(other.cert), t:lookup(key))
+    assert.equal("sha256//" .. pki.pin(other.cert), t:lookup(key))
   end)
 
   it("keeps one line per host:port", function()
@@ -137,8 +122,8 @@ describe("tls.tofu", function()
     assert.is_true(works(h2.port, "tofu-other", t))
     h2.stop()
     local text = read(path)
-    assert.truthy(text:find("127.0.0.1:" .. h.port .. " sha256//" .. openssl_pin(pki.self.cert), 1, true))
-    assert.truthy(text:find("127.0.0.1:" .. h2.port .. " sha256//" .. openssl_pin(other.cert), 1, true))
+    assert.truthy(text:find("127.0.0.1:" .. h.port .. " sha256//" .. pki.pin(pki.self.cert), 1, true))
+    assert.truthy(text:find("127.0.0.1:" .. h2.port .. " sha256//" .. pki.pin(other.cert), 1, true))
   end)
 
   it("runs tls.policy.default first unless told otherwise", function()
@@ -152,7 +137,7 @@ describe("tls.tofu", function()
   end)
 
   it("fails closed on a malformed pin file, naming the line", function()
-    write(path, "# comment\n127.0.0.1:1 not-a-pin\n")
+    pki.write(path, "# comment\n127.0.0.1:1 not-a-pin\n")
     local conn, err = connect(h.port, "localhost-self", tls.tofu(path))
     assert.is_nil(conn)
     assert.equal("policy: tofu: " .. path .. " line 2 is not '<host>:<port> sha256//<pin>': "
@@ -179,7 +164,7 @@ describe("tls.tofu", function()
       cli:feed(srv:drain())
     end
     assert.is_true(done)
-    assert.equal("sha256//" .. openssl_pin(pki.self.cert), t:lookup("localhost-self"))
+    assert.equal("sha256//" .. pki.pin(pki.self.cert), t:lookup("localhost-self"))
   end)
 
   it("raises on a bad path or unknown options", function()

@@ -27,6 +27,18 @@ function pki.read(path)
   return s
 end
 
+-- The pin of a certificate file as the openssl CLI computes it: base64
+-- SHA-256 of the DER SubjectPublicKeyInfo (curl's --pinnedpubkey form), so
+-- specs check tls.x509 and tls.policy against an independent source.
+function pki.pin(certfile)
+  local p = io.popen(("openssl x509 -in %s -pubkey -noout | openssl pkey -pubin -outform der"
+    .. " | openssl dgst -sha256 -binary | base64"):format(certfile))
+  local pin = p:read("l")
+  p:close()
+  assert(pin and #pin == 44, "openssl could not compute a pin for " .. certfile)
+  return pin
+end
+
 local dir
 
 -- Key types: "ec" (P-256, default) or "rsa" (2048).
