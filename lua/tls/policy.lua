@@ -198,17 +198,12 @@ local function position(i)
   return i == 1 and "the leaf" or ("certificate " .. i .. " of the chain")
 end
 
-local function issuer_forms(cert)
-  -- The name as tls.x509 prints it and as libtls's peer().issuer prints it.
+-- A name (cert.issuer or cert.subject) as libtls's peer().issuer prints it:
+-- "/CN=a/O=b". tls.x509's own form is cert.issuer_string, cert.subject_string.
+local function slash_form(name)
   local slash = {}
-  for _, a in ipairs(cert.issuer) do slash[#slash + 1] = "/" .. a.type .. "=" .. a.value end
-  return cert.issuer_string, concat(slash)
-end
-
-local function subject_forms(cert)
-  local slash = {}
-  for _, a in ipairs(cert.subject) do slash[#slash + 1] = "/" .. a.type .. "=" .. a.value end
-  return cert.subject_string, concat(slash)
+  for _, a in ipairs(name) do slash[#slash + 1] = "/" .. a.type .. "=" .. a.value end
+  return concat(slash)
 end
 
 local checks = {}
@@ -222,14 +217,15 @@ function checks.require_san(rules, chain, conn, ctx)
       .. "(names in the subject CN are not accepted; use require_san = false to allow them)",
       short(leaf))
   end
-  local host = ctx and ctx.servername or nil
+  -- libtls has matched the name already; match again here, on the SAN only,
+  -- unless name checks were turned off (insecure_noverifyname).
+  if not (ctx and ctx.verify_name) then return true end
+  local host = ctx.servername
   if host == nil and conn ~= nil then
     local ok, info = pcall(conn.info, conn)
     host = ok and info and info.servername or nil
   end
-  -- libtls has matched the name already; match again here, on the SAN only,
-  -- unless name checks were turned off (insecure_noverifyname).
-  if host and ctx and ctx.verify_name and not policy.san_covers(leaf, host) then
+  if host and not policy.san_covers(leaf, host) then
     return nil, sformat("the server certificate %s does not name '%s' in its "
       .. "subjectAltName (DNS: %s; IP: %s)", short(leaf), host,
       concat(san.dns, ", "), concat(san.ip, ", "))
@@ -237,28 +233,25 @@ function checks.require_san(rules, chain, conn, ctx)
   return true
 end
 
-local function key_bits_check(kind, min)
-  return function(chain)
-    for i, cert in ipairs(chain) do
-      local key = cert.public_key
-      local t = key.type == "rsa-pss" and "rsa" or key.type
-      if t == kind and (key.bits or 0) < min then
-        return nil, sformat("%s %s has a %d-bit %s key, below the minimum of %d bits",
-          position(i), short(cert), key.bits or 0, kind == "rsa" and "RSA" or "EC", min)
-      end
+local function key_bits_check(chain, kind, min)
+  if not min then return true end
+  for i, cert in ipairs(chain) do
+    local key = cert.public_key
+    local t = key.type == "rsa-pss" and "rsa" or key.type
+    if t == kind and (key.bits or 0) < min then
+      return nil, sformat("%s %s has a %d-bit %s key, below the minimum of %d bits",
+        position(i), short(cert), key.bits or 0, kind == "rsa" and "RSA" or "EC", min)
     end
-    return true
   end
+  return true
 end
 
 function checks.min_rsa_bits(rules, chain)
-  if not rules.min_rsa_bits then return true end
-  return key_bits_check("rsa", rules.min_rsa_bits)(chain)
+  return key_bits_check(chain, "rsa", rules.min_rsa_bits)
 end
 
 function checks.min_ec_bits(rules, chain)
-  if not rules.min_ec_bits then return true end
-  return key_bits_check("ec", rules.min_ec_bits)(chain)
+  return key_bits_check(chain, "ec", rules.min_ec_bits)
 end
 
 function checks.max_validity_days(rules, chain)
@@ -277,18 +270,18 @@ end
 function checks.issuers(rules, chain)
   local list = rules.issuers
   if not list then return true end
+  local names = list.names
   for i, cert in ipairs(chain) do
-    local a, b = issuer_forms(cert)
-    if list.names[a] or list.names[b] then return true end
-    if i > 1 then
-      local c, d = subject_forms(cert)
-      if list.names[c] or list.names[d] or list.pins[cert.spki_sha256] then return true end
+    if names[cert.issuer_string] or names[slash_form(cert.issuer)] then return true end
+    if i > 1 and (names[cert.subject_string] or names[slash_form(cert.subject)]
+        or list.pins[cert.spki_sha256]) then
+      return true
     end
   end
-  local names = {}
-  for i, cert in ipairs(chain) do names[i] = "'" .. cert.issuer_string .. "'" end
+  local seen = {}
+  for i, cert in ipairs(chain) do seen[i] = "'" .. cert.issuer_string .. "'" end
   return nil, "no certificate in the chain was issued by an allowed issuer (issuers seen: "
-    .. concat(names, ", ") .. ")"
+    .. concat(seen, ", ") .. ")"
 end
 
 function checks.eku(rules, chain)
