@@ -444,6 +444,63 @@ describe("tls.policy", function()
     end)
   end)
 
+  describe("helpers", function()
+    it("name_matches: a wildcard only as the whole left-most label, never over a bare suffix", function()
+      local m = tls.policy.name_matches
+      assert.is_true(m("*.example.com", "www.example.com"))
+      assert.is_true(m("*.Example.COM", "WWW.example.com."))
+      assert.is_true(m("localhost", "LocalHost"))
+      assert.is_false(m("*.example.com", "example.com"))
+      assert.is_false(m("*.example.com", "a.b.example.com"))
+      assert.is_false(m("*.com", "example.com"))
+      assert.is_false(m("f*.example.com", "foo.example.com"))
+      assert.is_false(m("www.*.com", "www.example.com"))
+      assert.is_false(m("", ""))
+    end)
+
+    it("ip_bytes: IPv4 and IPv6 text to bytes, nil for a host name", function()
+      local ip = tls.policy.ip_bytes
+      assert.equal("\127\0\0\1", ip("127.0.0.1"))
+      assert.equal(("\0"):rep(15) .. "\1", ip("::1"))
+      assert.equal(ip("::1"), ip("[0:0:0:0:0:0:0:1]"))
+      assert.equal(ip("::ffff:7f00:1"), ip("::FFFF:127.0.0.1"))
+      for _, bad in ipairs({ "localhost", "010.0.0.1", "1.2.3.256", "1.2.3", "1::2::3", "1:2:3:4:5:6:7:8:9" }) do
+        assert.is_nil(ip(bad), bad)
+      end
+    end)
+
+    it("san_covers: names against dNSName entries, addresses against iPAddress entries", function()
+      local cert = { san = { dns = { "*.example.com", "10.0.0.1" }, ip = { "2001:db8::1" } } }
+      assert.is_true(tls.policy.san_covers(cert, "www.example.com"))
+      assert.is_true(tls.policy.san_covers(cert, "2001:DB8:0:0::1"))
+      assert.is_false(tls.policy.san_covers(cert, "10.0.0.1"))
+      assert.is_false(tls.policy.san_covers({}, "www.example.com"))
+    end)
+
+    it("normalize_pin: the sha256// and bare forms give the bare base64, anything else a reason", function()
+      local pin = pki.pin(pki.server.cert)
+      assert.equal(pin, tls.policy.normalize_pin("sha256//" .. pin))
+      assert.equal(pin, tls.policy.normalize_pin(" " .. pin .. " "))
+      local ok, why = tls.policy.normalize_pin("sha256//" .. pin:sub(5))
+      assert.is_nil(ok)
+      assert.matches("is not a SHA%-256 pin", why)
+      assert.matches("must be a string", select(2, tls.policy.normalize_pin(42)))
+    end)
+
+    it("check_chain checks a chain parsed by tls.x509, without a connection", function()
+      local chain = assert(tls.x509.parse_chain(pki.read(pki.cn_only.cert)))
+      local ok, err = tls.policy.default:check_chain(chain)
+      assert.is_nil(ok)
+      assert.matches("^policy: require_san:", err)
+      assert.is_true(tls.policy { require_san = false }:check_chain(chain))
+      assert.equal("policy: peer: no certificate to check", select(2, tls.policy.default:check_chain({})))
+    end)
+
+    it("min_rsa_bits = false turns the default minimum off", function()
+      assert.equal("tls.policy (require_san)", tostring(tls.policy { min_rsa_bits = false }))
+    end)
+  end)
+
   describe("tls.policy.default", function()
     it("is a tls.policy with require_san and min_rsa_bits = 2048", function()
       assert.equal("tls.policy (require_san, min_rsa_bits)", tostring(tls.policy.default))
