@@ -174,3 +174,36 @@ describe("tls.tofu", function()
       "option 'policy' must be a tls.policy or false")
   end)
 end)
+
+describe("tls.tofu's keys", function()
+  -- A stand-in conn: a policy only asks it for peer() and info().
+  local function fake_conn(servername)
+    local pem = pki.read(pki.self.cert)
+    return {
+      peer = function() return { chain_pem = pem } end,
+      info = function() return { servername = servername } end,
+    }
+  end
+
+  it("are host:port as tls.connect was given them, lower-cased, IPv6 in brackets", function()
+    local path = dir .. "/keys"
+    local t = tls.tofu(path, { policy = false })
+    local pin = "sha256//" .. pki.pin(pki.self.cert)
+    assert.is_true(t(fake_conn(), { host = "Device.LAN", port = 8443 }))
+    assert.is_true(t(fake_conn(), { host = "::1", port = "8443" }))
+    assert.equal(pin, t:lookup("device.lan:8443"))
+    assert.equal(pin, t:lookup("[::1]:8443"))
+  end)
+
+  it("are the server name without a host (tls.wrap, engines, a direct call)", function()
+    local path = dir .. "/keys-sni"
+    local t = tls.tofu(path, { policy = false })
+    assert.is_true(t(fake_conn(), { servername = "by-ctx.test" }))
+    assert.is_true(t(fake_conn("by-info.test")))
+    assert.is_string(t:lookup("by-ctx.test"))
+    assert.is_string(t:lookup("by-info.test"))
+    local ok, err = t(fake_conn())
+    assert.is_nil(ok)
+    assert.matches("^policy: tofu: no host name to record the pin under", err)
+  end)
+end)
