@@ -628,6 +628,20 @@ openssl x509 -in rsa.pem -outform DER -out rsa.der
   end)
 end)
 
+describe("tls.asn1", function()
+  it("reads a T61String as Latin-1, at any length, without raising", function()
+    local function t61(v)
+      local len = #v < 128 and string.char(#v) or "\131" .. string.pack(">I3", #v)
+      return assert(asn1.read("\20" .. len .. v, 1))
+    end
+    assert.are.equal("caf\u{e9} \u{ff}", asn1.string(t61("caf\233 \255")))
+    local long = ("a\233"):rep(600000)
+    local ok, text = pcall(asn1.string, t61(long))
+    assert(ok, text)
+    assert.are.equal(("a\u{e9}"):rep(600000), text)
+  end)
+end)
+
 describe("tls.sha256", function()
   it("matches openssl dgst for lengths around the block boundaries", function()
     local dir = mktemp()

@@ -322,8 +322,9 @@ function asn1.string(node)
     end
     return v
   elseif tag == asn1.T61String then
-    local codes = { sbyte(v, 1, -1) }
-    return to_utf8(codes)
+    -- Latin-1: every byte is its own code point. (Not through a table of
+    -- sbyte(v, 1, -1): that raises on a value of a million bytes.)
+    return (v:gsub("[\128-\255]", function(c) return utf8char(sbyte(c)) end))
   elseif tag == asn1.BMPString then
     if #v % 2 ~= 0 then
       return nil, "asn1: odd length BMPString"
