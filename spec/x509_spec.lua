@@ -581,6 +581,15 @@ openssl x509 -in rsa.pem -outform DER -out rsa.der
       end
     end)
 
+    it("rejects a SAN address in constructed form, which DER does not allow", function()
+      -- p256's SAN holds IP:127.0.0.1 as [7] 04 7f000001; set the constructed bit
+      local p256 = certs.p256.der
+      local at = assert(p256:find("\135\4\127\0\0\1", 1, true))
+      local cert, err = check(p256:sub(1, at - 1) .. "\167" .. p256:sub(at + 1))
+      assert.is_nil(cert)
+      assert.matches("subjectAltName: constructed string", err)
+    end)
+
     it("refuses 10,000 nested SEQUENCEs quickly", function()
       local s = ""
       for _ = 1, 10000 do

@@ -342,8 +342,11 @@ local function parse_san(v)
   for _, gn in ipairs(names) do
     if gn.class == asn1.CONTEXT then
       local t = gn.tag
+      -- names and addresses are primitive in DER (a BER reader would join the parts)
+      if gn.constructed and (t == 1 or t == 2 or t == 6 or t == 7) then
+        return nil, "subjectAltName: constructed string"
+      end
       if t == 1 or t == 2 or t == 6 then
-        if gn.constructed then return nil, "subjectAltName: constructed string" end
         local s = value(gn)
         if s:find("[\128-\255]") then
           return nil, "subjectAltName: non-ASCII name"
