@@ -487,6 +487,32 @@ describe("tls.policy", function()
       assert.matches("must be a string", select(2, tls.policy.normalize_pin(42)))
     end)
 
+    it("peer_chain: the leaf first, even when a server's view of the chain puts it later", function()
+      local leaf, inter = pki.read(pki.chained.leaf_cert), pki.read(pki.intermediate.cert)
+      local hash = "SHA256:" .. tls.x509.parse(leaf).fingerprint_sha256:gsub(":", ""):lower()
+      local conn = { peer = function() return { chain_pem = inter .. leaf, hash = hash } end }
+      local chain = assert(tls.policy.peer_chain(conn))
+      assert.same({ "CN=chained.localhost", "CN=lua-tls-test-intermediate" },
+        { chain[1].subject_string, chain[2].subject_string })
+      local ok, err = tls.policy.peer_chain({ peer = function() return nil end })
+      assert.is_nil(ok)
+      assert.equal("peer: the peer sent no certificate", err)
+    end)
+
+    it("peer_chain: each call gets its own list, so a check that edits it harms no later call", function()
+      local pem = pki.read(pki.chained.cert)
+      local conn = { peer = function() return { chain_pem = pem } end }
+      local seen = {}
+      local p = tls.policy { check = function(chain)
+        seen[#seen + 1] = #chain
+        table.remove(chain, 1)
+        return true
+      end }
+      assert.is_true(p(conn))
+      assert.is_true(p(conn))
+      assert.same({ 2, 2 }, seen)
+    end)
+
     it("check_chain checks a chain parsed by tls.x509, without a connection", function()
       local chain = assert(tls.x509.parse_chain(pki.read(pki.cn_only.cert)))
       local ok, err = tls.policy.default:check_chain(chain)
