@@ -178,13 +178,27 @@ describe("tls conn I/O", function()
     end)
 
     it("settimeout(nil) or a negative value blocks again", function()
-      local conn = connect(silent.port)
+      -- each line comes 0.6 s after the last: a 0.2 s timeout left in
+      -- force would give up on it
+      local late = peers.scripted(pki.server, [[return function(conn)
+        for _, line in ipairs { "one\n", "two\n" } do
+          os.execute("sleep 0.6")
+          conn:send(line)
+        end
+        conn:receive("*a")
+      end]])
+      peers.defer(late.stop)
+      local conn = connect(late.port)
       conn:settimeout(0.2)
       assert.equal(0.2, conn:gettimeout())
+      assert.same({ nil, "timeout", "" }, { conn:receive() })
       conn:settimeout(nil)
       assert.is_nil(conn:gettimeout())
+      assert.equal("one", conn:receive())
+      conn:settimeout(0.2)
       conn:settimeout(-1)
       assert.is_nil(conn:gettimeout())
+      assert.equal("two", conn:receive())
       conn:close()
     end)
 
@@ -259,24 +273,36 @@ describe("tls conn I/O", function()
       conn:close()
     end)
 
-    -- Large counts decrypt straight into the result, and what the last
-    -- record brings past the count must stay buffered, in order.
-    it("byte counts that end inside a record keep the rest for the next receive", function()
-      local straddle = peers.scripted(pki.server, [[return function(conn)
+    -- "00000001000000020000..." up to `count`: bytes out of order show.
+    local function numbered(count)
+      local parts = {}
+      for i = 1, count do parts[i] = ("%08d"):format(i) end
+      return table.concat(parts)
+    end
+
+    -- A peer that sends numbered(count) as one record per size in `sizes`
+    -- (each send is one record), then the rest; returns it and the bytes.
+    local function records_peer(count, sizes)
+      local h = peers.scripted(pki.server, ([[return function(conn)
         local parts = {}
-        for i = 1, 12000 do parts[i] = ("%08d"):format(i) end
+        for i = 1, %d do parts[i] = ("%%08d"):format(i) end
         local data, at = table.concat(parts), 1
-        for _, size in ipairs { 1000, 16384, 300, 5000, 16384, 16384, 1, 7, 16384, 4096 } do
+        for _, size in ipairs { %s } do
           conn:send(data, at, at + size - 1)
           at = at + size
         end
         conn:send(data, at)
         conn:receive("*a")
-      end]])
-      peers.defer(straddle.stop)
-      local parts = {}
-      for i = 1, 12000 do parts[i] = ("%08d"):format(i) end
-      local want = table.concat(parts)
+      end]]):format(count, table.concat(sizes, ", ")))
+      peers.defer(h.stop)
+      return h, numbered(count)
+    end
+
+    -- Large counts decrypt straight into the result, and what the last
+    -- record brings past the count must stay buffered, in order.
+    it("byte counts that end inside a record keep the rest for the next receive", function()
+      local straddle, want = records_peer(12000,
+        { 1000, 16384, 300, 5000, 16384, 16384, 1, 7, 16384, 4096 })
       local conn = connect(straddle.port)
       local got, at = {}, 1
       for _, count in ipairs { 16384 + 300, 20000, 1, 16384, 17000 } do
@@ -295,21 +321,8 @@ describe("tls conn I/O", function()
     -- Small counts over long records refill the conn's buffer directly;
     -- records shorter than the count afterwards take the other path again.
     it("small counts read long records and then short ones in order", function()
-      local mixed = peers.scripted(pki.server, [[return function(conn)
-        local parts = {}
-        for i = 1, 8000 do parts[i] = ("%08d"):format(i) end
-        local data, at = table.concat(parts), 1
-        for _, size in ipairs { 16384, 16384, 16384, 100, 100, 3000, 16384 } do
-          conn:send(data, at, at + size - 1)
-          at = at + size
-        end
-        conn:send(data, at)
-        conn:receive("*a")
-      end]])
-      peers.defer(mixed.stop)
-      local parts = {}
-      for i = 1, 8000 do parts[i] = ("%08d"):format(i) end
-      local want = table.concat(parts)
+      -- 72000 bytes: every listed record is sent whole, then 3264 more
+      local mixed, want = records_peer(9000, { 16384, 16384, 16384, 100, 100, 3000, 16384 })
       local conn = connect(mixed.port)
       local got, at = {}, 1
       while at <= #want do
