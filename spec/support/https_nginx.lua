@@ -8,6 +8,7 @@
 --                /auth (echoes Authorization), /to-auth, /to-http-auth
 --   http   port: the same files in plain HTTP (redirect-to-http target)
 --   mtls   port: requires a client certificate from the test CA
+-- access.log has one "CONNECTION-SERIAL REQUEST-LINE" line per request.
 
 local proc = require "support.proc"
 
@@ -71,7 +72,8 @@ error_log %s/error.log warn;
 pid %s/nginx.pid;
 events { worker_connections 256; }
 http {
-  access_log %s/access.log;
+  log_format conn '$connection $request';
+  access_log %s/access.log conn;
   client_body_temp_path %s/tmp/body;
   proxy_temp_path %s/tmp/proxy;
   fastcgi_temp_path %s/tmp/fastcgi;

@@ -5,6 +5,7 @@
 -- back what the server saw, one "key=value" per line:
 --   method, path, length (body bytes), sha256 (of the body), te (chunked|none),
 --   conn (connection serial number), req (request number on the connection),
+--   sni (the name the client sent, or nil),
 --   plus h-<name>=<value> for each request header.
 -- /chunked?n=N answers with N bytes ("0123456789" repeated) sent chunked,
 -- /close answers with "Connection: close" and closes.
@@ -44,7 +45,7 @@ while true do
   local conn = l:accept()
   if conn then
     serial = serial + 1
-    local nreq = 0
+    local nreq, sni = 0, tostring(conn:info().servername)
     while true do
       conn:settimeout(IDLE)
       local line = conn:receive("*l")
@@ -80,7 +81,7 @@ while true do
       else
         local out = table.concat({ "method=" .. method, "path=" .. path,
           "length=" .. #body, "sha256=" .. sha256.hex(body), "te=" .. te,
-          "conn=" .. serial, "req=" .. nreq, table.concat(lines, "\n") }, "\n") .. "\n"
+          "conn=" .. serial, "req=" .. nreq, "sni=" .. sni, table.concat(lines, "\n") }, "\n") .. "\n"
         conn:send("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
           .. #out .. "\r\n" .. extra .. "\r\n" .. out)
       end
