@@ -31,6 +31,28 @@ local function full_gc()
   collectgarbage()
 end
 
+-- Run round(1..n) after the caller's warm-up and check that descriptors,
+-- the Lua heap and (unless STRESS_NO_RSS) the resident size stay flat.
+local function assert_flat(n, what, round)
+  full_gc()
+  local fds, heap, rss = H.fd_count(), collectgarbage("count"), rss_kib()
+  for i = 1, n do
+    round(i)
+    if i % 500 == 0 then collectgarbage("step") end
+  end
+  full_gc()
+  assert.equal(fds, H.fd_count())
+  -- the Lua heap holds no per-connection residue
+  assert.is_true(collectgarbage("count") - heap < 256,
+    ("Lua heap grew by %.0f KiB"):format(collectgarbage("count") - heap))
+  if CHECK_RSS then
+    -- malloc may keep some freed memory; a leak of even 1 KiB per
+    -- connection would pass this bound at 10,000 connections
+    local grew = rss_kib() - rss
+    assert.is_true(grew < 8192, ("resident size grew by %d KiB over %d %s"):format(grew, n, what))
+  end
+end
+
 describe("under GC stress", function()
   local scfg, ccfg
   setup(function()
@@ -83,9 +105,14 @@ describe("under GC stress", function()
   end)
 
   it("engines dropped at every point of a handshake are collected safely", function()
-    for stop = 1, 8 do
+    local steps = 0
+    assert(H.pump(assert(tls.engine{ config = ccfg, servername = "localhost" }),
+      assert(tls.engine{ config = scfg, mode = "server" }), function() steps = steps + 1 end))
+    local dropped = setmetatable({}, { __mode = "v" })
+    for stop = 1, steps do
       local c = assert(tls.engine{ config = ccfg, servername = "localhost" })
       local s = assert(tls.engine{ config = scfg, mode = "server" })
+      dropped[2 * stop - 1], dropped[2 * stop] = c, s
       local n = 0
       assert.is_false(pcall(H.pump, c, s, function()
         n = n + 1
@@ -93,6 +120,7 @@ describe("under GC stress", function()
       end))
     end
     full_gc()
+    assert.is_nil(next(dropped), "an engine dropped mid-handshake was not collected")
   end)
 
   it("a socket conn dropped mid-handshake is collected and its descriptor closed", function()
@@ -146,25 +174,8 @@ describe("soak: " .. N .. " engine connections, " .. LOOPBACK_N .. " loopback", 
   it("keeps descriptors and memory flat, failures included", function()
     -- malloc settles within a few hundred connections (the verification
     -- failures' first ones cost the most); measure from there
-    local warm = 400
-    for i = 1, warm do one(i) end
-    full_gc()
-    local fds, heap, rss = H.fd_count(), collectgarbage("count"), rss_kib()
-    for i = 1, N do
-      one(i)
-      if i % 500 == 0 then collectgarbage("step") end
-    end
-    full_gc()
-    assert.equal(fds, H.fd_count())
-    -- the Lua heap holds no per-connection residue
-    assert.is_true(collectgarbage("count") - heap < 256,
-      ("Lua heap grew by %.0f KiB"):format(collectgarbage("count") - heap))
-    if CHECK_RSS then
-      -- malloc may keep some freed memory; a leak of even 1 KiB per
-      -- connection would pass this bound at 10,000 connections
-      local grew = rss_kib() - rss
-      assert.is_true(grew < 8192, ("resident size grew by %d KiB over %d connections"):format(grew, N))
-    end
+    for i = 1, 400 do one(i) end
+    assert_flat(N, "connections", one)
   end)
 
   it("keeps descriptors and memory flat over loopback connections, failures included", function()
@@ -194,20 +205,7 @@ describe("soak: " .. N .. " engine connections, " .. LOOPBACK_N .. " loopback", 
     -- warm up as the engine soak does (fewer rounds under valgrind's
     -- small STRESS_N), then measure
     for i = 0, math.min(200, rounds) - 1 do round(i) end
-    full_gc()
-    local fds, heap, rss = H.fd_count(), collectgarbage("count"), rss_kib()
-    for i = 1, rounds do
-      round(i)
-      if i % 500 == 0 then collectgarbage("step") end
-    end
-    full_gc()
-    assert.equal(fds, H.fd_count())
-    assert.is_true(collectgarbage("count") - heap < 256,
-      ("Lua heap grew by %.0f KiB"):format(collectgarbage("count") - heap))
-    if CHECK_RSS then
-      local grew = rss_kib() - rss
-      assert.is_true(grew < 8192, ("resident size grew by %d KiB over %d loopback connections"):format(grew, rounds))
-    end
+    assert_flat(rounds, "loopback connections", round)
     l:close()
   end)
 end)
