@@ -7,13 +7,21 @@
 local pool = require "tls.http.pool"
 
 -- A connection the pool can check and close: receive() answers as an idle
--- TLS connection does ("wantread"), or as one the peer closed.
+-- TLS connection does ("wantread"), as one the peer closed, or with bytes
+-- nobody asked for. The pool must never wait on an idle connection: both
+-- calls insist on settimeout(0) first, where a real one would block.
 local function fake_conn(name)
   local c = { name = name, closed = false, peer_closed = false }
   function c:settimeout(t) self.timeout = t end
-  function c:close() self.closed = true; return true end
+  function c:close()
+    assert(self.timeout == 0, "the pool closed a connection without settimeout(0)")
+    self.closed = true
+    return true
+  end
   function c:receive()
+    assert(self.timeout == 0, "the pool read an idle connection without settimeout(0)")
     if self.peer_closed then return nil, "closed" end
+    if self.unread then return self.unread:sub(1, 1) end
     return nil, "wantread"
   end
   return c
@@ -138,6 +146,15 @@ describe("tls.http.pool", function()
     local s = p:snapshot()
     assert.equal(1, s.discarded)
     assert.equal(0, s.reused)
+  end)
+
+  it("discards a connection with bytes waiting that no request asked for", function()
+    local a = fake_conn("a")
+    p:put("k", a)
+    a.unread = "HTTP/1.1 408 Request Timeout\r\n"
+    assert.is_nil(p:get("k"))
+    assert.is_true(a.closed)
+    assert.equal(1, p:snapshot().discarded)
   end)
 
   it("applies new bounds to what is already idle", function()
