@@ -368,10 +368,8 @@ describe("tls.https against the module's own server", function()
 
   setup(function()
     pki.setup()
-    local port = proc.free_port()
-    srv = proc.start(("lua5.4 spec/support/https_server.lua %d %s %s"):format(port,
-      peers.quote(pki.server.cert), peers.quote(pki.server.key)), { port = port })
-    base = "https://localhost:" .. port
+    srv = peers.lua_server("https_server.lua", pki.server)
+    base = "https://localhost:" .. srv.port
   end)
 
   teardown(function()

@@ -14,15 +14,11 @@ local proc = require "support.proc"
 
 local nginx = {}
 
+-- not pki.sh: that one sends output to /dev/null, which would override
+-- the redirections into files below
 local function sh(cmd)
   local ok = os.execute(cmd)
   if not ok then error("https_nginx: command failed: " .. cmd) end
-end
-
-local function write(path, text)
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
 end
 
 local function sha256sum(path)
@@ -41,8 +37,10 @@ local function is_root()
   return uid == "0"
 end
 
--- nginx.start(pki) -> handle { dir, port, http_port, mtls_port, www, stop(), sha256sum(path) }
+-- nginx.start(pki) -> handle { dir, port, http_port, mtls_port, www, stop() }
+-- (pki: spec/support/pki.lua after pki.setup())
 function nginx.start(pki)
+  local write = pki.write
   local p = io.popen("mktemp -d /tmp/lua-tls-nginx.XXXXXX")
   local dir = p:read("l")
   p:close()
@@ -120,8 +118,8 @@ http {
     stop()
     os.execute("rm -rf " .. dir)
   end
+  -- no wait for the other two ports: nginx binds every listener before it serves
   h.dir, h.www, h.port, h.http_port, h.mtls_port = dir, www, port, http_port, mtls_port
-  -- wait for the other two listeners too (nginx opens them all at once)
   return h
 end
 

@@ -12,28 +12,31 @@ local function quote(s)
 end
 peers.quote = quote
 
+-- A server script of spec/support run as `lua5.4 spec/support/SCRIPT PORT
+-- CERT KEY [ARGS...]` on a free port (nil arguments are left out).
+function peers.lua_server(script, keypair, ...)
+  local port = proc.free_port()
+  local cmd = { ("lua5.4 spec/support/%s %d %s %s"):format(script, port,
+    quote(keypair.cert), quote(keypair.key)) }
+  for i = 1, select("#", ...) do
+    local arg = select(i, ...)
+    if arg ~= nil then cmd[#cmd + 1] = quote(arg) end
+  end
+  local h = proc.start(table.concat(cmd, " "), { port = port })
+  h.port = port
+  return h
+end
+
 -- The module's line echo server (spec/support/echo_server.lua).
 -- extra: Lua table literal of listen options, e.g. '{alpn={"http/1.1"}}'.
 function peers.echo(keypair, extra)
-  local port = proc.free_port()
-  local cmd = ("lua5.4 spec/support/echo_server.lua %d %s %s"):format(port,
-    quote(keypair.cert), quote(keypair.key))
-  if extra then cmd = cmd .. " " .. quote(extra) end
-  local h = proc.start(cmd, { port = port })
-  h.port = port
-  return h
+  return peers.lua_server("echo_server.lua", keypair, extra)
 end
 
 -- A module server that runs `handler` (Lua source of a function(conn, tls))
 -- for each connection.
 function peers.scripted(keypair, handler, extra)
-  local port = proc.free_port()
-  local cmd = ("lua5.4 spec/support/scripted_server.lua %d %s %s %s"):format(port,
-    quote(keypair.cert), quote(keypair.key), quote(handler))
-  if extra then cmd = cmd .. " " .. quote(extra) end
-  local h = proc.start(cmd, { port = port })
-  h.port = port
-  return h
+  return peers.lua_server("scripted_server.lua", keypair, handler, extra)
 end
 
 -- openssl s_server in -rev mode (each line comes back reversed). args: extra

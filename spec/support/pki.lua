@@ -63,11 +63,10 @@ local function ca(name)
   return { key = key, cert = crt }
 end
 
--- Issue a leaf named `name` from `issuer`. opts: san (string for
--- subjectAltName, or false for CN-only), days, start ("-1d" style offsets
--- via -not_before is unsupported in openssl 3.0, so expired certs use
--- a CA-signed cert with -days 1 and a backdated start through -set_serial
--- plus faketime-free `openssl ca`), key kind, eku.
+-- Issue a leaf named `name`. opts: issuer (default the test root), san
+-- (subjectAltName text, default DNS:<name>; false for CN-only), cn, days,
+-- key (kind for genkey), eku, expired (valid January 2020 only: `openssl
+-- x509` cannot backdate, so `openssl ca -startdate/-enddate` signs it).
 function pki.leaf(name, opts)
   opts = opts or {}
   local issuer = opts.issuer or pki.ca
