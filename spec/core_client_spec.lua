@@ -159,9 +159,11 @@ describe("tls client", function()
       conn:close()
     end)
 
-    it("refuses something that is not a socket", function()
-      assert.has_error(function() tls.wrap("socket", {}) end)
-      assert.has_error(function() tls.wrap(3, { mode = "both" }) end)
+    it("refuses something that is not a socket, or a bad mode, saying which", function()
+      assert.has_error(function() tls.wrap("socket", {}) end,
+        "tls.wrap: expected a connected LuaSocket tcp object or a descriptor, got socket")
+      assert.has_error(function() tls.wrap(3, { mode = "both" }) end,
+        'tls.wrap: option \'mode\' must be "client" or "server", got both')
     end)
   end)
 

@@ -20,6 +20,24 @@ local function echo_once(conn, text)
   return conn:receive("*l")
 end
 
+-- A server on `port` that requires a client certificate serves a client
+-- with the test one (its echo of "mtls" is `echoed`) and refuses one without.
+local function requires_client_cert(port, echoed)
+  local conn = assert(tls.connect("localhost", port, { ca_file = P.ca,
+    cert_file = P.client.cert, key_file = P.client.key, timeout = 5 }))
+  assert.equal(echoed, echo_once(conn, "mtls"))
+  conn:close()
+  local bare, err = tls.connect("localhost", port, { ca_file = P.ca, timeout = 5 })
+  if bare then -- TLS 1.3: the refusal may arrive after the handshake
+    bare:send("x\n")
+    local line
+    line, err = bare:receive("*l")
+    assert.is_nil(line)
+    bare:close()
+  end
+  assert.is_string(err)
+end
+
 describe("the module's client against other servers", function()
   lazy_setup(function() P = kit.setup() end)
   lazy_teardown(function() kit.teardown() end)
@@ -51,19 +69,7 @@ describe("the module's client against other servers", function()
       local srv = gnutls_serv(("--x509certfile %s --x509keyfile %s --x509cafile %s --require-client-cert")
         :format(P.server.cert, P.server.key, P.ca))
       finally(srv.stop)
-      local conn = assert(tls.connect("localhost", srv.port, { ca_file = P.ca,
-        cert_file = P.client.cert, key_file = P.client.key, timeout = 5 }))
-      assert.equal("mtls", echo_once(conn, "mtls"))
-      conn:close()
-      local bare, err = tls.connect("localhost", srv.port, { ca_file = P.ca, timeout = 5 })
-      if bare then -- TLS 1.3: the refusal may arrive after the handshake
-        bare:send("x\n")
-        local line
-        line, err = bare:receive("*l")
-        assert.is_nil(line)
-        bare:close()
-      end
-      assert.is_string(err)
+      requires_client_cert(srv.port, "mtls")
     end)
 
     it("checks a staple from --ocsp-response", function()
@@ -103,10 +109,7 @@ describe("the module's client against other servers", function()
     it("sends the client certificate it requires", function()
       local srv = peers.s_server(P.server, ("-Verify 2 -CAfile %s"):format(P.ca))
       finally(srv.stop)
-      local conn = assert(tls.connect("localhost", srv.port, { ca_file = P.ca,
-        cert_file = P.client.cert, key_file = P.client.key, timeout = 5 }))
-      assert.equal("sltm", echo_once(conn, "mtls"))
-      conn:close()
+      requires_client_cert(srv.port, "sltm")
     end)
 
     it("checks a staple from -status_file", function()
