@@ -52,12 +52,13 @@ describe("engine lifecycle", function()
   it("queues close_notify on close() even when the output queue is full", function()
     local c, s = pair({ buffer_limit = 16896 })
     local chunk = ("x"):rep(4096)
-    local sent = 0
-    while true do  -- fill the client's output queue without draining it
+    local sent, full = 0, false
+    for _ = 1, 64 do  -- fill the client's output queue without draining it
       local last, err = c:send(chunk)
-      if not last then assert.equal("wantwrite", err); break end
+      if not last then assert.equal("wantwrite", err); full = true; break end
       sent = sent + #chunk
     end
+    assert.is_true(full, "the output queue never filled")
     assert.is_true(c:close())
     s:feed(c:drain())
     local got = s:receive("*a")  -- ends cleanly only if close_notify arrived
