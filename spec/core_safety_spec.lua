@@ -9,7 +9,7 @@ local proc = require "support.proc"
 
 -- Descriptors now vs. a count taken before: equal, or show what is open.
 local function assert_fds(before, listing)
-  local now, now_listing = peers.fds()
+  local now, now_listing = proc.fds()
   assert.equal(before, now, "descriptors before:\n" .. listing .. "\nafter:\n" .. now_listing)
 end
 
@@ -99,7 +99,7 @@ describe("safe to embed", function()
     it("stay flat over 200 connections opened and closed", function()
       local conn = assert(connect())  -- warm up: library and CA loading
       conn:close()
-      local before, listing = peers.fds()
+      local before, listing = proc.fds()
       for i = 1, 200 do
         conn = assert(connect())
         if i % 20 == 0 then
@@ -116,7 +116,7 @@ describe("safe to embed", function()
       peers.defer(function() silent:close() end)
       local silent_port = select(2, silent:getsockname())
       local closed_port = proc.free_port()
-      local before, listing = peers.fds()
+      local before, listing = proc.fds()
       for _ = 1, 30 do
         local c, err = tls.connect("localhost", echo.port, { timeout = 10 })  -- no CA: verify fails
         assert.is_nil(c)
@@ -144,7 +144,7 @@ describe("safe to embed", function()
       local l = assert(tls.listen("127.0.0.1", 0, { cert_file = pki.server.cert, key_file = pki.server.key }))
       peers.defer(function() l:close() end)
       local port = select(2, l:getsockname())
-      local before, listing = peers.fds()
+      local before, listing = proc.fds()
       local clients = proc.start(("sh -c %s"):format(peers.quote(
         ("for i in 1 2 3 4 5 6 7 8 9 10; do "
         .. "openssl s_client -connect 127.0.0.1:%d </dev/null >/dev/null 2>&1; "
@@ -164,7 +164,7 @@ describe("safe to embed", function()
 
   describe("garbage collection", function()
     it("collects a client conn in the middle of its handshake", function()
-      local before, listing = peers.fds()
+      local before, listing = proc.fds()
       do
         local busy = assert(connect())  -- keeps the one-at-a-time server from answering
         local sock = assert(socket.connect("127.0.0.1", echo.port))
@@ -181,7 +181,7 @@ describe("safe to embed", function()
     end)
 
     it("collects a server conn in the middle of its handshake", function()
-      local before, listing = peers.fds()
+      local before, listing = proc.fds()
       do
         -- the client is an in-memory engine whose ClientHello goes over a
         -- plain socket, and which never answers: the server stays mid-handshake

@@ -68,10 +68,10 @@ describe("tls server", function()
       local busy = assert(tls.listen("127.0.0.1", 0, { cert_file = pki.server.cert,
         key_file = pki.server.key }))
       local port = select(2, busy:getsockname())
-      local before = proc.my_fd_count()
+      local before = proc.fds()
       local l, err = tls.listen("127.0.0.1", port, { cert_file = pki.server.cert,
         key_file = pki.server.key })
-      local after = proc.my_fd_count()
+      local after = proc.fds()
       busy:close()
       assert.is_nil(l)
       assert.equal("listen: cannot listen on 127.0.0.1 port " .. port .. ": Address already in use", err)

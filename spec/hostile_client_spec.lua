@@ -4,6 +4,7 @@
 local tls = require "tls"
 local pki = require "support.pki"
 local H = require "support.hostile"
+local proc = require "support.proc"
 
 describe("hostile servers against the client", function()
   local scfg, ccfg
@@ -164,13 +165,13 @@ describe("hostile servers against the client", function()
     against(function(raw) assert(raw:send("garbage")) end)
     collectgarbage()
     collectgarbage()
-    local before = H.fd_count()
+    local before = proc.fds()
     for _ = 1, 20 do
       against(function(raw) assert(raw:send("garbage")) end)
       against(function(raw) H.reset(raw) end)
     end
     collectgarbage()
     collectgarbage()
-    assert.equal(before, H.fd_count())
+    assert.equal(before, proc.fds())
   end)
 end)

@@ -6,6 +6,7 @@ local tls = require "tls"
 local socket = require "socket"
 local pki = require "support.pki"
 local H = require "support.hostile"
+local proc = require "support.proc"
 
 describe("hostile clients against the server", function()
   local scfg, ccfg, listener, port
@@ -102,7 +103,7 @@ describe("hostile clients against the server", function()
 
   it("keeps serving real clients after all of the above", function()
     collectgarbage()
-    local fds = H.fd_count()
+    local fds = proc.fds()
     local client = io.popen(("openssl s_client -connect 127.0.0.1:%d -CAfile %s "
       .. "-servername localhost -verify_return_error -brief </dev/null 2>&1"):format(port, pki.ca.cert))
     local conn, err = listener:accept(10)
@@ -113,7 +114,7 @@ describe("hostile clients against the server", function()
     client:close()
     assert.matches("Verification: OK", out)
     collectgarbage()
-    assert.equal(fds, H.fd_count())
+    assert.equal(fds, proc.fds())
   end)
 
   describe("on a wrapped server conn", function()

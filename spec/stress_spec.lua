@@ -12,6 +12,7 @@
 local tls = require "tls"
 local pki = require "support.pki"
 local H = require "support.hostile"
+local proc = require "support.proc"
 
 local N = tonumber(os.getenv("STRESS_N")) or 1000
 local LOOPBACK_N = tonumber(os.getenv("STRESS_LOOPBACK_N")) or math.max(N // 10, 20)
@@ -35,13 +36,13 @@ end
 -- the Lua heap and (unless STRESS_NO_RSS) the resident size stay flat.
 local function assert_flat(n, what, round)
   full_gc()
-  local fds, heap, rss = H.fd_count(), collectgarbage("count"), rss_kib()
+  local fds, heap, rss = proc.fds(), collectgarbage("count"), rss_kib()
   for i = 1, n do
     round(i)
     if i % 500 == 0 then collectgarbage("step") end
   end
   full_gc()
-  assert.equal(fds, H.fd_count())
+  assert.equal(fds, proc.fds())
   -- the Lua heap holds no per-connection residue
   assert.is_true(collectgarbage("count") - heap < 256,
     ("Lua heap grew by %.0f KiB"):format(collectgarbage("count") - heap))
@@ -126,7 +127,7 @@ describe("under GC stress", function()
   it("a socket conn dropped mid-handshake is collected and its descriptor closed", function()
     local raws = {}
     full_gc()
-    local before = H.fd_count()
+    local before = proc.fds()
     for i = 1, 10 do
       local raw, srv = H.tcp_pair()
       local conn = assert(tls.wrap(srv, { mode = "server", config = scfg, timeout = 0 }))
@@ -136,7 +137,7 @@ describe("under GC stress", function()
     end
     full_gc()
     for _, raw in ipairs(raws) do raw:close() end
-    assert.equal(before, H.fd_count())
+    assert.equal(before, proc.fds())
   end)
 end)
 

@@ -86,11 +86,6 @@ function H.pump_raw(engine, raw, conn)
   return nil, "handshake did not finish"
 end
 
--- Sockets and files this process holds (proc.fds).
-function H.fd_count()
-  return (require("support.proc").fds())
-end
-
 -- Configs for the test PKI (spec/support/pki.lua, set up by the caller).
 function H.configs(pki)
   return assert(tls.config{ cert_file = pki.server.cert, key_file = pki.server.key }),

@@ -102,9 +102,6 @@ function peers.lua(code, args)
   return out, status
 end
 
--- Descriptors held now, with a listing for failure messages (proc.fds).
-peers.fds = proc.fds
-
 -- Cleanups for the running test: busted keeps only the last finally() of a
 -- test, so specs that open several things call peers.defer(fn) for each and
 -- after_each(peers.run_deferred) runs them all, newest first.

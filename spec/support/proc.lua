@@ -107,10 +107,6 @@ function proc.fds()
   return #lines, table.concat(lines, "\n")
 end
 
-function proc.my_fd_count()
-  return (proc.fds())
-end
-
 local pid_cache
 function proc.my_pid()
   if not pid_cache then
