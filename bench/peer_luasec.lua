@@ -32,17 +32,11 @@ local function client_ctx(proto, trust)
   return assert(ssl.newcontext(params))
 end
 
-local function listen(port)
-  local srv = assert(socket.bind("127.0.0.1", tonumber(port), 1024))
-  P.ready()
-  return srv
-end
-
-local function accept(srv, ctx)
-  local s = srv:accept()
-  if not s then return nil end
-  s:setoption("tcp-nodelay", true)
+-- Wraps a connected socket and handshakes: the conn, or nil, err.
+local function handshake(s, ctx, servername)
+  s:setoption("tcp-nodelay", true)  -- here: a master socket refuses it before connect
   local conn = assert(ssl.wrap(s, ctx))
+  if servername then conn:sni(servername) end
   conn:settimeout(10)
   local ok, err = conn:dohandshake()
   if not ok then
@@ -56,64 +50,46 @@ local function connect(host, port, ctx)
   local s = socket.tcp()
   local ok, err = s:connect(host, tonumber(port))
   if not ok then return nil, err end
-  s:setoption("tcp-nodelay", true)  -- a master socket refuses it before connect
-  local conn = assert(ssl.wrap(s, ctx))
-  conn:sni("localhost")
-  conn:settimeout(10)
-  ok, err = conn:dohandshake()
-  if not ok then
-    conn:close()
-    return nil, err
+  return handshake(s, ctx, "localhost")
+end
+
+-- accept and connect as the peerlib loops take them
+local function acceptor(port, cert, key, proto)
+  local ctx = server_ctx(cert, key, proto)
+  local srv = assert(socket.bind("127.0.0.1", tonumber(port), 1024))
+  P.ready()
+  return function()
+    local s, err = srv:accept()
+    if not s then return nil, err end
+    return handshake(s, ctx)
   end
-  return conn
+end
+
+local function connector(host, port, proto, trust)
+  local ctx = client_ctx(proto, trust)
+  return function() return connect(host, port, ctx) end
 end
 
 local roles = {}
 
 function roles.server_hs(port, cert, key, proto, count, warm)
-  count, warm = tonumber(count), tonumber(warm)
-  local ctx = server_ctx(cert, key, proto)
-  local srv = listen(port)
-  local ok, fail, cpu0, wall0 = 0, 0, P.cpu(), P.wall()
-  for i = 1, count + warm do
-    if i == warm + 1 then cpu0, wall0 = P.cpu(), P.wall() end
-    local conn = accept(srv, ctx)
-    if conn then conn:close() end
-    if i > warm then
-      if conn then ok = ok + 1 else fail = fail + 1 end
-    end
-  end
-  P.report("ok", ok, "fail", fail, "cpu", P.cpu() - cpu0, "wall", P.wall() - wall0)
+  P.server_hs(acceptor(port, cert, key, proto), count, warm)
+end
+
+-- no client session resumption in LuaSec
+local function facts(conn)
+  local info = conn:info()
+  return info.protocol, info.cipher, false
 end
 
 function roles.client_hs(host, port, proto, count, warm, trust)
-  count, warm = tonumber(count), tonumber(warm)
-  local ctx = client_ctx(proto, trust)
-  local ok, fail, cpu0, wall0 = 0, 0, P.cpu(), P.wall()
-  local info
-  for i = 1, count + warm do
-    if i == warm + 1 then cpu0, wall0 = P.cpu(), P.wall() end
-    local conn, err = connect(host, port, ctx)
-    if conn then
-      info = conn:info()
-      conn:receive("*a")
-      conn:close()
-    elseif i == 1 then
-      io.stderr:write("connect: ", tostring(err), "\n")
-    end
-    if i > warm then
-      if conn then ok = ok + 1 else fail = fail + 1 end
-    end
-  end
-  P.report("ok", ok, "fail", fail, "resumed", 0, "cpu", P.cpu() - cpu0,
-    "wall", P.wall() - wall0, "version", info and info.protocol, "cipher", info and info.cipher)
+  P.client_hs(connector(host, port, proto, trust), facts, count, warm, true)
 end
 
 function roles.bulk_server(port, cert, key, proto, conns)
-  local ctx = server_ctx(cert, key, proto)
-  local srv = listen(port)
+  local accept = acceptor(port, cert, key, proto)
   for _ = 1, tonumber(conns) do
-    local conn = accept(srv, ctx)
+    local conn = accept()
     if conn then
       conn:settimeout(nil)
       P.bulk_serve(conn)
@@ -131,30 +107,11 @@ function roles.bulk_client(host, port, proto, mode, total, chunk)
 end
 
 function roles.hold_server(port, cert, key, proto)
-  local ctx = server_ctx(cert, key, proto)
-  local srv = listen(port)
-  local held = {}
-  while true do
-    local conn = accept(srv, ctx)
-    if conn then held[#held + 1] = conn end
-  end
+  P.hold_server(acceptor(port, cert, key, proto))
 end
 
 function roles.hold_client(host, port, proto, n, warm, trust, server)
-  n, warm = tonumber(n), tonumber(warm)
-  local ctx = client_ctx(proto, trust)
-  local held, self0, srv0 = {}, 0, 0
-  for i = 1, n + warm do
-    if i == warm + 1 then
-      P.sleep(0.3)
-      collectgarbage("collect")
-      self0, srv0 = P.rss(), P.rss(server)
-    end
-    held[i] = assert(connect(host, port, ctx))
-  end
-  P.sleep(0.3)
-  collectgarbage("collect")
-  P.report("held", n, "client_kib", P.rss() - self0, "server_kib", P.rss(server) - srv0)
+  P.hold_client(connector(host, port, proto, trust), n, warm, server)
 end
 
 -- N sequential GETs with ssl.https.request, verifying like the others.

@@ -26,31 +26,25 @@ end
 
 local roles = {}
 
-function roles.server_hs(port, cert, key, proto, count, warm)
-  count, warm = tonumber(count), tonumber(warm)
+-- A listener's accept, as P.server_hs and P.hold_server take it.
+local function acceptor(port, cert, key, proto)
   local l = assert(tls.listen("127.0.0.1", port, server_opts(cert, key, proto)))
   P.ready()
-  local ok, fail, cpu0, wall0 = 0, 0, P.cpu(), P.wall()
-  for i = 1, count + warm do
-    if i == warm + 1 then cpu0, wall0 = P.cpu(), P.wall() end
-    local conn, err = l:accept()
-    if conn then conn:close() end
-    if i > warm then
-      if conn then ok = ok + 1 else fail = fail + 1 end
-    end
-    if not conn and i == 1 then io.stderr:write("accept: ", err, "\n") end
-  end
-  P.report("ok", ok, "fail", fail, "cpu", P.cpu() - cpu0, "wall", P.wall() - wall0)
+  return function() return l:accept() end
+end
+
+function roles.server_hs(port, cert, key, proto, count, warm)
+  P.server_hs(acceptor(port, cert, key, proto), count, warm)
 end
 
 -- A client writes tls.connect(host, port, opts) with its options each time;
 -- with BENCH_REUSE_CONFIG=1 it builds one tls.config and passes config = cfg.
-local function connector(proto, trust, session)
+local function connector(host, port, proto, trust, session)
   local opts = client_opts(proto, trust, session)
   if os.getenv("BENCH_REUSE_CONFIG") == "1" then
     opts = { config = assert(tls.config(opts)) }
   end
-  return function(host, port)
+  return function()
     local o = {}
     for k, v in pairs(opts) do o[k] = v end
     o.servername = "localhost"
@@ -58,35 +52,19 @@ local function connector(proto, trust, session)
   end
 end
 
+local function facts(conn)
+  local info = conn:info()
+  return info.version, info.cipher, info.resumed
+end
+
 function roles.client_hs(host, port, proto, count, warm, trust, session)
-  count, warm = tonumber(count), tonumber(warm)
-  local connect = connector(proto, trust, session)
-  local ok, fail, resumed, cpu0, wall0 = 0, 0, 0, P.cpu(), P.wall()
-  local info
-  for i = 1, count + warm do
-    if i == warm + 1 then cpu0, wall0 = P.cpu(), P.wall() end
-    local conn, err = connect(host, port)
-    if conn then
-      info = conn:info()
-      if i > warm and info.resumed then resumed = resumed + 1 end
-      if not session then conn:receive("*a") end
-      conn:close()
-    elseif i == 1 then
-      io.stderr:write("connect: ", err, "\n")
-    end
-    if i > warm then
-      if conn then ok = ok + 1 else fail = fail + 1 end
-    end
-  end
-  P.report("ok", ok, "fail", fail, "resumed", resumed, "cpu", P.cpu() - cpu0,
-    "wall", P.wall() - wall0, "version", info and info.version, "cipher", info and info.cipher)
+  P.client_hs(connector(host, port, proto, trust, session), facts, count, warm, not session)
 end
 
 function roles.bulk_server(port, cert, key, proto, conns)
-  local l = assert(tls.listen("127.0.0.1", port, server_opts(cert, key, proto)))
-  P.ready()
+  local accept = acceptor(port, cert, key, proto)
   for _ = 1, tonumber(conns) do
-    local conn = l:accept()
+    local conn = accept()
     if conn then
       P.bulk_serve(conn)
       conn:close()
@@ -103,30 +81,11 @@ function roles.bulk_client(host, port, proto, mode, total, chunk)
 end
 
 function roles.hold_server(port, cert, key, proto)
-  local l = assert(tls.listen("127.0.0.1", port, server_opts(cert, key, proto)))
-  local held = {}
-  P.ready()
-  while true do
-    local conn = l:accept()
-    if conn then held[#held + 1] = conn end
-  end
+  P.hold_server(acceptor(port, cert, key, proto))
 end
 
 function roles.hold_client(host, port, proto, n, warm, trust, server)
-  n, warm = tonumber(n), tonumber(warm)
-  local connect = connector(proto, trust)
-  local held, self0, srv0 = {}, 0, 0
-  for i = 1, n + warm do
-    if i == warm + 1 then
-      P.sleep(0.3)
-      collectgarbage("collect")
-      self0, srv0 = P.rss(), P.rss(server)
-    end
-    held[i] = assert(connect(host, port))
-  end
-  P.sleep(0.3)
-  collectgarbage("collect")
-  P.report("held", n, "client_kib", P.rss() - self0, "server_kib", P.rss(server) - srv0)
+  P.hold_client(connector(host, port, proto, trust), n, warm, server)
 end
 
 --- Engines: a client and a server engine pumped in this process.

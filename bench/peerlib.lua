@@ -1,5 +1,6 @@
 -- What the Lua peers (peer_module.lua, peer_luasec.lua) share: clocks,
--- resident memory, and the result line the driver parses.
+-- resident memory, the result line the driver parses, and the loops that
+-- measure.
 local socket = require "socket"
 
 local P = {}
@@ -43,6 +44,82 @@ function P.report(...)
   end
   io.stdout:write(table.concat(parts, " "), "\n")
   io.stdout:flush()
+end
+
+--- The measuring loops, one copy for both Lua peers so that lua-tls and
+--- LuaSec are measured the same way; each peer passes its library's own
+--- accept or connect. Counts arrive as the command line's strings.
+
+-- accept() -> conn with the handshake done, or nil, err. Accepts and
+-- closes WARM + COUNT connections; the last COUNT are timed.
+function P.server_hs(accept, count, warm)
+  count, warm = tonumber(count), tonumber(warm)
+  local ok, fail, cpu0, wall0 = 0, 0, P.cpu(), P.wall()
+  for i = 1, count + warm do
+    if i == warm + 1 then cpu0, wall0 = P.cpu(), P.wall() end
+    local conn, err = accept()
+    if conn then conn:close() end
+    if i > warm then
+      if conn then ok = ok + 1 else fail = fail + 1 end
+    end
+    if not conn and i == 1 then io.stderr:write("accept: ", tostring(err), "\n") end
+  end
+  P.report("ok", ok, "fail", fail, "cpu", P.cpu() - cpu0, "wall", P.wall() - wall0)
+end
+
+-- connect() -> conn with the handshake done, or nil, err; facts(conn) ->
+-- its version, cipher and whether it resumed. Each conn is read to the end
+-- (the raw-libtls server closes) unless read_all is false: openssl
+-- s_server -www, the resumption peer, waits for a request instead.
+function P.client_hs(connect, facts, count, warm, read_all)
+  count, warm = tonumber(count), tonumber(warm)
+  local ok, fail, resumed, cpu0, wall0 = 0, 0, 0, P.cpu(), P.wall()
+  local version, cipher
+  for i = 1, count + warm do
+    if i == warm + 1 then cpu0, wall0 = P.cpu(), P.wall() end
+    local conn, err = connect()
+    if conn then
+      local was_resumed
+      version, cipher, was_resumed = facts(conn)
+      if i > warm and was_resumed then resumed = resumed + 1 end
+      if read_all then conn:receive("*a") end
+      conn:close()
+    elseif i == 1 then
+      io.stderr:write("connect: ", tostring(err), "\n")
+    end
+    if i > warm then
+      if conn then ok = ok + 1 else fail = fail + 1 end
+    end
+  end
+  P.report("ok", ok, "fail", fail, "resumed", resumed, "cpu", P.cpu() - cpu0,
+    "wall", P.wall() - wall0, "version", version, "cipher", cipher)
+end
+
+-- Accepts and holds connections until the driver stops the process.
+function P.hold_server(accept)
+  local held = {}
+  while true do
+    local conn = accept()
+    if conn then held[#held + 1] = conn end
+  end
+end
+
+-- Opens WARM + N connections and holds them; reports the growth of this
+-- process's and the server's (pid `server`) resident memory over the last N.
+function P.hold_client(connect, n, warm, server)
+  n, warm = tonumber(n), tonumber(warm)
+  local held, self0, srv0 = {}, 0, 0
+  for i = 1, n + warm do
+    if i == warm + 1 then
+      P.sleep(0.3)
+      collectgarbage("collect")
+      self0, srv0 = P.rss(), P.rss(server)
+    end
+    held[i] = assert(connect())
+  end
+  P.sleep(0.3)
+  collectgarbage("collect")
+  P.report("held", n, "client_kib", P.rss() - self0, "server_kib", P.rss(server) - srv0)
 end
 
 -- Bulk modes: "sink" (the reader reads 16 KiB blocks, whatever the write
