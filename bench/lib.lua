@@ -201,6 +201,35 @@ function lib.serve(server_cmd, client_cmd)
   return sres, cres, sout
 end
 
+-- For a peer that prints no READY line (openssl s_server, nginx): wait
+-- until 127.0.0.1:port accepts a TCP connection. If it does not within
+-- 10 s, or srv (a lib.spawn handle) exits first, stop srv and raise with
+-- its output and `detail` (more output, such as a log file's).
+function lib.wait_port(port, srv, what, detail)
+  local deadline = lib.now() + 10
+  while true do
+    local s = socket.tcp()
+    local up = s:connect("127.0.0.1", port)
+    s:close()
+    if up then return end
+    if not srv.alive() or lib.now() > deadline then
+      local out = srv.output() .. (detail and detail() or "")
+      srv.stop()
+      error(("bench: %s did not start on port %d:\n%s"):format(what, port, out), 2)
+    end
+    lib.sleep(0.02)
+  end
+end
+
+-- openssl s_server for TLS 1.2 resumption on pair (pki.ecdsa or pki.rsa),
+-- answering HTTP (-www); returns its lib.spawn handle once it listens.
+function lib.s_server(port, pair)
+  local srv = lib.spawn(("openssl s_server -tls1_2 -accept 127.0.0.1:%d -cert %s -key %s -www -quiet")
+    :format(port, pair.cert, pair.key))
+  lib.wait_port(port, srv, "openssl s_server")
+  return srv
+end
+
 -- Interleave measurements: `repeats` rounds over keys, keep the best value
 -- (max for "higher", min for "lower") per key. fn(key) returns a number or nil.
 function lib.best(keys, fn, better, repeats)

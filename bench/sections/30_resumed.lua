@@ -13,18 +13,7 @@ return {
     for _, kind in ipairs { "ecdsa", "rsa" } do
       local best = lib.best({ "module", "c" }, function(impl)
         local port = lib.free_port()
-        local srv = lib.spawn(("openssl s_server -tls1_2 -accept 127.0.0.1:%d -cert %s -key %s -www -quiet")
-          :format(port, pki[kind].cert, pki[kind].key))
-        local deadline = lib.now() + 10
-        local socket = require "socket"
-        while true do
-          local s = socket.tcp()
-          local ok = s:connect("127.0.0.1", port)
-          s:close()
-          if ok then break end
-          if lib.now() > deadline then srv.stop() error("openssl s_server did not start: " .. srv.output()) end
-          lib.sleep(0.02)
-        end
+        local srv = lib.s_server(port, pki[kind])
         local session = lib.tmpdir() .. "/session-" .. impl .. "-" .. kind
         os.remove(session)
         -- one config for every connection, as the C reference does: options

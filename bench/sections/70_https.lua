@@ -39,19 +39,7 @@ http {
 }
 ]]):format(dir, dir, dir, dir, dir, dir, dir, port, pki.ecdsa.cert, pki.ecdsa.key, dir))
     local srv = lib.spawn(("%s -p %s -c %s/nginx.conf"):format(nginx, dir, dir))
-    local socket = require "socket"
-    local deadline = lib.now() + 10
-    while true do
-      local s = socket.tcp()
-      local ok = s:connect("127.0.0.1", port)
-      s:close()
-      if ok then break end
-      if lib.now() > deadline then
-        srv.stop()
-        error("nginx did not start: " .. srv.output() .. (lib.read(dir .. "/error.log") or ""))
-      end
-      lib.sleep(0.02)
-    end
+    lib.wait_port(port, srv, "nginx", function() return lib.read(dir .. "/error.log") or "" end)
     local url = ("https://localhost:%d/hello.txt"):format(port)
     local impls = { "module" }
     if lib.luasec_available() then impls[#impls + 1] = "luasec" end

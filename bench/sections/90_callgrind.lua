@@ -50,16 +50,7 @@ return {
     local function resumed_ir(key)
       return function(impl, n)
         local out, port = cgfile(), lib.free_port()
-        local srv = lib.spawn(("openssl s_server -tls1_2 -accept 127.0.0.1:%d -cert %s -key %s -www -quiet")
-          :format(port, pki[key].cert, pki[key].key))
-        local socket = require "socket"
-        local deadline = lib.now() + 10
-        repeat
-          local s = socket.tcp()
-          local up = s:connect("127.0.0.1", port)
-          s:close()
-          if not up then lib.sleep(0.02) end
-        until up or lib.now() > deadline
+        local srv = lib.s_server(port, pki[key])
         local session = lib.tmpdir() .. "/cg-session"
         os.remove(session)
         -- one untimed connection stores the session; every counted one resumes
