@@ -124,6 +124,11 @@ function lib.tmpdir()
   return tmp
 end
 
+function lib.remove_tmpdir()
+  if tmp then os.execute("rm -rf " .. tmp) end
+  tmp, lib._pki = nil, nil
+end
+
 --- Processes
 
 local running = {}
@@ -346,8 +351,5 @@ lib.impls = {
 function lib.luasec_available()
   return lib.has_module("ssl")
 end
-
--- Pass a path through the shell safely (paths here have no quotes).
-function lib.q(s) return "'" .. tostring(s) .. "'" end
 
 return lib

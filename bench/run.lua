@@ -132,7 +132,7 @@ for _, path in ipairs(sections()) do
   end
 end
 lib.stop_all()
-if lib._pki or lib.exists(lib.tmpdir()) then os.execute("rm -rf " .. lib.tmpdir()) end
+lib.remove_tmpdir()
 
 local elapsed = lib.now() - started
 local text = render(false)

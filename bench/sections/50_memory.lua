@@ -24,7 +24,7 @@ return {
       server[impl] = res.server_kib / S.conns
       client[impl] = res.client_kib / S.conns
     end
-    b.note(("memory: %d connections held, ECDSA P-256 TLS 1.3"):format(S.conns))
+    b.note(("%d connections held, ECDSA P-256 TLS 1.3"):format(S.conns))
     b.row { case = "server side, per connection", unit = "KiB", better = "lower",
       module = server.module, c = server.c, luasec = server.luasec, target_luasec = 1.0 }
     b.row { case = "client side, per connection", unit = "KiB", better = "lower",

@@ -18,6 +18,6 @@ return {
     local ms = tonumber(line:match("runs ([%d.]+) ms"))
     b.row { case = "parse the system CA bundle (tls.x509)", unit = "ms", better = "lower",
       module = ms, c = "n/a", luasec = "n/a" }
-    b.note("x509: " .. line)
+    b.note(line)
   end,
 }

@@ -15,7 +15,6 @@ return {
     if not lib.have("valgrind") then return b.note("skipped: valgrind is not installed") end
     local pki = lib.pki()
     local lo, hi = 2, 2 + S.cg_pairs
-    if lib.smoke then lo, hi = 1, 2 end
     local luasec = lib.luasec_available()
     local function cgfile() return lib.tmpdir() .. "/callgrind." .. lib.free_port() end
     local function cmd(impl) return lib.impls[impl].cmd end
