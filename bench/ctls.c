@@ -343,7 +343,6 @@ static int bulk_client(char **a)
 	fd = connect_to(a[0], a[1]);
 	if (tls_connect_socket(c, fd, "localhost") != 0 || tls_handshake(c) != 0)
 		die("handshake", tls_error(c));
-	snprintf(hdr, sizeof(hdr), "%-*s", HEADER_LEN, "");
 	snprintf(hdr, sizeof(hdr), "%.7s %ld %ld", a[3], total, chunk);
 	memset(hdr + strlen(hdr), ' ', HEADER_LEN - strlen(hdr));
 	cpu0 = CPU();
