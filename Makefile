@@ -22,7 +22,7 @@ APT_PKGS := lua5.4 liblua5.4-dev libtls-dev pkg-config gcc make openssl \
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;
 
-.PHONY: all build deps test demo clean install ci-checks print-packages
+.PHONY: all build deps deps-build test demo clean install ci-checks print-packages
 all: build
 build: $(MODULE)
 
@@ -47,8 +47,9 @@ test: deps build
 demo: deps build
 	$(LUA) examples/demo.lua
 
+# Debian's luarocks defaults to Lua 5.1, which the rockspec refuses.
 install: build
-	luarocks make rockspec/lua-tls-scm-1.rockspec
+	luarocks --lua-version 5.4 make rockspec/lua-tls-scm-1.rockspec
 
 clean:
 	rm -rf build
