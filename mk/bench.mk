@@ -1,7 +1,8 @@
 # Benchmarks (bench/): lua-tls against raw libtls (bench/ctls.c) and LuaSec.
 #   make bench        the full run, a few minutes on 2 cores (settings: bench/lib.lua)
 #   make bench-smoke  every section with tiny counts, to prove the bench code runs
-BENCH_APT_PKGS := lua-sec lua-socket valgrind openssl nginx libtls-dev gcc pkg-config
+# ca-certificates: the trust store the client sections mirror (/etc/ssl/certs)
+BENCH_APT_PKGS := lua-sec lua-socket valgrind openssl ca-certificates nginx libtls-dev gcc pkg-config
 EXTRA_APT_PKGS += lua-sec valgrind
 BENCH_CTLS := build/bench/ctls
 
