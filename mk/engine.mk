@@ -5,7 +5,7 @@
 #                      server, then greps all their output for Lua's
 #                      "attempt to yield across a C-call boundary"
 
-ENGINE_PKGS := lua-cqueues lua-socket openssl curl
+ENGINE_PKGS := lua-busted lua-cqueues lua-socket openssl curl
 YIELD_LOG   := build/check-yield.log
 
 .PHONY: engine-deps soak-engine check-yield
