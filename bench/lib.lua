@@ -196,8 +196,8 @@ function lib.serve(server_cmd, client_cmd)
   local ok, cres, cout = pcall(lib.run, client_cmd(srv))
   if not ok then srv.stop() error(cres, 0) end
   srv.wait(15)
-  local sres = lib.result(srv.output())
   local sout = srv.output()
+  local sres = lib.result(sout)
   srv.stop()
   if not cres then
     error(("bench: client gave no result: %s\n%s\nserver: %s"):format(

@@ -145,7 +145,8 @@ local LEGEND = "Ratios: >1 means lua-tls is better (faster, fewer instructions, 
   .. "on a shared machine they move by more than the targets' margins."
 print(LEGEND)
 for _, n in ipairs(b.notes) do print("note: " .. n) end
-print(("machine: %s"):format(machine()))
+local host = machine()
+print(("machine: %s"):format(host))
 print(("took %.0f s"):format(elapsed))
 
 local out_dir = lib.root .. "/build/bench"
@@ -153,7 +154,7 @@ os.execute("mkdir -p " .. out_dir)
 local md = { render(true), "", LEGEND, "" }
 for _, n in ipairs(b.notes) do md[#md + 1] = "- " .. n end
 md[#md + 1] = ""
-md[#md + 1] = "Machine: " .. machine() .. "."
+md[#md + 1] = "Machine: " .. host .. "."
 md[#md + 1] = ("Run took %.0f s%s."):format(elapsed, lib.smoke and " (smoke run)" or "")
 lib.write(out_dir .. "/results.md", table.concat(md, "\n") .. "\n")
 print("(markdown table written to " .. out_dir .. "/results.md)")
