@@ -149,6 +149,14 @@ describe("API misuse", function()
       assert.equal("fine", c:receive())
     end)
 
+    it("a conn takes a descriptor once, before any bytes went over memory", function()
+      local c, s = pair()
+      assert.same({ nil, "wantread" }, { c:handshake() })  -- the ClientHello is queued
+      raises("setfd: the connection already has a transport", c.setfd, c, 0)
+      raises("connect: the connection already has a transport", c.connect, c, "127.0.0.1", "1")
+      raises("connect: only a client connection can connect", s.connect, s, "127.0.0.1", "1")
+    end)
+
     it("feeding after feed_eof raises", function()
       local c = assert(tls.engine{ config = ccfg, servername = "localhost" })
       c:feed_eof()

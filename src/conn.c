@@ -710,14 +710,21 @@ static int conn_tostring(lua_State *L)
 	return 1;
 }
 
+/* setfd and connect give a conn its descriptor once, before any byte went
+ * over memory: a handshake begun through feed()/drain() cannot move. */
+static void check_no_transport(lua_State *L, ltls_conn *c, const char *what)
+{
+	if (c->fd >= 0 || c->handshake_done || ltls_membuf_len(&c->in) || ltls_membuf_len(&c->out))
+		luaL_error(L, "%s: the connection already has a transport", what);
+}
+
 /* conn:setfd(fd): the connection takes the descriptor over (tls.wrap). */
 static int conn_setfd(lua_State *L)
 {
 	ltls_conn *c = checkopen(L);
 	lua_Integer fd = luaL_checkinteger(L, 2);
 	luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 2, "not a descriptor");
-	if (c->fd >= 0 || c->handshake_done || ltls_membuf_len(&c->in) || ltls_membuf_len(&c->out))
-		return luaL_error(L, "setfd: the connection already has a transport");
+	check_no_transport(L, c, "setfd");
 	c->fd = (int)fd;
 	return 0;
 }
@@ -731,8 +738,10 @@ static int conn_connect(lua_State *L)
 	double timeout = luaL_optnumber(L, 4, -1);
 	char err[256];
 	int fd;
-	if (c->fd >= 0 || c->mode != LTLS_CLIENT)
-		return luaL_error(L, "connect: the connection already has a transport");
+	if (c->mode != LTLS_CLIENT)
+		return luaL_error(L, "connect: only a client connection can connect "
+		    "(a server's comes from listener:accept() or tls.wrap)");
+	check_no_transport(L, c, "connect");
 	fd = ltls_tcp_connect(host, port, timeout, err, sizeof(err));
 	if (fd < 0) {
 		lua_pushnil(L);
