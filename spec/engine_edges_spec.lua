@@ -49,6 +49,32 @@ describe("engine lifecycle", function()
     assert.matches("^tls%.engine %(client, closed%)", tostring(c))
   end)
 
+  it("\"*a\" gathers records of every size until close_notify, and hands over the partial result with \"wantread\" before it", function()
+    local c, s = pair()
+    local sent, got = {}, {}
+    for i = 1, 30 do
+      local part = string.char(65 + i % 26):rep(i * 997 % 20000 + 1)  -- 1 byte to 2 records
+      sent[#sent + 1] = part
+      assert.equal(#part, s:send(part))
+      H.move(s, c)
+      if i % 3 == 0 then  -- leaves the rest of a record in the conn's buffer
+        assert.equal(part:sub(1, 7), c:receive(7))
+        sent[#sent] = part:sub(8)
+      end
+      local data, err, partial = c:receive("*a")
+      assert.is_nil(data)
+      assert.equal("wantread", err)
+      got[#got + 1] = partial
+    end
+    assert.equal(table.concat(sent), table.concat(got))
+    assert.equal(#sent, #got)
+    for i = 1, #sent do assert.equal(#sent[i], #got[i]) end
+    s:send("the end")
+    s:close()
+    H.move(s, c)
+    assert.equal("the end", c:receive("*a"))
+  end)
+
   it("queues close_notify on close() even when the output queue is full", function()
     local c, s = pair({ buffer_limit = 16896 })
     local chunk = ("x"):rep(4096)

@@ -353,19 +353,22 @@ static int recv_line(ltls_conn *c, luaL_Buffer *b, int keep_newline, double dead
 	}
 }
 
+/* What is buffered, then every record decrypted straight into the result
+ * (always a whole record's room, as in fill()) until the peer closes. */
 static int recv_all(ltls_conn *c, luaL_Buffer *b, double deadline)
 {
+	if (c->rlast > c->rfirst) {
+		luaL_addlstring(b, c->rbuf + c->rfirst, c->rlast - c->rfirst);
+		c->rfirst = c->rlast = 0;
+	}
 	for (;;) {
-		int r;
-		if (c->rlast > c->rfirst) {
-			luaL_addlstring(b, c->rbuf + c->rfirst, c->rlast - c->rfirst);
-			c->rfirst = c->rlast = 0;
-		}
-		r = fill(c, deadline);
-		if (r == E_CLOSED)
+		char *p = luaL_prepbuffsize(b, LTLS_RBUF_SIZE);
+		ssize_t n = read_record(c, p, deadline);
+		if (n == E_CLOSED)
 			return E_OK;
-		if (r != E_OK)
-			return r;
+		if (n < 0)
+			return (int)n;
+		luaL_addsize(b, (size_t)n);
 	}
 }
 
