@@ -372,6 +372,16 @@ static int recv_all(ltls_conn *c, luaL_Buffer *b, double deadline)
 	}
 }
 
+/* nil, the error and an empty partial result: recv_direct runs only with
+ * nothing taken yet. */
+static int direct_failed(lua_State *L, ltls_conn *c, int r)
+{
+	lua_pushnil(L);
+	push_error(L, c, r, "receive");
+	lua_pushliteral(L, "");
+	return 3;
+}
+
 /* receive(n) without a prefix, when one buffer refill (a TLS record) holds
  * the n bytes: the result string is made straight from the bytes read,
  * without a luaL_Buffer (a second copy, and a heap box past 1 KiB). With
@@ -399,14 +409,12 @@ static int recv_direct(lua_State *L, ltls_conn *c, double deadline)
 		c->long_records = have > (size_t)n;
 		/* a record shorter than n is kept whole for the general path */
 		take = have >= (size_t)n ? (size_t)n : 0;
+		/* out of memory: the record is lost, so the failure is final, and
+		 * reported as on the other read paths */
 		if (have > take && keep_leftover(c, stack + take, have - take) != E_OK)
-			return luaL_error(L, "receive: out of memory");
-		if (r != E_OK) {
-			lua_pushnil(L);
-			push_error(L, c, r, "receive");
-			lua_pushliteral(L, "");
-			return 3;
-		}
+			r = E_FAIL;
+		if (r != E_OK)
+			return direct_failed(L, c, r);
 		if (take == 0)
 			return -1;
 		lua_pushlstring(L, stack, take);
@@ -414,12 +422,8 @@ static int recv_direct(lua_State *L, ltls_conn *c, double deadline)
 	}
 	if (c->rlast == c->rfirst) {
 		int r = fill(c, deadline);
-		if (r != E_OK) {
-			lua_pushnil(L);
-			push_error(L, c, r, "receive");
-			lua_pushliteral(L, "");
-			return 3;
-		}
+		if (r != E_OK)
+			return direct_failed(L, c, r);
 		c->long_records = c->rlast > (size_t)n;
 	}
 	have = c->rlast - c->rfirst;
