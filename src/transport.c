@@ -147,7 +147,9 @@ int ltls_poll(int fd, short events, double deadline)
 			double left = deadline - ltls_now();
 			if (left <= 0)
 				return 1;
-			ms = (int)(left * 1000) + 1;
+			/* a day at a time: a longer wait (or NaN) would overflow
+			 * int; the loop re-reads the clock, so the deadline holds */
+			ms = left < 86400 ? (int)(left * 1000) + 1 : 86400 * 1000;
 		}
 		pfd.revents = 0;
 		r = poll(&pfd, 1, ms);
