@@ -71,7 +71,6 @@ static int type_ok(lua_State *L, int idx, int type)
 	return 0;
 }
 
-/* Raise on any key this function does not know, or a value of the wrong type. */
 /* The keys a keypairs[] entry takes, all strings. */
 static const char *const keypair_options[] = {
 	"cert_file", "key_file", "cert", "key", "key_password",
@@ -107,6 +106,7 @@ static void check_keypair_entries(lua_State *L, int list)
 	}
 }
 
+/* Raise on any key this file does not know, or a value of the wrong type. */
 static void check_options(lua_State *L, int t)
 {
 	lua_pushnil(L);
@@ -480,7 +480,7 @@ static int set_file_or_mem(lua_State *L, ltls_config *c, int t, const char *file
 
 /* CA certificates that are not PEM would only fail at the first handshake
  * ("unable to get local issuer"): say so now. libtls holds ca_file's bytes. */
-static int check_ca_pem(lua_State *L, ltls_config *c, int t)
+static int check_ca_pem(lua_State *L, int t)
 {
 	size_t len = 0;
 	const char *file = opt_string(L, t, "ca_file", NULL);
@@ -502,7 +502,6 @@ static int check_ca_pem(lua_State *L, ltls_config *c, int t)
 			return -1;
 		}
 	}
-	(void)c;
 	return 0;
 }
 
@@ -517,7 +516,7 @@ static int set_trust(lua_State *L, ltls_config *c, int t)
 	if (named) {
 		tls_config_set_ca_mem(c->cfg, NULL, 0);
 		if (set_file_or_mem(L, c, t, "ca_file", "ca", tls_config_set_ca_file,
-		    tls_config_set_ca_mem) != 0 || check_ca_pem(L, c, t) != 0)
+		    tls_config_set_ca_mem) != 0 || check_ca_pem(L, t) != 0)
 			return -1;
 		if (path != NULL) {
 			if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
