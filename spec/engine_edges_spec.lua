@@ -34,6 +34,21 @@ describe("engine lifecycle", function()
     assert.equal(err, on_send)
   end)
 
+  it("until the certificate policy has run, receive and send refuse and hand the prefix back", function()
+    local c, s = pair()
+    c:_setcheck(function() return true end)  -- what a policy option leaves before handshake()
+    s:send("line\n")
+    H.move(s, c)
+    local data, err, partial = c:receive("*l", "pre")
+    assert.is_nil(data)
+    assert.matches("^policy: the certificate policy has not run yet", err)
+    assert.equal("pre", partial)
+    assert.same({ nil, "policy: the certificate policy has not run yet; call conn:handshake() before send()", 0 },
+      { c:send("x") })
+    assert.is_true(c:handshake())  -- runs it
+    assert.equal("preline", c:receive("*l", "pre"))
+  end)
+
   it("feed() on a closed engine returns nil, \"closed\" and takes nothing", function()
     local c = pair()
     local _, before = c:pending()

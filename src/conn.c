@@ -466,7 +466,8 @@ static int receive(lua_State *L)
 		lua_pushnil(L);
 		lua_pushliteral(L, "policy: the certificate policy has not run yet; "
 		    "call conn:handshake() before receive()");
-		return 2;
+		lua_pushlstring(L, prefix, plen);
+		return 3;
 	}
 	if (plen == 0 && lua_type(L, 2) == LUA_TNUMBER && (r = recv_direct(L, c, deadline)) >= 0)
 		return r;
