@@ -28,14 +28,24 @@ static const char *const verify_markers[] = {
 	NULL
 };
 
-ltls_conn *ltls_conn_alloc(lua_State *L)
+/* A new conn, pushed. With server_idx (a stack index, 0 for a client) it is
+ * that tls.server's: kept as uservalue 1, since libtls's SNI callback reads
+ * the server's context during the handshake. */
+ltls_conn *ltls_conn_alloc(lua_State *L, int server_idx)
 {
-	ltls_conn *c = lua_newuserdatauv(L, sizeof(*c), 2);
+	ltls_conn *c;
+	server_idx = server_idx ? lua_absindex(L, server_idx) : 0;
+	c = lua_newuserdatauv(L, sizeof(*c), 2);
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	c->timeout = -1;
 	c->mem_limit = LTLS_MEM_LIMIT_DEFAULT;
 	luaL_setmetatable(L, LTLS_CONN);
+	if (server_idx) {
+		c->mode = LTLS_SERVER_CONN;
+		lua_pushvalue(L, server_idx);
+		lua_setiuservalue(L, -2, 1);
+	}
 	return c;
 }
 
@@ -859,19 +869,17 @@ int ltls_conn_client(lua_State *L)
 	ltls_config *cfg = ltls_checkconfig(L, 1);
 	const char *servername = luaL_optstring(L, 2, NULL);
 	int verify = lua_toboolean(L, 3);
-	ltls_conn *c = ltls_conn_alloc(L);
+	ltls_conn *c = ltls_conn_alloc(L, 0);
 	int r;
-	c->mode = LTLS_CLIENT;
 	c->verify_enabled = verify;
 	if ((r = start_client(L, c, cfg, servername)) != 0)
 		return r;
 	return 1;
 }
 
-/* Set up the server side of c (its transport already chosen) on server s. */
+/* Set up c, from ltls_conn_alloc(L, s's index), as a connection of s. */
 int ltls_conn_start_server(lua_State *L, ltls_conn *c, ltls_server *s)
 {
-	c->mode = LTLS_SERVER_CONN;
 	if (tls_accept_cbs(s->ctx, &c->ctx, ltls_read_cb, ltls_write_cb, c) != 0) {
 		lua_pushnil(L);
 		lua_pushfstring(L, "accept: %s", tls_error(s->ctx));

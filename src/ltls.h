@@ -90,7 +90,7 @@ ltls_server *ltls_checkserver(lua_State *L, int idx);
 void ltls_server_open(lua_State *L);
 
 /* conn.c */
-ltls_conn *ltls_conn_alloc(lua_State *L);
+ltls_conn *ltls_conn_alloc(lua_State *L, int server_idx);
 int ltls_conn_client(lua_State *L);
 ltls_conn *ltls_checkconn(lua_State *L, int idx);
 void ltls_conn_open(lua_State *L);

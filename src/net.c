@@ -171,9 +171,7 @@ static int listener_accept(lua_State *L)
 	struct sockaddr_storage ss;
 	socklen_t slen;
 	int fd, r;
-	ltls_conn *c = ltls_conn_alloc(L);  /* the box first: no descriptor can leak */
-	lua_pushvalue(L, 2);
-	lua_setiuservalue(L, -2, 1);
+	ltls_conn *c = ltls_conn_alloc(L, 2);  /* the box first: no descriptor can leak */
 	for (;;) {
 		slen = sizeof(ss);
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &slen, SOCK_CLOEXEC | SOCK_NONBLOCK);

@@ -45,10 +45,8 @@ ltls_server *ltls_checkserver(lua_State *L, int idx)
 static int server_engine(lua_State *L)
 {
 	ltls_server *s = ltls_checkserver(L, 1);
-	ltls_conn *c = ltls_conn_alloc(L);
+	ltls_conn *c = ltls_conn_alloc(L, 1);
 	int r;
-	lua_pushvalue(L, 1);
-	lua_setiuservalue(L, -2, 1);
 	if ((r = ltls_conn_start_server(L, c, s)) != 0)
 		return r;
 	return 1;
@@ -62,9 +60,7 @@ static int server_wrap(lua_State *L)
 	ltls_conn *c;
 	int r;
 	luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 2, "not a descriptor");
-	c = ltls_conn_alloc(L);
-	lua_pushvalue(L, 1);
-	lua_setiuservalue(L, -2, 1);
+	c = ltls_conn_alloc(L, 1);
 	/* the descriptor is taken over only on success: a failure leaves it to
 	 * the caller (a LuaSocket object still owns it then) */
 	if ((r = ltls_conn_start_server(L, c, s)) != 0)
