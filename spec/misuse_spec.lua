@@ -122,6 +122,30 @@ describe("API misuse", function()
       raises("tls.config expected, got table", tls.core.server, {})
     end)
 
+    it("connection options name the function and the option", function()
+      raises("tls.engine: options must be a table, got number", tls.engine, 5)
+      raises("tls.wrap: options must be a table, got string", tls.wrap, 0, "server")
+      raises("tls.listen: options must be a table, got number", tls.listen, "127.0.0.1", 0, 5)
+      raises("tls.connect: option 'connect_timeout' must be a number of seconds, got string",
+        tls.connect, "127.0.0.1", 1, { connect_timeout = "5" })
+      raises("tls.connect: option 'policy' must be a function, a tls.policy or false, got string",
+        tls.connect, "127.0.0.1", 1, { policy = "strict" })
+      raises("tls.engine: option 'policy' must be", tls.engine,
+        { config = scfg, mode = "server", policy = true })
+      raises("tls.wrap: option 'policy' must be", tls.wrap, 0,
+        { config = scfg, mode = "server", policy = {} })
+      raises("tls.listen: option 'policy' must be", tls.listen, "127.0.0.1", 0,
+        { config = scfg, policy = "x" })
+      raises("tls.listen: option 'handshake_timeout' must be a number of seconds, got string",
+        tls.listen, "127.0.0.1", 0, { config = scfg, handshake_timeout = "10" })
+      raises("tls.listen: option 'backlog' must be an integer", tls.listen, "127.0.0.1", 0,
+        { config = scfg, backlog = "128" })
+      raises("tls.engine: option 'buffer_limit': number expected, got string", tls.engine,
+        { config = scfg, mode = "server", buffer_limit = "1M" })
+      raises("tls.engine: option 'buffer_limit': buffer limit must be between", tls.engine,
+        { config = scfg, mode = "server", buffer_limit = 1 })
+    end)
+
     it("methods name the bad argument and the expected type", function()
       local c, s = pair()
       assert(H.pump(c, s))

@@ -102,11 +102,27 @@ local function server_of(cfg)
   return server, err
 end
 
-local function check_timeout(t, where)
+-- Checks of connection-level options, raised at the public function's caller.
+local function options_of(opts, where)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    error(where .. ": options must be a table, got " .. type(opts), 3)
+  end
+  return opts
+end
+
+local function check_timeout(t, where, name)
   if t ~= nil and (type(t) ~= "number" or t ~= t) then
-    error(where .. ": option 'timeout' must be a number of seconds, got " .. type(t), 3)
+    error(where .. ": option '" .. (name or "timeout") .. "' must be a number of seconds, got "
+      .. type(t), 3)
   end
   return t
+end
+
+local function check_policy(p, where)
+  if p ~= nil and p ~= false and type(p) ~= "function" and not (getmetatable(p) or {}).__call then
+    error(where .. ": option 'policy' must be a function, a tls.policy or false, got " .. type(p), 3)
+  end
 end
 
 --- Configs
@@ -142,14 +158,10 @@ local function insecure_of(opts)
 end
 
 local function policy_for(opts, mode)
+  -- (opts.policy was checked by check_policy)
   local p = opts.policy
   if p == false then return nil end
-  if p ~= nil then
-    if type(p) ~= "function" and not (getmetatable(p) or {}).__call then
-      error("option 'policy' must be a function, a tls.policy or false, got " .. type(p), 4)
-    end
-    return p
-  end
+  if p ~= nil then return p end
   if mode ~= "client" or (insecure_of(opts)) then return nil end
   if not default_policy_loaded then
     -- only a missing tls.policy means "no default policy"; any other load
@@ -219,18 +231,19 @@ function tls.connect(host, port, opts)
   if math.type(port) ~= "integer" and type(port) ~= "string" then
     error("tls.connect: port must be an integer or a string, got " .. type(port), 2)
   end
-  opts = opts or {}
+  opts = options_of(opts, "tls.connect")
+  local timeout = check_timeout(opts.timeout, "tls.connect")
+  local ct = check_timeout(opts.connect_timeout, "tls.connect", "connect_timeout")
+  local ht = check_timeout(opts.handshake_timeout, "tls.connect", "handshake_timeout")
+  check_policy(opts.policy, "tls.connect")
   local cfg, err = config_of(opts, "tls.connect")
   if not cfg then return nil, err end
-  local timeout = check_timeout(opts.timeout, "tls.connect")
   local conn
   conn, err = new_client(cfg, opts, opts.servername or host, host, tostring(port))
   if not conn then return nil, err end
   local ok
   -- connect_timeout and handshake_timeout, when given, bound those phases
   -- instead of timeout (tls.https uses them)
-  local ct = check_timeout(opts.connect_timeout, "tls.connect")
-  local ht = check_timeout(opts.handshake_timeout, "tls.connect")
   ok, err = conn:connect(host, tostring(port), ct or timeout)
   if ok then
     if ht then conn:settimeout(ht) end
@@ -260,13 +273,14 @@ end
 -- descriptor over (a LuaSocket object is left holding none, as LuaSec does);
 -- call conn:handshake() next.
 function tls.wrap(sock, opts)
-  opts = opts or {}
+  opts = options_of(opts, "tls.wrap")
   local mode = opts.mode or "client"
   if mode ~= "client" and mode ~= "server" then
     error("tls.wrap: option 'mode' must be \"client\" or \"server\", got " .. tostring(mode), 2)
   end
   local fd, luasocket = socket_fd(sock)
   check_timeout(opts.timeout, "tls.wrap")
+  check_policy(opts.policy, "tls.wrap")
   local cfg, err = config_of(opts, "tls.wrap")
   if not cfg then return nil, err end
   local conn
@@ -292,11 +306,12 @@ end
 
 -- tls.engine(opts) -> engine (a conn over memory) | nil, err
 function tls.engine(opts)
-  opts = opts or {}
+  opts = options_of(opts, "tls.engine")
   local mode = opts.mode or "client"
   if mode ~= "client" and mode ~= "server" then
     error("tls.engine: option 'mode' must be \"client\" or \"server\", got " .. tostring(mode), 2)
   end
+  check_policy(opts.policy, "tls.engine")
   local cfg, err = config_of(opts, "tls.engine")
   if not cfg then return nil, err end
   local conn
@@ -314,7 +329,13 @@ function tls.engine(opts)
   end
   if not conn then return nil, err end
   conn:settimeout(0)
-  if opts.buffer_limit then conn:setlimit(opts.buffer_limit) end
+  if opts.buffer_limit ~= nil then
+    local ok, msg = pcall(conn.setlimit, conn, opts.buffer_limit)
+    if not ok then
+      conn:close()
+      error("tls.engine: option 'buffer_limit': " .. (tostring(msg):match("%((.*)%)$") or msg), 2)
+    end
+  end
   return conn
 end
 
@@ -336,8 +357,13 @@ function tls.listen(host, port, opts)
   if math.type(port) ~= "integer" and type(port) ~= "string" then
     error("tls.listen: port must be an integer or a string, got " .. type(port), 2)
   end
-  opts = opts or {}
+  opts = options_of(opts, "tls.listen")
   check_timeout(opts.timeout, "tls.listen")
+  check_timeout(opts.handshake_timeout, "tls.listen", "handshake_timeout")
+  check_policy(opts.policy, "tls.listen")
+  if opts.backlog ~= nil and math.type(opts.backlog) ~= "integer" then
+    error("tls.listen: option 'backlog' must be an integer, got " .. tostring(opts.backlog), 2)
+  end
   local cfg, err = config_of(opts, "tls.listen")
   if not cfg then return nil, err end
   local server
