@@ -80,6 +80,10 @@ return function(conn)
   elseif path == "/keep" then
     send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
     conn:receive("*l")
+  elseif path == "/to-close" then
+    send("HTTP/1.1 200 OK\r\n\r\nuntil the close")
+  elseif path == "/gzip-te" then
+    send("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 2\r\n\r\nnot framed by length")
   elseif path == "/interim" then
     send("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
   end
@@ -290,6 +294,19 @@ describe("tls.https error paths", function()
       assert.equal(1, after.retried - before.retried)
       assert.equal(2, after.connections_opened - before.connections_opened)
       https.pool_clear()
+    end)
+
+    it("is never pooled when its body ran to the close", function()
+      -- no Content-Length, or a last transfer coding other than chunked
+      -- (which overrides Content-Length): the body ends at the close
+      https.pool_clear()
+      local before = https.pool_stats()
+      assert.equal("until the close", assert(get("/to-close")).body)
+      assert.equal("not framed by length", assert(get("/gzip-te")).body)
+      local after = https.pool_stats()
+      assert.equal(0, after.idle)
+      assert.equal(0, after.discarded - before.discarded)
+      assert.equal(2, after.connections_opened - before.connections_opened)
     end)
 
     it("is not retried when the body was a stream", function()

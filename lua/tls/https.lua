@@ -602,37 +602,32 @@ end
 local function read_body(r, st, res, method, state)
   local code, h = res.status, res.headers
   if method == "HEAD" or code == 204 or code == 304 or code < 200 then return true, true end
-  local te = h["transfer-encoding"]
+  local te, cl = h["transfer-encoding"], h["content-length"]
+  local ok, err, reusable
   if te then
-    local last = te:lower():match("([^,%s]+)[%s,]*$")
-    if last == "chunked" then
-      local ok, err = read_chunked(r, st, state)
-      if not ok then return nil, err end
-      return true, true
+    -- the last coding decides; anything but chunked runs to the close
+    if te:lower():match("([^,%s]+)[%s,]*$") == "chunked" then
+      ok, err = read_chunked(r, st, state)
+      reusable = true
+    else
+      ok, err = read_until_close(r, state)
     end
-    local ok, err = read_until_close(r, state)
-    if not ok then return nil, err end
-    return true, false
-  end
-  local cl = h["content-length"]
-  if cl then
+  elseif cl then
     local n
     for v in cl:gmatch("[^,]+") do
       local d = v:match("^%s*(%d+)%s*$")
-      if not d or #d > 15 or (n and tonumber(d) ~= n) then
-        return nil, "malformed response: bad Content-Length " .. quote(cl)
-      end
+      if not d or #d > 15 or (n and tonumber(d) ~= n) then n = nil; break end
       n = math.tointeger(tonumber(d))
     end
     if not n then return nil, "malformed response: bad Content-Length " .. quote(cl) end
     state.total = n
-    local ok, err = read_length(r, state, n)
-    if not ok then return nil, err end
-    return true, true
+    ok, err = read_length(r, state, n)
+    reusable = true
+  else
+    ok, err = read_until_close(r, state)
   end
-  local ok, err = read_until_close(r, state)
   if not ok then return nil, err end
-  return true, false
+  return true, reusable == true
 end
 
 local redirect_codes = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
