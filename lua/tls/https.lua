@@ -506,11 +506,9 @@ local function read_head(r, st)
       return nil, "malformed response: unexpected 101 Switching Protocols"
     end
     if code >= 200 or code < 100 then
-      local h = headers_mod.new()
-      for _, f in ipairs(fields) do h:add(f[1], f[2]) end
       return { status = code, code = code, reason = reason, version = version,
         status_line = "HTTP/" .. version .. " " .. code .. (reason ~= "" and (" " .. reason) or ""),
-        headers = h }
+        headers = headers_mod.new(fields) }
     end
   end
 end
@@ -665,9 +663,9 @@ local function next_hop(st, hop, res)
 end
 
 local function pool_key(st, u, pu)
-  return table.concat({ u.scheme, u.host, tostring(u.port),
-    pu and (urlmod.tostring(pu) .. "@" .. tostring(pu.user) .. ":" .. tostring(pu.password)) or "",
-    st.cfg_key or "", st.servername_for(u) or "", id_of(st.policy) }, "|")
+  local proxy = pu and (urlmod.tostring(pu) .. "@" .. tostring(pu.user) .. ":" .. tostring(pu.password)) or ""
+  return u.scheme .. "|" .. u.host .. "|" .. u.port .. "|" .. proxy .. "|" .. (st.cfg_key or "")
+    .. "|" .. (st.servername_for(u) or "") .. "|" .. id_of(st.policy)
 end
 
 -- One request and its response on one connection.
@@ -751,6 +749,8 @@ local function perform(st)
   end
 end
 
+local timeout_options = { "timeout", "connect_timeout", "handshake_timeout", "total_timeout" }
+
 -- Validate options and build the request state. Raises on misuse (wrong
 -- types, unknown TLS options); returns nil, message for bad URLs or files.
 local function prepare(o, level)
@@ -776,9 +776,7 @@ local function prepare(o, level)
   local method = check_type(o, "method", "string", level) or "GET"
   if not method:match(token) then fail(level, "method %s is not a valid HTTP token", quote(method)) end
   method = method:upper()
-  for _, name in ipairs { "timeout", "connect_timeout", "handshake_timeout", "total_timeout" } do
-    check_number(o, name, level)
-  end
+  for i = 1, #timeout_options do check_number(o, timeout_options[i], level) end
   check_type(o, "redirect", "boolean", level)
   check_type(o, "keepalive", "boolean", level)
   check_type(o, "insecure_http", "boolean", level)

@@ -35,12 +35,17 @@ function methods.each(h)
   end
 end
 
-function methods.add(h, name, value)
-  local list = lines_of[h]
-  list[#list + 1] = { name, value }
+-- the combined value under the lower-case name
+local function combine(h, name, value)
   local key = name:lower()
   local old = rawget(h, key)
   rawset(h, key, old and (old .. ", " .. value) or value)
+end
+
+function methods.add(h, name, value)
+  local list = lines_of[h]
+  list[#list + 1] = { name, value }
+  combine(h, name, value)
 end
 
 local mt = {
@@ -56,9 +61,13 @@ local mt = {
   end,
 }
 
-function headers.new()
+-- headers.new([lines]): lines is a list of { name, value } in arrival order,
+-- which the object takes over (not copied).
+function headers.new(lines)
   local h = setmetatable({}, mt)
-  lines_of[h] = {}
+  lines = lines or {}
+  lines_of[h] = lines
+  for i = 1, #lines do combine(h, lines[i][1], lines[i][2]) end
   return h
 end
 
