@@ -71,8 +71,4 @@ function headers.new(lines)
   return h
 end
 
-function headers.is(h)
-  return getmetatable(h) == mt
-end
-
 return headers

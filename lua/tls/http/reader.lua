@@ -1,5 +1,5 @@
 -- A buffered reader for tls.https over a tls.conn (or a LuaSocket tcp):
--- bounded lines, exact counts, and "whatever has arrived", each wait bounded
+-- bounded lines and "whatever has arrived", each wait bounded
 -- by the per-read timeout and by the request's total deadline.
 --
 -- It reads with timeout 0 first (the conn returns what it has, with
@@ -99,18 +99,6 @@ function R:some(max)
   self.pos = self.pos + #data
   if self.pos > #self.buf then self.buf, self.pos = "", 1 end
   return data
-end
-
--- Exactly n bytes: data | nil, err, partial
-function R:exact(n)
-  local parts, got = {}, 0
-  while got < n do
-    local d, err = self:some(n - got)
-    if not d then return nil, err, table.concat(parts) end
-    parts[#parts + 1] = d
-    got = got + #d
-  end
-  return table.concat(parts)
 end
 
 return reader
