@@ -341,6 +341,10 @@ describe("tls.https against nginx", function()
       ok, err = pcall(https.get, base, opts { headers = { ["X-A"] = "a\r\nInjected: 1" } })
       assert.is_false(ok)
       assert.matches("header 'X%-A' contains CR, LF or NUL", err)
+      ok, err = pcall(https.get, base, opts { policy = "strict" })
+      assert.is_false(ok)
+      assert.matches("^tls%.https: option 'policy' must be a function, "
+        .. "a tls%.policy or false, got string", err)
     end)
 
     it("returns nil and a message for an unreadable CA file", function()

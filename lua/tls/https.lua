@@ -823,6 +823,11 @@ local function prepare(o, level)
   end
 
   local policy = o.policy
+  if policy ~= nil and policy ~= false and type(policy) ~= "function"
+      and not (getmetatable(policy) or {}).__call then
+    -- (checked here too: tls.connect would raise it mid-request, naming itself)
+    fail(level, "option 'policy' must be a function, a tls.policy or false, got %s", type(policy))
+  end
   if policy == nil and topts.insecure_noverifycert then policy = false end
   local body, source, length = o.body, o.source, nil
   if type(body) == "table" then
