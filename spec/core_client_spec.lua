@@ -165,6 +165,15 @@ describe("tls client", function()
       assert.has_error(function() tls.wrap(3, { mode = "both" }) end,
         'tls.wrap: option \'mode\' must be "client" or "server", got both')
     end)
+
+    it("needs a servername to verify, and leaves the socket alone without one", function()
+      local sock = assert(socket.connect("127.0.0.1", echo.port))
+      local fd = sock:getfd()
+      assert.same({ nil, "connect: server name not specified" }, { tls.wrap(sock, { ca_file = pki.ca.cert }) })
+      assert.equal(fd, sock:getfd())
+      assert.same({ nil, "connect: server name not specified" }, { tls.engine { ca_file = pki.ca.cert } })
+      sock:close()
+    end)
   end)
 
   describe("against openssl s_server", function()
