@@ -400,12 +400,48 @@ describe("tls.cqueues", function()
     end)
 
     it("checks wrap's arguments", function()
-      assert.has_error(function() tcq.wrap({}) end)
+      assert.error_matches(function() tcq.wrap({}) end,
+        "tls.cqueues.wrap: expected a tls conn or engine, got table")
       local e = assert(tls.engine { mode = "client", ca_file = pki.ca.cert, servername = "localhost" })
       assert.has_error(function() tcq.wrap(e) end,
         "tls.cqueues.wrap: an engine needs option 'socket', a connected cqueues socket, got nil")
       assert.has_error(function() tcq.wrap(e, { sockett = 1 }) end,
         "tls.cqueues.wrap: unknown option 'sockett'")
+      local raw, srv = socket.bind("127.0.0.1", 0), nil
+      local _, port = raw:getsockname()
+      srv = assert(socket.connect("127.0.0.1", port))
+      local conn = assert(tls.wrap(srv, { ca_file = pki.ca.cert, servername = "localhost" }))
+      assert.has_error(function() tcq.wrap(conn, { socket = {} }) end,
+        "tls.cqueues.wrap: option 'socket' is for engines; this conn has its own socket")
+      conn:close()
+      raw:close()
+    end)
+
+    it("settimeout/gettimeout: the per-operation timeout, negative meaning none", function()
+      local e = assert(tls.engine { mode = "client", ca_file = pki.ca.cert, servername = "localhost" })
+      local sock = csocket.pair()
+      local c = tcq.wrap(e, { socket = sock, timeout = 3 })
+      assert.equal(3, c:gettimeout())
+      assert.is_true(c:settimeout(0.5))
+      assert.equal(0.5, c:gettimeout())
+      c:settimeout(-1)
+      assert.is_nil(c:gettimeout())
+      assert.error_matches(function() c:settimeout("5") end,
+        "settimeout: timeout must be a number of seconds or nil, got string")
+      c:close()
+    end)
+
+    it("returns connect's error for a refused TCP connect", function()
+      local srv = assert(socket.bind("127.0.0.1", 0))
+      local _, port = srv:getsockname()
+      srv:close()                                   -- nobody listens there now
+      local result
+      local errs = run(10, function()
+        result = { tcq.connect("127.0.0.1", port, { ca_file = pki.ca.cert, timeout = 5 }) }
+      end)
+      assert.same({}, errs)
+      assert.is_nil(result[1])
+      assert.matches("^connect: .*[Rr]efused", result[2])
     end)
 
     it("wakes a waiting reader with closed when another coroutine closes the conn", function()
