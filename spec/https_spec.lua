@@ -395,6 +395,15 @@ describe("tls.https against the module's own server", function()
     assert.same({ "a", "b" }, multi)
   end)
 
+  it("keeps the order of a header's values among other headers", function()
+    local values = { "1", "2", "3", "4", "5", "6", "7", "8", "9" }
+    local res = assert(https.get(base .. "/x", opts { headers = {
+      ["X-Multi"] = values, ["X-A"] = "a", ["X-Z"] = "z", Accept = "*/*" } }))
+    local multi = {}
+    for v in res.body:gmatch("\nh%-x%-multi=([^\n]*)") do multi[#multi + 1] = v end
+    assert.same(values, multi)
+  end)
+
   it("sends credentials from the URL as basic auth", function()
     local res = assert(https.get(base:gsub("//", "//alice:p%%40ss@") .. "/auth", opts()))
     assert.equal("Basic " .. require("tls.base64").encode("alice:p@ss"), fields(res.body)["h-authorization"])

@@ -175,7 +175,7 @@ local function check_headers(h, level)
     if v:find("[\r\n%z]") then
       fail(level + 2, "header '%s' contains CR, LF or NUL", name)
     end
-    list[#list + 1] = { name, v }
+    list[#list + 1] = { name, v, #list + 1 }
   end
   for name, v in pairs(h) do
     if type(name) ~= "string" or not name:match(token) then
@@ -187,7 +187,13 @@ local function check_headers(h, level)
       add(name, v)
     end
   end
-  table.sort(list, function(a, b) return a[1]:lower() < b[1]:lower() end)
+  -- by name, for an order pairs() does not give; table.sort is not stable,
+  -- so the values of one name keep their order through their index
+  table.sort(list, function(a, b)
+    local x, y = a[1]:lower(), b[1]:lower()
+    if x ~= y then return x < y end
+    return a[3] < b[3]
+  end)
   return list
 end
 
