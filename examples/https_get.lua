@@ -36,7 +36,11 @@ while i <= #arg do
   elseif a == "-H" then
     local name, v = value():match("^([^:]+):%s*(.*)$")
     if not name then usage("-H takes 'Name: value'") end
-    opts.headers[name] = v
+    -- a repeated name sends one header line per -H, in order
+    local prev = opts.headers[name]
+    if prev == nil then opts.headers[name] = v
+    elseif type(prev) == "table" then prev[#prev + 1] = v
+    else opts.headers[name] = { prev, v } end
   elseif a == "--cacert" then opts.ca_file = value()
   elseif a == "--proxy" then opts.proxy = value()
   elseif a == "-m" then opts.total_timeout = tonumber(value()) or usage("-m takes seconds")

@@ -404,6 +404,16 @@ describe("tls.https against the module's own server", function()
     assert.same(values, multi)
   end)
 
+  it("examples/https_get.lua sends each repeated -H as its own header line", function()
+    local text, status = proc.run(("lua5.4 examples/https_get.lua -q --cacert %s -H 'X-Multi: a' "
+      .. "-H 'X-Multi: b' -H 'X-One: c' %s/x"):format(peers.quote(pki.ca.cert), base))
+    assert.equal(0, status, text)
+    local multi = {}
+    for v in text:gmatch("\nh%-x%-multi=([^\n]*)") do multi[#multi + 1] = v end
+    assert.same({ "a", "b" }, multi)
+    assert.matches("\nh%-x%-one=c\n", text)
+  end)
+
   it("sends credentials from the URL as basic auth", function()
     local res = assert(https.get(base:gsub("//", "//alice:p%%40ss@") .. "/auth", opts()))
     assert.equal("Basic " .. require("tls.base64").encode("alice:p@ss"), fields(res.body)["h-authorization"])
