@@ -74,6 +74,9 @@ return function(conn)
   elseif path == "/cookies" then
     send("HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nContent-Length: 2\r\n"
       .. "set-cookie: b=2\r\nConnection: close\r\n\r\nok")
+  elseif path == "/method-names" then
+    send("HTTP/1.1 200 OK\r\nGet: x\r\nEach: y\r\nGet: z\r\nContent-Length: 2\r\n"
+      .. "Connection: close\r\n\r\nok")
   elseif path == "/silent" then
     conn:settimeout(30)
     conn:receive("*a")
@@ -155,6 +158,19 @@ describe("tls.https error paths", function()
       for name, value in h:each() do seen[#seen + 1] = name .. "=" .. value end
       -- every line as received: original case of the names, arrival order
       assert.same({ "Set-Cookie=a=1", "Content-Length=2", "set-cookie=b=2", "Connection=close" }, seen)
+    end)
+
+    -- a server must not be able to replace the methods of res.headers
+    it("keeps its methods when the server sends headers named get or each", function()
+      local res = assert(get("/method-names"))
+      local h = res.headers
+      assert.equal("x, z", h:get("GET"))
+      assert.equal("y", h:get("each"))
+      assert.same({ "x", "z" }, h:get_all("get"))
+      local n = 0
+      for _ in h:each() do n = n + 1 end
+      assert.equal(5, n)
+      assert.equal("2", h["content-length"])
     end)
 
     it("skips a 100 Continue before the real answer", function()

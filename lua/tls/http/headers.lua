@@ -11,11 +11,16 @@ local headers = {}
 -- name -> list of { name, value } in arrival order; weak so a headers
 -- object takes its list with it
 local lines_of = setmetatable({}, { __mode = "k" })
+-- headers named like a method (a server may send "Get: x"): their combined
+-- values live here, so that h:get() and the other methods keep working
+local shadowed_of = setmetatable({}, { __mode = "k" })
 
 local methods = {}
 
 function methods.get(h, name)
-  return rawget(h, name:lower())
+  local key = name:lower()
+  if methods[key] then return (shadowed_of[h] or {})[key] end
+  return rawget(h, key)
 end
 
 function methods.get_all(h, name)
@@ -37,9 +42,13 @@ end
 
 -- the combined value under the lower-case name
 local function combine(h, name, value)
-  local key = name:lower()
-  local old = rawget(h, key)
-  rawset(h, key, old and (old .. ", " .. value) or value)
+  local key, into = name:lower(), h
+  if methods[key] then
+    into = shadowed_of[h] or {}
+    shadowed_of[h] = into
+  end
+  local old = rawget(into, key)
+  rawset(into, key, old and (old .. ", " .. value) or value)
 end
 
 function methods.add(h, name, value)
