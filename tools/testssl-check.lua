@@ -53,8 +53,14 @@ for _, id in ipairs(vulns) do
   if not by_id[id] then fail("vulnerability check %s: not in the report", id) end
 end
 local bad = { LOW = true, MEDIUM = true, HIGH = true, CRITICAL = true, WARN = true, FATAL = true }
+-- Findings about the scanner's own openssl, not about the server scanned:
+-- engine_problem says /usr/bin/openssl has no GOST engine (Debian ships it
+-- in a separate package), which a fresh machine never has.
+local scanner_side = { engine_problem = true }
 for _, item in ipairs(report) do
-  if bad[item.severity] then fail("%s (%s): %s", item.id, item.severity, item.finding) end
+  if bad[item.severity] and not scanner_side[item.id] then
+    fail("%s (%s): %s", item.id, item.severity, item.finding)
+  end
 end
 
 print(("testssl-check: %d findings, %d cipher suites, protocols TLS1_2=%q TLS1_3=%q")
