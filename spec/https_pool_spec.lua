@@ -1,10 +1,10 @@
--- tls.http.pool, the keep-alive pool of tls.https, on its own: bounds per
+-- tls.https.pool, the keep-alive pool of tls.https, on its own: bounds per
 -- key and in total, idle expiry and the liveness check on get. The
 -- connections are stand-ins that record what the pool did to them, and the
 -- clock is a variable, so expiry needs no sleeping (the pool over real
 -- connections is covered in https_spec.lua).
 
-local pool = require "tls.http.pool"
+local pool = require "tls.https.pool"
 
 -- A connection the pool can check and close: receive() answers as an idle
 -- TLS connection does ("wantread"), as one the peer closed, or with bytes
@@ -27,7 +27,7 @@ local function fake_conn(name)
   return c
 end
 
-describe("tls.http.pool", function()
+describe("tls.https.pool", function()
   local t, p
   local function clock() return t end
 

@@ -7,8 +7,8 @@ return {
   title = "HTTPS: sequential GETs to one local host",
   run = function(b)
     local lib, S = b.lib, b.settings
-    if not lib.exists(lib.root .. "/lua/tls/https.lua") then
-      return b.note("skipped: lua/tls/https.lua (tls.https) is not there yet")
+    if not lib.exists(lib.root .. "/lua/tls/https/init.lua") then
+      return b.note("skipped: lua/tls/https/init.lua (tls.https) is not there yet")
     end
     local nginx = lib.have("nginx") and "nginx" or (lib.exists("/usr/sbin/nginx") and "/usr/sbin/nginx")
     if not nginx then return b.note("skipped: nginx is not installed") end

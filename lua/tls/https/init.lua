@@ -5,16 +5,16 @@
 --   https.get(url [, opts]) / https.post(url, body [, opts]) / https.fetch(opts)
 --                                -> { status, reason, headers, body, url, tls } | nil, err
 --
--- Keep-alive connections wait in one bounded pool (tls.http.pool); a TLS
+-- Keep-alive connections wait in one bounded pool (tls.https.pool); a TLS
 -- config is built once per distinct set of TLS options and cached, since a
 -- config loads CA data. The README's "HTTPS client" section lists every option and error.
 
 local tls = require "tls"
 local core = require "tls.core"
-local urlmod = require "tls.http.url"
-local headers_mod = require "tls.http.headers"
-local reader = require "tls.http.reader"
-local pool_mod = require "tls.http.pool"
+local urlmod = require "tls.https.url"
+local headers_mod = require "tls.https.headers"
+local reader = require "tls.https.reader"
+local pool_mod = require "tls.https.pool"
 
 local https = {
   _VERSION = "tls.https scm",
