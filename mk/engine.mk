@@ -1,4 +1,4 @@
-# In-memory engine and event-loop integration (README: In-memory engines and event loops).
+# In-memory engine and event-loop integration (doc/engine.md).
 #   make soak-engine   10,000 engine handshakes, memory must stay flat
 #                      (make test runs the same check over 1,000)
 #   make check-yield   runs every tls.cqueues path and the cqueues HTTPS

@@ -1,5 +1,5 @@
 # Hardening checks: sanitizers, valgrind, libFuzzer, fault injection, soak.
-# The README's Security section says what each target proves and how long it takes.
+# doc/security.md says what each target proves and how long it takes.
 #
 #   make asan       module built with ASan+UBSan (clang), whole suite under it
 #   make memcheck   suite under valgrind; fails on definitely/indirectly lost

@@ -78,7 +78,7 @@ describe("server OCSP and CRLs", function()
     end)
 
     -- libtls (tls_ocsp.c) checks a staple against the responder URL of the
-    -- certificate; without one it refuses any staple. Documented in the README (Servers: OCSP stapling).
+    -- certificate; without one it refuses any staple. Documented in doc/server.md (OCSP stapling).
     it("a libtls client refuses a staple for a certificate without an OCSP URL", function()
       local srv = peers.echo(P.server, ("{ ocsp_staple_file = %q }"):format(P.staple_good))
       finally(srv.stop)

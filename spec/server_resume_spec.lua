@@ -1,6 +1,6 @@
 -- Session resumption, as far as libtls allows. What works: a client with
 -- session_file resumes TLS 1.2 sessions. What does not (libtls limits,
--- documented in the README, "Session resumption"): TLS 1.3 client resumption, and any
+-- documented in doc/server.md, "Session resumption"): TLS 1.3 client resumption, and any
 -- resumption by the module's own server (TLS 1.2 and 1.3, with and without
 -- ticket_keys; these specs flip if libtls fixes its ticket callback).
 
@@ -73,7 +73,7 @@ describe("session resumption", function()
     assert.not_matches("TLS session ticket:", out, 1, true)
   end)
 
-  -- The module's server never resumes (libtls limit, README "Session
+  -- The module's server never resumes (libtls limit, doc/server.md "Session
   -- resumption"): LibreTLS's ticket callback returns 0, which OpenSSL 1.1.1+
   -- reads as "send an empty ticket". The client here is openssl s_client
   -- with -sess_out, which stores any resumable session, TLS 1.2 or 1.3 (it
@@ -81,7 +81,7 @@ describe("session resumption", function()
   -- "ok"), so the limit is the server's: the file stays empty and the
   -- second connection is new. If libtls fixes its callback, this spec
   -- flips (a stored session); then resume with -sess_in, expect
-  -- resumed == true, and update the README.
+  -- resumed == true, and update doc/server.md.
   for _, proto in ipairs({ "tlsv1.2", "tlsv1.3" }) do
     for _, keys in ipairs({ false, true }) do
       local what = keys and "with ticket_keys" or "without ticket_keys"

@@ -7,7 +7,7 @@
 --
 -- Keep-alive connections wait in one bounded pool (tls.https.pool); a TLS
 -- config is built once per distinct set of TLS options and cached, since a
--- config loads CA data. The README's "HTTPS client" section lists every option and error.
+-- config loads CA data. doc/https.md lists every option and error.
 
 local tls = require "tls"
 local core = require "tls.core"
