@@ -13,16 +13,37 @@ local https = require "tls.https"
 -- /trickle-body a whole header block and then its body a byte every 50 ms,
 -- /silent nothing until the client leaves, /keep answers keep-alive and
 -- then drops the connection when the next request arrives on it, /cookies
--- repeats a header.
+-- repeats a header. /counted is /keep that counts every request it reads
+-- (the dropped one too); /count answers that count.
 local HANDLER = [==[
 local socket = require "socket"
-return function(conn)
+local counted = 0
+-- the request line and head, and the body by its Content-Length: path | nil
+local function read_request(conn)
   local line = conn:receive("*l")
-  if not line then return end
-  local path = line:match("^%S+ (%S+)")
-  repeat local h = conn:receive("*l") until not h or h == ""
+  if not line then return nil end
+  local length = 0
+  repeat
+    local h = conn:receive("*l")
+    local n = h and h:lower():match("^content%-length:%s*(%d+)")
+    if n then length = tonumber(n) end
+  until not h or h == ""
+  if length > 0 then conn:receive(length) end
+  return line:match("^%S+ (%S+)")
+end
+return function(conn)
+  local path = read_request(conn)
+  if not path then return end
   local function send(s) return conn:send(s) end
-  if path == "/garbage" then
+  if path == "/counted" then
+    counted = counted + 1
+    send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    if read_request(conn) then counted = counted + 1 end
+  elseif path == "/count" then
+    send(("HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%d")
+      :format(#tostring(counted), counted))
+    counted = 0
+  elseif path == "/garbage" then
     send("SSH-2.0-OpenSSH_9.2\r\nProtocol mismatch.\r\n")
   elseif path == "/bad-status" then
     send("HTTP/1.1 two hundred OK\r\n\r\n")
@@ -323,6 +344,55 @@ describe("tls.https error paths", function()
       assert.equal(0, after.idle)
       assert.equal(0, after.discarded - before.discarded)
       assert.equal(2, after.connections_opened - before.connections_opened)
+    end)
+
+    local function counted(method, extra)
+      local o = { url = base .. "/counted", method = method, body = method == "POST" and "x" or nil,
+        ca_file = pki.ca.cert, timeout = 5, total_timeout = 20 }
+      for k, v in pairs(extra or {}) do o[k] = v end
+      return https.fetch(o)
+    end
+
+    -- (the server serves one connection at a time: first close the pooled one)
+    local function requests_seen()
+      https.pool_clear()
+      return tonumber(assert(get("/count")).body)
+    end
+
+    it("is not retried for a POST, which the server may have acted on", function()
+      https.pool_clear()
+      requests_seen()
+      local before = https.pool_stats()
+      assert.equal("ok", assert(counted("POST")).body)
+      local res, err = counted("POST")
+      assert.is_nil(res)
+      assert.matches("a POST is not sent twice unless retry_non_idempotent = true", err, 1, true)
+      assert.equal(0, https.pool_stats().retried - before.retried)
+      -- the server read two POSTs: the answered one and the dropped one, no third
+      assert.equal(2, requests_seen())
+    end)
+
+    it("is retried for a POST with retry_non_idempotent = true", function()
+      https.pool_clear()
+      requests_seen()
+      assert(counted("POST"))
+      local res = assert(counted("POST", { retry_non_idempotent = true }))
+      assert.equal("ok", res.body)
+      assert.equal(3, requests_seen())
+    end)
+
+    it("is retried for a GET, which may be sent twice", function()
+      https.pool_clear()
+      requests_seen()
+      assert(counted("GET"))
+      assert.equal("ok", assert(counted("GET")).body)
+      assert.equal(3, requests_seen())
+      https.pool_clear()
+    end)
+
+    it("refuses a retry_non_idempotent that is not a boolean", function()
+      assert.has_error(function() counted("POST", { retry_non_idempotent = 1 }) end,
+        "tls.https: option 'retry_non_idempotent' must be a boolean, got number")
     end)
 
     it("is not retried when the body was a stream", function()

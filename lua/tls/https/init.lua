@@ -81,7 +81,7 @@ local http_options = {
   step = true, redirect = true, max_redirects = true, timeout = true,
   connect_timeout = true, handshake_timeout = true, total_timeout = true,
   proxy = true, no_proxy = true, keepalive = true, insecure_http = true,
-  max_header_size = true, progress = true,
+  max_header_size = true, progress = true, retry_non_idempotent = true,
   -- connection-level TLS options (not part of a config)
   policy = true, servername = true, config = true,
 }
@@ -716,6 +716,11 @@ local function exchange_on(conn, reused, st, hop, key)
   return res
 end
 
+-- Methods that may be sent twice (RFC 9110, 9.2.2): a request on a reused
+-- connection that got no answer is re-sent only for these, since the server
+-- may have acted on it before it closed.
+local idempotent = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true, TRACE = true }
+
 local function exchange(st, hop)
   local u = hop.url
   local pu, err = proxy_for(u, st)
@@ -732,6 +737,10 @@ local function exchange(st, hop)
   stats.requests = stats.requests + 1
   local res, retry
   res, err, retry = exchange_on(conn, reused, st, hop, key)
+  if retry and not (idempotent[hop.method] or st.retry_non_idempotent) then
+    return nil, err .. (" (on a reused connection; a %s is not sent twice unless "
+      .. "retry_non_idempotent = true)"):format(hop.method)
+  end
   if not res and retry then
     -- the pooled connection had been closed by the server: once more, fresh
     stats.retried = stats.retried + 1
@@ -786,6 +795,7 @@ local function prepare(o, level)
   check_type(o, "redirect", "boolean", level)
   check_type(o, "keepalive", "boolean", level)
   check_type(o, "insecure_http", "boolean", level)
+  check_type(o, "retry_non_idempotent", "boolean", level)
   check_type(o, "proxy", "string,boolean", level)
   if o.proxy == true then fail(level, "option 'proxy' must be a URL string or false, got true") end
   check_type(o, "no_proxy", "string", level)
@@ -867,6 +877,7 @@ local function prepare(o, level)
     proxy = o.proxy, no_proxy = o.no_proxy,
     keepalive = o.keepalive ~= false,
     insecure_http = o.insecure_http == true,
+    retry_non_idempotent = o.retry_non_idempotent == true,
     sink = o.sink, progress = o.progress,
     -- servername overrides the name only for the host it was given for
     servername_for = function(x)
