@@ -171,6 +171,25 @@ describe("tls.policy", function()
       conn:close()
     end)
 
+    it("applies only when a name is checked: insecure_noverifyname accepts a CN-only certificate", function()
+      -- no name is matched, so which field would hold it does not matter
+      assert.is_true(works("cn_only", { insecure_noverifyname = true }, "localhost"))
+      local conn = assert(connect("cn_only", { insecure_noverifyname = true }, "localhost"))
+      local p = tls.policy {}
+      assert.is_true(p(conn, { mode = "client", servername = "localhost", verify_name = false }))
+      local ok, err = p(conn, { mode = "client", servername = "localhost", verify_name = true })
+      assert.is_nil(ok)
+      assert.matches("^policy: require_san:", err)
+      conn:close()
+    end)
+
+    it("accepts a client name with a trailing dot that the SAN covers", function()
+      assert.is_true(works("server", { servername = "localhost." }, "127.0.0.1"))
+      local conn = assert(connect("server", nil, "localhost"))
+      assert.is_true(tls.policy {}(conn, { mode = "client", servername = "localhost.", verify_name = true }))
+      conn:close()
+    end)
+
     it("keeps insecure_noverifyname working under the default policy", function()
       -- pki.alt names only alt.test
       assert.is_true(works("alt", { insecure_noverifyname = true }, "localhost"))
@@ -448,7 +467,11 @@ describe("tls.policy", function()
     it("name_matches: a wildcard only as the whole left-most label, never over a bare suffix", function()
       local m = tls.policy.name_matches
       assert.is_true(m("*.example.com", "www.example.com"))
-      assert.is_true(m("*.Example.COM", "WWW.example.com."))
+      assert.is_true(m("*.Example.COM", "WWW.example.com"))
+      -- names are compared as given: a client drops a trailing dot first
+      -- (san_covers does), a server matches the SNI name as sent
+      assert.is_false(m("*.example.com", "a.example.com."))
+      assert.is_false(m("a.example.com", "a.example.com."))
       assert.is_true(m("localhost", "LocalHost"))
       assert.is_false(m("*.example.com", "example.com"))
       assert.is_false(m("*.example.com", "a.b.example.com"))
@@ -456,6 +479,18 @@ describe("tls.policy", function()
       assert.is_false(m("f*.example.com", "foo.example.com"))
       assert.is_false(m("www.*.com", "www.example.com"))
       assert.is_false(m("", ""))
+    end)
+
+    it("name_matches is the SNI matcher of conn:keypair(): one function, one answer", function()
+      assert.equal(require("tls.hostname").matches, tls.policy.name_matches)
+      assert.equal(require("tls.hostname").matches, require("tls.server").match_name)
+    end)
+
+    it("san_covers drops one trailing dot from the client's name, as a libtls client does", function()
+      local cert = { san = { dns = { "*.example.com", "localhost" }, ip = {} } }
+      assert.is_true(tls.policy.san_covers(cert, "www.example.com."))
+      assert.is_true(tls.policy.san_covers(cert, "localhost."))
+      assert.is_false(tls.policy.san_covers(cert, "localhost.."))
     end)
 
     it("ip_bytes: IPv4 and IPv6 text to bytes, nil for a host name", function()

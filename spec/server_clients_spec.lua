@@ -64,6 +64,17 @@ describe("server with real clients", function()
       assert.equal("www.wild.test", seen.servername)
     end)
 
+    it("a name with a trailing dot matches no wildcard, as libtls matches it, and keypair() agrees", function()
+      -- libtls matches the SNI name exactly as sent; tls.hostname is the one matcher
+      -- conn:keypair() and the policy share, so both say what libtls served
+      local out, seen = kit.serve(listener,
+        ("openssl s_client -connect 127.0.0.1:%d -servername www.wild.test. -ign_eof")
+          :format(port), report)
+      assert.matches("subject=CN = localhost", out, 1, true)
+      assert.equal(1, seen.keypair)
+      assert.equal("www.wild.test.", seen.servername)
+    end)
+
     it("an unknown name, or none, gets the default certificate", function()
       local out, seen = kit.serve(listener,
         ("openssl s_client -connect 127.0.0.1:%d -servername nobody.test -ign_eof"):format(port), report)

@@ -11,6 +11,7 @@
 
 local x509 = require "tls.x509"
 local base64 = require "tls.base64"
+local hostname = require "tls.hostname"
 
 local policy = {}
 
@@ -154,27 +155,19 @@ function policy.ip_bytes(s)
   return ipv4_bytes(s)
 end
 
--- RFC 6125 host name matching, as libtls does it: case-insensitive, a
--- wildcard only as the whole left-most label and never over a bare suffix
--- ("*.example.com" yes; "*.com", "f*.example.com" no).
-function policy.name_matches(pattern, host)
-  pattern, host = pattern:lower():gsub("%.$", ""), host:lower():gsub("%.$", "")
-  if pattern == "" or host == "" then return false end
-  if not pattern:find("*", 1, true) then return pattern == host end
-  local suffix = pattern:match("^%*(%..+)$")
-  if not suffix or suffix:find("*", 1, true) or not suffix:find(".", 2, true) then
-    return false
-  end
-  local label = host:sub(1, #host - #suffix)
-  return #host > #suffix and host:sub(-#suffix) == suffix and label ~= ""
-    and not label:find(".", 1, true)
-end
+-- libtls's host name rule (tls.hostname): case-insensitive, a wildcard only
+-- as the whole left-most label and never over a bare suffix ("*.example.com"
+-- yes; "*.com", "f*.example.com" no). Names are compared as given.
+policy.name_matches = hostname.matches
 
--- Does the leaf's SAN cover `host`? IPs match iPAddress entries only and
--- names match dNSName entries only; the subject CN is never looked at.
+-- Does the leaf's SAN cover `host`, the name a client asked for? IPs match
+-- iPAddress entries only and names match dNSName entries only; the subject
+-- CN is never looked at. A trailing dot is dropped first, as a libtls client
+-- does before it sends and matches the name.
 function policy.san_covers(cert, host)
   local san = cert.san
   if not san then return false end
+  host = hostname.client_name(host)
   local ip = policy.ip_bytes(host)
   if ip then
     for _, text in ipairs(san.ip) do
@@ -183,7 +176,7 @@ function policy.san_covers(cert, host)
     return false
   end
   for _, name in ipairs(san.dns) do
-    if policy.name_matches(name, host) then return true end
+    if hostname.matches(name, host) then return true end
   end
   return false
 end
@@ -210,6 +203,9 @@ local checks = {}
 
 function checks.require_san(rules, chain, conn, ctx)
   if not rules.require_san or mode_of(conn, ctx) ~= "client" then return true end
+  -- The rule is about which names a certificate is matched on: with name
+  -- checks off (insecure_noverifyname) no name is matched, so it has no job.
+  if ctx and ctx.verify_name == false then return true end
   local leaf = chain[1]
   local san = leaf.san
   if not san or (#san.dns == 0 and #san.ip == 0) then
@@ -217,8 +213,8 @@ function checks.require_san(rules, chain, conn, ctx)
       .. "(names in the subject CN are not accepted; use require_san = false to allow them)",
       short(leaf))
   end
-  -- libtls has matched the name already; match again here, on the SAN only,
-  -- unless name checks were turned off (insecure_noverifyname).
+  -- libtls has matched the name already; match again here, on the SAN only
+  -- (a direct call without ctx cannot say which name was asked for).
   if not (ctx and ctx.verify_name) then return true end
   local host = ctx.servername
   if host == nil and conn ~= nil then

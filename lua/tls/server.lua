@@ -15,26 +15,12 @@
 -- (LibreTLS 3.7 tls_server.c tls_servername_cb, tls_verify.c tls_check_name.)
 
 local x509 = require "tls.x509"
+local hostname = require "tls.hostname"
 
 local server = {}
 
-local lower, find, sub = string.lower, string.find, string.sub
-
--- libtls's tls_match_name: exact (case-insensitive) or a leftmost wildcard.
-local function match_name(cert_name, name)
-  cert_name, name = lower(cert_name), lower(name)
-  if cert_name == name then return true end
-  if sub(cert_name, 1, 1) ~= "*" then return false end
-  local cert_domain = sub(cert_name, 2)
-  -- reject "*", "*foo", "*..", "*.bar" and "*.bar.."
-  if sub(cert_domain, 1, 1) ~= "." or sub(cert_domain, 2, 2) == "." then return false end
-  local next_dot = find(cert_domain, ".", 2, true)
-  if not next_dot or sub(cert_domain, next_dot + 1, next_dot + 1) == "." then return false end
-  if sub(name, 1, 1) == "." then return false end
-  local dot = find(name, ".", 1, true)
-  if not dot or dot == #name then return false end
-  return cert_domain == sub(name, dot)
-end
+-- libtls matches the SNI name as the client sent it (tls.hostname).
+local match_name = hostname.matches
 server.match_name = match_name
 
 -- The names libtls would match against, from one keypair's certificate.
