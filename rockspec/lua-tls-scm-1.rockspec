@@ -44,6 +44,7 @@ build = {
     ["tls.policy"] = "lua/tls/policy.lua",
     ["tls.tofu"] = "lua/tls/tofu.lua",
     ["tls.server"] = "lua/tls/server.lua",
+    ["tls.hostname"] = "lua/tls/hostname.lua",
     ["tls.cqueues"] = "lua/tls/cqueues.lua",
     ["tls.x509"] = "lua/tls/x509.lua",
     ["tls.asn1"] = "lua/tls/asn1.lua",
