@@ -43,6 +43,22 @@ return function(conn)
     send(("HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%d")
       :format(#tostring(counted), counted))
     counted = 0
+  elseif path == "/endless-chunked" or path == "/endless-close" or path == "/huge-length" then
+    local chunked = path == "/endless-chunked"
+    send("HTTP/1.1 200 OK\r\n" .. (chunked and "Transfer-Encoding: chunked\r\n"
+      or path == "/huge-length" and "Content-Length: 1000000000000\r\n" or "") .. "\r\n")
+    local block = ("z"):rep(16384)
+    if chunked then block = ("%x\r\n"):format(#block) .. block .. "\r\n" end
+    -- until the client gives up
+    while send(block) do end
+  elseif path == "/many-headers" then
+    local h = { "HTTP/1.1 200 OK\r\n" }
+    for i = 1, 300 do h[#h + 1] = ("X-%d: %d\r\n"):format(i, i) end
+    send(table.concat(h) .. "Content-Length: 2\r\n\r\nok")
+  elseif path == "/redirect-endless" then
+    send("HTTP/1.1 302 Found\r\nLocation: /cookies\r\n\r\n")
+    local block = ("r"):rep(16384)
+    while send(block) do end
   elseif path == "/garbage" then
     send("SSH-2.0-OpenSSH_9.2\r\nProtocol mismatch.\r\n")
   elseif path == "/bad-status" then
@@ -242,9 +258,83 @@ describe("tls.https error paths", function()
       fails("/huge-line", "^response header block is over 65536 bytes")
     end)
 
+    it("stops at 256 header lines (option max_headers)", function()
+      assert.equal(256, https.MAX_HEADERS)
+      fails("/many-headers", "^response has over 256 header lines %(option max_headers%)$")
+      fails("/many-headers", "^response has over 20 header lines", { max_headers = 20 })
+      assert.equal("ok", assert(get("/many-headers", { max_headers = 301 })).body)
+    end)
+
     it("takes a smaller limit", function()
       fails("/huge-header", "^response header block is over 4096 bytes",
         { max_header_size = 4096 })
+    end)
+  end)
+
+  describe("body limits", function()
+    -- the client's Lua heap over one call, sampled at each body block
+    local function peak_heap_during(path, extra)
+      collectgarbage()
+      local base, peak = collectgarbage("count"), 0
+      local o = { progress = function()
+        local kb = collectgarbage("count") - base
+        if kb > peak then peak = kb end
+      end }
+      for k, v in pairs(extra or {}) do o[k] = v end
+      local res, err = get(path, o)
+      return res, err, peak
+    end
+
+    it("ends an endless chunked body kept in memory at max_body, in bounded memory", function()
+      local res, err, peak = peak_heap_during("/endless-chunked", { max_body = 1048576 })
+      assert.is_nil(res)
+      assert.equal("response body is over 1048576 bytes (option max_body; give a sink to "
+        .. "stream a larger body)", err)
+      assert.is_true(peak < 16 * 1024, "heap grew by " .. peak .. " KiB")
+    end)
+
+    it("ends an endless body delimited by the close at max_body", function()
+      local res, err = get("/endless-close", { max_body = 100000 })
+      assert.is_nil(res)
+      assert.matches("^response body is over 100000 bytes %(option max_body", err)
+    end)
+
+    it("refuses a Content-Length over the default max_body before reading the body", function()
+      assert.equal(64 * 1024 * 1024, https.MAX_BODY)
+      local res, err, peak = peak_heap_during("/huge-length")
+      assert.is_nil(res)
+      assert.equal("response body is over 67108864 bytes (option max_body; give a sink to "
+        .. "stream a larger body): the server announced 1000000000000", err)
+      assert.equal(0, peak)   -- not one body block was read
+    end)
+
+    it("streams to a sink without a limit unless max_body is given", function()
+      local n = 0
+      local function sink(chunk)
+        if chunk then n = n + #chunk end
+        if n > 3 * 1048576 then return nil, "enough" end
+        return 1
+      end
+      local res, err = get("/endless-chunked", { sink = sink, max_body = 1048576 * 2 })
+      assert.is_nil(res)
+      assert.matches("^response body is over 2097152 bytes", err)
+      -- without max_body, the sink alone decides when to stop
+      n = 0
+      res, err = get("/endless-chunked", { sink = sink })
+      assert.is_nil(res)
+      assert.equal("sink: enough", err)
+    end)
+
+    it("bounds the dropped body of a redirect too", function()
+      local res, err = get("/redirect-endless", { max_body = 100000 })
+      assert.is_nil(res)
+      assert.matches("^response body is over 100000 bytes", err)
+    end)
+
+    it("refuses a max_body that is not a whole number of bytes", function()
+      assert.has_error(function() get("/cookies", { max_body = -1 }) end,
+        "tls.https: option 'max_body' must be a whole number of bytes (math.huge for no limit), got -1")
+      assert.has_error(function() get("/cookies", { max_body = "1" }) end)
     end)
   end)
 

@@ -22,6 +22,8 @@ local https = {
   TIMEOUT = 60,          -- seconds for connect, handshake and each read or write
   MAX_REDIRECTS = 5,
   MAX_HEADER_SIZE = 65536,
+  MAX_HEADERS = 256,            -- header lines in one response head
+  MAX_BODY = 64 * 1024 * 1024,  -- bytes of a body kept in memory (no sink)
 }
 
 -- Options every request starts from (the caller's options win), e.g.
@@ -81,7 +83,8 @@ local http_options = {
   step = true, redirect = true, max_redirects = true, timeout = true,
   connect_timeout = true, handshake_timeout = true, total_timeout = true,
   proxy = true, no_proxy = true, keepalive = true, insecure_http = true,
-  max_header_size = true, progress = true, retry_non_idempotent = true,
+  max_header_size = true, max_headers = true, max_body = true, progress = true,
+  retry_non_idempotent = true,
   -- connection-level TLS options (not part of a config)
   policy = true, servername = true, config = true,
 }
@@ -302,8 +305,13 @@ local function tunnel(u, pu, st, ct, ht)
     s:close()
     return nil, "proxy: malformed answer to CONNECT: " .. quote(line)
   end
-  local total = #line
+  local total, count = #line, 0
   repeat
+    count = count + 1
+    if count > st.max_headers + 1 then
+      s:close()
+      return nil, "proxy: over " .. st.max_headers .. " header lines in the answer to CONNECT (option max_headers)"
+    end
     line, err = r:line(st.max_header_size)
     if not line then
       s:close()
@@ -504,6 +512,9 @@ local function read_head(r, st)
         if not name or not name:match(token) then
           return nil, "malformed response: bad header line " .. quote(line)
         end
+        if #fields >= st.max_headers then
+          return nil, ("response has over %d header lines (option max_headers)"):format(st.max_headers)
+        end
         fields[#fields + 1] = { name, value }
       end
     end
@@ -519,14 +530,22 @@ local function read_head(r, st)
   end
 end
 
--- Deliver body bytes to the sink; -> true | nil, err
+local function body_too_big(state)
+  return ("response body is over %d bytes (option max_body; give a sink to stream a larger body)")
+    :format(state.max_body)
+end
+
+-- Deliver body bytes to the sink, within max_body; -> true | nil, err
 local function deliver(state, data)
+  if data then
+    state.received = state.received + #data
+    if state.max_body and state.received > state.max_body then return nil, body_too_big(state) end
+  end
   local ok, err = state.sink(data)
   if ok == false or (ok == nil and err ~= nil) then
     return nil, "sink: " .. tostring(err or "refused the data")
   end
   if data and state.progress then
-    state.received = state.received + #data
     state.progress(state.received, state.total, state.res)
   end
   return true
@@ -625,6 +644,9 @@ local function read_body(r, st, res, method, state)
     end
     if not n then return nil, "malformed response: bad Content-Length " .. quote(cl) end
     state.total = n
+    if state.max_body and n > state.max_body then
+      return nil, body_too_big(state) .. ": the server announced " .. n
+    end
     ok, err = read_length(r, state, n)
     reusable = true
   else
@@ -696,9 +718,10 @@ local function exchange_on(conn, reused, st, hop, key)
   if err then shut(conn); return nil, err end
   local state = { received = 0, res = res }
   if follow then
-    state.sink = function() return 1 end
+    -- dropped, but bounded all the same: an endless redirect body is no answer
+    state.sink, state.max_body = function() return 1 end, st.buffered_max_body
   else
-    state.sink, state.progress = st.sink, st.progress
+    state.sink, state.progress, state.max_body = st.sink, st.progress, st.max_body
   end
   local reusable
   ok, reusable = read_body(r, st, res, hop.method, state)
@@ -812,6 +835,21 @@ local function prepare(o, level)
   if mh ~= nil and (math.type(mh) ~= "integer" or mh < 256) then
     fail(level, "option 'max_header_size' must be an integer of at least 256, got %s", tostring(mh))
   end
+  local mc = o.max_headers
+  if mc ~= nil and (type(mc) ~= "number" or mc < 1 or mc ~= math.floor(mc)) then
+    fail(level, "option 'max_headers' must be an integer of at least 1, got %s", tostring(mc))
+  end
+  local mb = o.max_body
+  if mb ~= nil and (type(mb) ~= "number" or mb < 0 or mb ~= math.floor(mb)) then
+    fail(level, "option 'max_body' must be a whole number of bytes (math.huge for no limit), got %s",
+      tostring(mb))
+  end
+  -- a body kept in memory is bounded by default; one streamed to the
+  -- caller's sink only when max_body is given
+  local buffered_max_body = mb or https.MAX_BODY
+  if buffered_max_body == math.huge then buffered_max_body = nil end
+  local max_body = buffered_max_body
+  if o.sink and mb == nil then max_body = nil end
   if u.scheme == "http" and not o.insecure_http then
     return nil, "bad URL '" .. o.url .. "': plain http is refused (tls.https is an HTTPS client; "
       .. "set insecure_http = true to allow it)"
@@ -874,6 +912,8 @@ local function prepare(o, level)
     redirect = o.redirect ~= false, redirects = 0,
     max_redirects = mr or https.MAX_REDIRECTS,
     max_header_size = mh or https.MAX_HEADER_SIZE,
+    max_headers = mc or https.MAX_HEADERS,
+    max_body = max_body, buffered_max_body = buffered_max_body,
     proxy = o.proxy, no_proxy = o.no_proxy,
     keepalive = o.keepalive ~= false,
     insecure_http = o.insecure_http == true,
