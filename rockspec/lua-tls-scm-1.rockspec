@@ -26,7 +26,7 @@ build = {
   modules = {
     ["tls.core"] = {
       sources = {
-        "src/config.c", "src/conn.c", "src/core.c", "src/info.c",
+        "src/config.c", "src/conn.c", "src/core.c", "src/file.c", "src/info.c",
         "src/net.c", "src/server.c", "src/transport.c",
       },
       defines = { "_GNU_SOURCE" },

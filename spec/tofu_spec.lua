@@ -145,10 +145,39 @@ describe("tls.tofu", function()
   end)
 
   it("fails closed when the pin cannot be recorded", function()
-    local t = tls.tofu(dir .. "/no/such/dir/pins")
+    -- a directory nobody can create files in, not even root
+    local t = tls.tofu("/proc/lua-tls-tofu-pins")
     local conn, err = connect(h.port, "localhost-self", t)
     assert.is_nil(conn)
-    assert.matches("^policy: tofu: cannot record the pin of 127%.0%.0%.1:%d+: cannot write ", err)
+    assert.matches("^policy: tofu: cannot record the pin of 127%.0%.0%.1:%d+: cannot create a file "
+      .. "next to /proc/lua%-tls%-tofu%-pins: ", err)
+  end)
+
+  local function mode_of(p)
+    local f = io.popen("stat -c %a " .. p)
+    local m = f:read("l")
+    f:close()
+    return m
+  end
+
+  it("creates missing directories (mode 0700) and the file (mode 0600), as on a fresh home", function()
+    local home = dir .. "/home"
+    local t = tls.tofu(home .. "/.config/myapp/known_pins")
+    assert.is_true(works(h.port, "localhost-self", t))
+    assert.equal("700", mode_of(home))
+    assert.equal("700", mode_of(home .. "/.config"))
+    assert.equal("700", mode_of(home .. "/.config/myapp"))
+    assert.equal("600", mode_of(home .. "/.config/myapp/known_pins"))
+    assert.same({ "known_pins" }, listdir(home .. "/.config/myapp"))
+    os.execute("rm -rf " .. home)
+  end)
+
+  it("writes the file with mode 0600 even over a readable one, leaving nothing behind", function()
+    pki.write(path, "# old\n")
+    os.execute("chmod 644 " .. path)
+    assert.is_true(works(h.port, "localhost-self", tls.tofu(path)))
+    assert.equal("600", mode_of(path))
+    assert.same({ "known_pins" }, listdir(dir))
   end)
 
   it("keys engines by their server name", function()
@@ -205,5 +234,55 @@ describe("tls.tofu's keys", function()
     local ok, err = t(fake_conn())
     assert.is_nil(ok)
     assert.matches("^policy: tofu: no host name to record the pin under", err)
+  end)
+
+  it("refuse a name that would corrupt the file, which keeps working for other hosts", function()
+    local path = dir .. "/keys-evil"
+    local t = tls.tofu(path, { policy = false })
+    assert.is_true(t(fake_conn(), { host = "good.test", port = 1 }))
+    local before = read(path)
+    for _, ctx in ipairs {
+      { servername = "evil.test\nother.test:1 sha256//AAAA" },
+      { host = "evil.test other.test", port = 1 },
+      { host = "evil.test", port = "1\n" },
+    } do
+      local ok, err = t(fake_conn(), ctx)
+      assert.is_nil(ok)
+      assert.matches("^policy: tofu: refusing to record a pin under the ", err)
+    end
+    local ok, err = t(fake_conn("evil\r.test"))
+    assert.is_nil(ok)
+    assert.matches('^policy: tofu: refusing to record a pin under the host name "evil\\x0d%.test"', err)
+    assert.equal(before, read(path))
+    assert.is_true(t(fake_conn(), { host = "good.test", port = 1 }))
+    assert.is_true(t(fake_conn(), { host = "next.test", port = 2 }))
+    assert.is_string(t:lookup("next.test:2"))
+  end)
+end)
+
+describe("tls.core's private files (tls.tofu writes through them)", function()
+  local core = require "tls.core"
+
+  it("replace_file writes a new file of mode 0600 over the old one, nothing left behind", function()
+    local d = dir .. "/core-files"
+    assert.is_true(core.mkdir(d))
+    assert.is_true(core.mkdir(d))   -- an existing directory is fine
+    pki.write(d .. "/f", "old")
+    assert.is_true(core.replace_file(d .. "/f", "new\0data"))
+    assert.equal("new\0data", read(d .. "/f"))
+    assert.same({ "f" }, listdir(d))
+    os.execute("rm -rf " .. d)
+  end)
+
+  it("replace_file and mkdir fail with a message and errno", function()
+    local ok, err, code = core.replace_file(dir .. "/missing/f", "x")
+    assert.is_nil(ok)
+    assert.equal("cannot create a file next to " .. dir .. "/missing/f: No such file or directory", err)
+    assert.equal(2, code)
+    pki.write(dir .. "/plain", "")
+    ok, err = core.mkdir(dir .. "/plain")
+    assert.is_nil(ok)
+    assert.equal("cannot create the directory " .. dir .. "/plain: File exists", err)
+    os.remove(dir .. "/plain")
   end)
 end)

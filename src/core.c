@@ -27,6 +27,8 @@ LTLS_EXPORT int luaopen_tls_core(lua_State *L)
 		{ "listen", ltls_listen },
 		{ "api", core_version },
 		{ "now", core_now },
+		{ "replace_file", ltls_replace_file },
+		{ "mkdir", ltls_mkdir },
 		{ NULL, NULL }
 	};
 	if (tls_init() != 0)

@@ -119,4 +119,8 @@ void ltls_listener_open(lua_State *L);
 int ltls_listen(lua_State *L);
 
 
+/* file.c: private files for the Lua helpers (tls.tofu) */
+int ltls_replace_file(lua_State *L);
+int ltls_mkdir(lua_State *L);
+
 #endif

@@ -7,9 +7,13 @@
 --
 -- The file has one "<host>:<port> sha256//<pin>" line per host. Updates go
 -- to a temporary file in the same directory that is then renamed over the
--- old one, so a reader never sees half a file.
+-- old one, so a reader never sees half a file. Lua's io can neither create
+-- that file exclusively nor choose its mode, so tls.core writes it
+-- (core.replace_file: mkstemp, mode 0600, fsync, rename); missing parent
+-- directories are made with mode 0700 (core.mkdir).
 
 local policy = require "tls.policy"
+local core = require "tls.core"
 
 local tofu = {}
 
@@ -43,28 +47,45 @@ local function load(path)
   return list, map
 end
 
-local counter = 0
+local ENOENT = 2
 
--- Writes the pins atomically: temp file in the same directory, then rename.
+-- Makes the directories above path that are missing, each with mode 0700,
+-- outermost first; -> true | nil, err (the innermost one's error).
+local function make_parents(path)
+  local ok, err = true, nil
+  local i = 1
+  while true do
+    local j = path:find("/", i + 1, true)
+    if not j then return ok, err end
+    local dir = path:sub(1, j - 1)
+    if dir ~= "" and dir ~= "." and dir ~= ".." then ok, err = core.mkdir(dir) end
+    i = j
+  end
+end
+
+-- Writes the pins atomically (see the top of this file).
 local function save(path, list, map)
-  counter = counter + 1
-  local tmp = sformat("%s.tmp-%s-%d-%d", path, tostring(map):match("0x(%x+)") or "0",
-    os.time(), counter)
-  local f, err = io.open(tmp, "wb")
-  if not f then return nil, "cannot write " .. tostring(err) end
   local lines = { HEADER }
   for _, key in ipairs(list) do
     if map[key] then lines[#lines + 1] = key .. " sha256//" .. map[key] .. "\n" end
   end
-  local ok, werr = f:write(concat(lines))
-  if ok then ok, werr = f:flush() end
-  f:close()
-  if ok then ok, werr = os.rename(tmp, path) end
-  if not ok then
-    os.remove(tmp)
-    return nil, "cannot write " .. path .. ": " .. tostring(werr)
+  local text = concat(lines)
+  local ok, err, code = core.replace_file(path, text)
+  if not ok and code == ENOENT then
+    -- a fresh home has no ~/.config/myapp yet
+    local made, merr = make_parents(path)
+    if not made then return nil, merr end
+    ok, err = core.replace_file(path, text)
   end
+  if not ok then return nil, err end
   return true
+end
+
+-- A short printable form of a name, for error messages.
+local function quote(s)
+  return '"' .. s:sub(1, 80):gsub("[%c\128-\255\"\\]", function(c)
+    return ("\\x%02x"):format(c:byte())
+  end) .. '"'
 end
 
 -- The name a pin is kept under: host:port when the connection was made by
@@ -80,8 +101,20 @@ local function key_of(conn, ctx)
   end
   if not host or host == "" then return nil end
   host = host:lower()
+  -- only name and address characters: the key is a word of a line in the
+  -- file, and anything else (a newline, a space) would corrupt it
+  if not (host:find("^[%w%-_.]+$") or host:find("^[%x:.]+$") or host:find("^%[[%x:.]+%]$")) then
+    return nil, sformat("policy: tofu: refusing to record a pin under the host name %s "
+      .. "(only letters, digits, '-', '_', '.' and IP addresses can be keys)", quote(host))
+  end
   if host:find(":", 1, true) and not host:find("^%[") then host = "[" .. host .. "]" end
-  if port then return host .. ":" .. tostring(port) end
+  if port then
+    port = tostring(port)
+    if not port:find("^%d+$") then
+      return nil, sformat("policy: tofu: refusing to record a pin under the port %s", quote(port))
+    end
+    return host .. ":" .. port
+  end
   return host
 end
 
@@ -101,7 +134,8 @@ function Tofu:__call(conn, ctx)
     local ok, why = self.base:check_chain(chain, conn, ctx)
     if not ok then return nil, why end
   end
-  local key = key_of(conn, ctx)
+  local key, kerr = key_of(conn, ctx)
+  if kerr then return nil, kerr end
   if not key then
     return nil, "policy: tofu: no host name to record the pin under (give the connection a servername)"
   end
