@@ -13,7 +13,48 @@
 local asn1 = {}
 
 local sbyte, ssub, schar, sformat, concat = string.byte, string.sub, string.char, string.format, table.concat
-local utf8char = utf8.char
+local floor, sfind = math.floor, string.find
+
+-- The UTF-8 encoding of code point c (0..0x10ffff), as utf8.char gives on 5.3+.
+local function utf8char(c)
+  if c < 0x80 then return schar(c) end
+  if c < 0x800 then return schar(0xc0 + floor(c / 0x40), 0x80 + c % 0x40) end
+  if c < 0x10000 then
+    return schar(0xe0 + floor(c / 0x1000), 0x80 + floor(c / 0x40) % 0x40, 0x80 + c % 0x40)
+  end
+  return schar(0xf0 + floor(c / 0x40000), 0x80 + floor(c / 0x1000) % 0x40,
+    0x80 + floor(c / 0x40) % 0x40, 0x80 + c % 0x40)
+end
+
+-- True if s is well-formed UTF-8 (RFC 3629: shortest form, no surrogates, at
+-- most U+10FFFF), the rule Lua 5.4's utf8.len applies; same answer on every version.
+local function valid_utf8(s)
+  local i, n = 1, #s
+  while true do
+    i = sfind(s, "[\128-\255]", i)
+    if not i then return true end
+    local b = sbyte(s, i)
+    local len, lo, hi = 0, 0x80, 0xbf -- lo/hi bound the second byte
+    if b >= 0xc2 and b <= 0xdf then len = 2
+    elseif b >= 0xe0 and b <= 0xef then
+      len = 3
+      if b == 0xe0 then lo = 0xa0 elseif b == 0xed then hi = 0x9f end
+    elseif b >= 0xf0 and b <= 0xf4 then
+      len = 4
+      if b == 0xf0 then lo = 0x90 elseif b == 0xf4 then hi = 0x8f end
+    else
+      return false
+    end
+    if i + len - 1 > n then return false end
+    local b2 = sbyte(s, i + 1)
+    if b2 < lo or b2 > hi then return false end
+    for j = i + 2, i + len - 1 do
+      local c = sbyte(s, j)
+      if c < 0x80 or c > 0xbf then return false end
+    end
+    i = i + len
+  end
+end
 
 asn1.UNIVERSAL, asn1.APPLICATION, asn1.CONTEXT, asn1.PRIVATE = 0, 1, 2, 3
 
@@ -48,7 +89,7 @@ function asn1.read(s, pos, last)
     return nil, sformat("asn1: expected a value at offset %d, found end of data", pos - 1)
   end
   local b = sbyte(s, pos)
-  local class, constructed, tag = b >> 6, (b & 0x20) ~= 0, b & 0x1f
+  local class, constructed, tag = floor(b / 0x40), b % 0x40 >= 0x20, b % 0x20
   local p = pos + 1
   if tag == 0x1f then
     -- High tag number form: base-128, at most 4 bytes (28 bits) of tag.
@@ -66,7 +107,7 @@ function asn1.read(s, pos, last)
       if n > 4 then
         return nil, sformat("asn1: tag number too large at offset %d", pos - 1)
       end
-      tag = tag << 7 | (b & 0x7f)
+      tag = tag * 0x80 + b % 0x80
       p = p + 1
     until b < 0x80
   end
@@ -76,7 +117,7 @@ function asn1.read(s, pos, last)
   local len = sbyte(s, p)
   p = p + 1
   if len >= 0x80 then
-    local n = len & 0x7f
+    local n = len % 0x80
     if n == 0 then
       return nil, sformat("asn1: indefinite length at offset %d (not DER)", pos - 1)
     elseif n > 4 then
@@ -86,9 +127,9 @@ function asn1.read(s, pos, last)
     end
     len = 0
     for i = p, p + n - 1 do
-      len = len << 8 | sbyte(s, i)
+      len = len * 0x100 + sbyte(s, i)
     end
-    if len < 0x80 or len >> (8 * (n - 1)) == 0 then
+    if len < 0x80 or len < 0x100 ^ (n - 1) then
       return nil, sformat("asn1: non-minimal length at offset %d (not DER)", pos - 1)
     end
     p = p + n
@@ -193,9 +234,9 @@ function asn1.integer_hex(node)
     -- Two's complement: magnitude = (not v) + 1.
     local bytes, carry = {}, 1
     for i = #v, 1, -1 do
-      local x = (~sbyte(v, i) & 0xff) + carry
-      bytes[i] = schar(x & 0xff)
-      carry = x >> 8
+      local x = 0xff - sbyte(v, i) + carry
+      bytes[i] = schar(x % 0x100)
+      carry = floor(x / 0x100)
     end
     v, sign = concat(bytes), "-"
   end
@@ -212,10 +253,10 @@ function asn1.integer(node)
   if n > 6 then return nil, "asn1: INTEGER too large" end
   local v = 0
   for i = node.vpos, node.vend do
-    v = v << 8 | sbyte(node.s, i)
+    v = v * 0x100 + sbyte(node.s, i)
   end
   if sbyte(node.s, node.vpos) >= 0x80 then
-    v = v - (1 << (8 * n))
+    v = v - floor(0x100 ^ n)
   end
   return v
 end
@@ -250,17 +291,19 @@ function asn1.oid(node)
       return nil, "asn1: non-minimal OBJECT IDENTIFIER arc"
     end
     n = n + 1
-    -- Eight 7-bit groups (56 bits) is far beyond any real arc and keeps v exact.
-    if n > 8 then
+    -- Seven 7-bit groups (49 bits) is far beyond any real arc and keeps v
+    -- exact even where numbers are doubles (Lua 5.1, LuaJIT).
+    if n > 7 then
       return nil, "asn1: OBJECT IDENTIFIER arc too large"
     end
-    v = v << 7 | (b & 0x7f)
+    v = v * 0x80 + b % 0x80
     if b < 0x80 then
       if #arcs == 0 then
-        local first = v < 80 and v // 40 or 2
-        arcs[1], arcs[2] = first, v - 40 * first
+        local first = v < 80 and floor(v / 40) or 2
+        arcs[1], arcs[2] = sformat("%d", first), sformat("%d", v - 40 * first)
       else
-        arcs[#arcs + 1] = v
+        -- %d, not tostring: a double prints large arcs in exponent form.
+        arcs[#arcs + 1] = sformat("%d", v)
       end
       v, n = 0, 0
     end
@@ -311,7 +354,7 @@ function asn1.string(node)
     return nil, "asn1: not a string type"
   end
   if tag == asn1.UTF8String then
-    if not utf8.len(v) then
+    if not valid_utf8(v) then
       return nil, "asn1: invalid UTF-8 in UTF8String"
     end
     return v
@@ -332,7 +375,7 @@ function asn1.string(node)
     local codes = {}
     for i = 1, #v, 2 do
       local hi, lo = sbyte(v, i, i + 1)
-      codes[#codes + 1] = hi << 8 | lo
+      codes[#codes + 1] = hi * 0x100 + lo
     end
     return to_utf8(codes)
   elseif tag == asn1.UniversalString then
@@ -341,7 +384,8 @@ function asn1.string(node)
     end
     local codes = {}
     for i = 1, #v, 4 do
-      codes[#codes + 1] = string.unpack(">I4", v, i)
+      local b1, b2, b3, b4 = sbyte(v, i, i + 3)
+      codes[#codes + 1] = ((b1 * 0x100 + b2) * 0x100 + b3) * 0x100 + b4
     end
     return to_utf8(codes)
   end
@@ -352,10 +396,10 @@ end
 -- (Howard Hinnant's days_from_civil): no os.time, so no local time zone.
 local function days_from_civil(y, m, d)
   if m <= 2 then y = y - 1 end
-  local era = y // 400
+  local era = floor(y / 400)
   local yoe = y - era * 400
-  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  local doy = floor((153 * (m + (m > 2 and -3 or 9)) + 2) / 5) + d - 1
+  local doe = yoe * 365 + floor(yoe / 4) - floor(yoe / 100) + doy
   return era * 146097 + doe - 719468
 end
 

@@ -6,17 +6,17 @@
 
 local base64 = {}
 
-local sbyte, schar, spack, concat = string.byte, string.char, string.pack, table.concat
+local sbyte, schar, concat, floor = string.byte, string.char, table.concat, math.floor
 
 local alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
--- dec covers all 256 byte values so lookups stay in the array part; -1 marks
--- a byte outside the alphabet, which makes any word it is or-ed into negative.
-local enc, dec = {}, {}
-for i = 0, 255 do dec[i] = -1 end
+-- Plain arithmetic (no bitwise operators), so it runs on Lua 5.1 to 5.4 alike.
+-- enc maps 0..63 to a character; dec maps a byte to its 6-bit value, and
+-- dec12/dec18 are the same values already shifted left by 12 and 18 bits.
+local enc, dec, dec18, dec12 = {}, {}, {}, {}
 for i = 1, 64 do
-  local c = alphabet:sub(i, i)
-  enc[i - 1] = c
-  dec[sbyte(c)] = i - 1
+  local c = sbyte(alphabet, i)
+  enc[i - 1] = schar(c)
+  dec[c], dec12[c], dec18[c] = i - 1, (i - 1) * 4096, (i - 1) * 262144
 end
 
 --- Encodes binary string `s`; returns the base64 text with '=' padding.
@@ -25,17 +25,16 @@ function base64.encode(s)
   local full = n - n % 3
   for i = 1, full, 3 do
     local a, b, c = sbyte(s, i, i + 2)
-    local v = a << 16 | b << 8 | c
-    out[#out + 1] = enc[v >> 18] .. enc[v >> 12 & 63] .. enc[v >> 6 & 63] .. enc[v & 63]
+    out[#out + 1] = enc[floor(a / 4)] .. enc[a % 4 * 16 + floor(b / 16)]
+      .. enc[b % 16 * 4 + floor(c / 64)] .. enc[c % 64]
   end
   local rest = n - full
   if rest == 1 then
-    local v = sbyte(s, n) << 16
-    out[#out + 1] = enc[v >> 18] .. enc[v >> 12 & 63] .. "=="
+    local a = sbyte(s, n)
+    out[#out + 1] = enc[floor(a / 4)] .. enc[a % 4 * 16] .. "=="
   elseif rest == 2 then
     local a, b = sbyte(s, n - 1, n)
-    local v = a << 16 | b << 8
-    out[#out + 1] = enc[v >> 18] .. enc[v >> 12 & 63] .. enc[v >> 6 & 63] .. "="
+    out[#out + 1] = enc[floor(a / 4)] .. enc[a % 4 * 16 + floor(b / 16)] .. enc[b % 16 * 4] .. "="
   end
   return concat(out)
 end
@@ -64,6 +63,9 @@ function base64.decode(s)
   if pad and not (pad >= n - 1 and s:sub(pad) == ("="):rep(n - pad + 1)) then
     return nil, "base64: padding in the middle of the data"
   end
+  -- One scan for a character outside the alphabet, so the loops below need
+  -- no checks ('=' only remains as the final padding, checked above).
+  if s:find("[^A-Za-z0-9+/=]") then return invalid(s) end
   local body = pad and n - 4 or n
   local out = {}
   -- 16 characters (12 bytes) per step: fewer iterations and table appends are
@@ -71,29 +73,27 @@ function base64.decode(s)
   local big = body - body % 16
   for i = 1, big, 16 do
     local a, b, c, d, e, f, g, h, i1, j, k, l, m, o, p, q = sbyte(s, i, i + 15)
-    local v1 = dec[a] << 42 | dec[b] << 36 | dec[c] << 30 | dec[d] << 24
-      | dec[e] << 18 | dec[f] << 12 | dec[g] << 6 | dec[h]
-    local v2 = dec[i1] << 42 | dec[j] << 36 | dec[k] << 30 | dec[l] << 24
-      | dec[m] << 18 | dec[o] << 12 | dec[p] << 6 | dec[q]
-    if v1 | v2 < 0 then return invalid(s) end
-    out[#out + 1] = spack(">I6I6", v1, v2)
+    local v1 = dec18[a] + dec12[b] + dec[c] * 64 + dec[d]
+    local v2 = dec18[e] + dec12[f] + dec[g] * 64 + dec[h]
+    local v3 = dec18[i1] + dec12[j] + dec[k] * 64 + dec[l]
+    local v4 = dec18[m] + dec12[o] + dec[p] * 64 + dec[q]
+    out[#out + 1] = schar(floor(v1 / 65536), floor(v1 / 256) % 256, v1 % 256,
+      floor(v2 / 65536), floor(v2 / 256) % 256, v2 % 256,
+      floor(v3 / 65536), floor(v3 / 256) % 256, v3 % 256,
+      floor(v4 / 65536), floor(v4 / 256) % 256, v4 % 256)
   end
   for i = big + 1, body - 3, 4 do
     local a, b, c, d = sbyte(s, i, i + 3)
-    local v = dec[a] << 18 | dec[b] << 12 | dec[c] << 6 | dec[d]
-    if v < 0 then return invalid(s) end
-    out[#out + 1] = schar(v >> 16, v >> 8 & 255, v & 255)
+    local v = dec18[a] + dec12[b] + dec[c] * 64 + dec[d]
+    out[#out + 1] = schar(floor(v / 65536), floor(v / 256) % 256, v % 256)
   end
   if pad then
     local a, b, c = sbyte(s, n - 3, n - 1)
     if pad == n then
-      local v = dec[a] << 18 | dec[b] << 12 | dec[c] << 6
-      if v < 0 then return invalid(s) end
-      out[#out + 1] = schar(v >> 16, v >> 8 & 255)
+      local v = dec18[a] + dec12[b] + dec[c] * 64
+      out[#out + 1] = schar(floor(v / 65536), floor(v / 256) % 256)
     else
-      local v = dec[a] << 18 | dec[b] << 12
-      if v < 0 then return invalid(s) end
-      out[#out + 1] = schar(v >> 16)
+      out[#out + 1] = schar(floor((dec18[a] + dec12[b]) / 65536))
     end
   end
   return concat(out)

@@ -20,10 +20,11 @@
 local cqueues = require "cqueues"
 local errno = require "cqueues.errno"
 local tls = require "tls"
+local compat = require "tls.compat"
 
 local poll, monotime, running = cqueues.poll, cqueues.monotime, cqueues.running
 local isyieldable, co_running, co_status =
-  coroutine.isyieldable, coroutine.running, coroutine.status
+  compat.isyieldable, coroutine.running, coroutine.status
 local EAGAIN, EPIPE, ECONNRESET = errno.EAGAIN, errno.EPIPE, errno.ECONNRESET
 
 local M = { _VERSION = tls._VERSION }
@@ -359,7 +360,7 @@ function M.connect(host, port, opts)
   if type(host) ~= "string" then
     error("tls.cqueues.connect: host must be a string, got " .. type(host), 2)
   end
-  if math.type(port) ~= "integer" and type(port) ~= "string" then
+  if not compat.is_integer(port) and type(port) ~= "string" then
     error("tls.cqueues.connect: port must be an integer or a string, got " .. type(port), 2)
   end
   opts = opts or {}

@@ -4,6 +4,7 @@
 -- lazily loads the pure-Lua helpers (tls.x509, tls.policy, tls.https, ...).
 
 local core = require "tls.core"
+local compat = require "tls.compat"
 
 local tls = {
   _VERSION = "lua-tls scm",
@@ -228,7 +229,7 @@ function tls.connect(host, port, opts)
   if type(host) ~= "string" then
     error("tls.connect: host must be a string, got " .. type(host), 2)
   end
-  if math.type(port) ~= "integer" and type(port) ~= "string" then
+  if not compat.is_integer(port) and type(port) ~= "string" then
     error("tls.connect: port must be an integer or a string, got " .. type(port), 2)
   end
   opts = options_of(opts, "tls.connect")
@@ -259,10 +260,10 @@ end
 
 local function socket_fd(sock)
   -- LuaSocket 3.0 reports descriptors as floats (4.0): take integral numbers
-  if type(sock) == "number" and math.tointeger(sock) then return math.tointeger(sock), nil end
+  if compat.tointeger(sock) then return compat.tointeger(sock), nil end
   if type(sock) == "userdata" or type(sock) == "table" then
     local ok, fd = pcall(function() return sock:getfd() end)
-    fd = ok and type(fd) == "number" and math.tointeger(fd)
+    fd = ok and compat.tointeger(fd)
     if fd and fd >= 0 then return fd, sock end
   end
   error("tls.wrap: expected a connected LuaSocket tcp object or a descriptor, got "
@@ -354,14 +355,14 @@ function tls.listen(host, port, opts)
   if type(host) ~= "string" then
     error("tls.listen: host must be a string (\"*\" for every address), got " .. type(host), 2)
   end
-  if math.type(port) ~= "integer" and type(port) ~= "string" then
+  if not compat.is_integer(port) and type(port) ~= "string" then
     error("tls.listen: port must be an integer or a string, got " .. type(port), 2)
   end
   opts = options_of(opts, "tls.listen")
   check_timeout(opts.timeout, "tls.listen")
   check_timeout(opts.handshake_timeout, "tls.listen", "handshake_timeout")
   check_policy(opts.policy, "tls.listen")
-  if opts.backlog ~= nil and math.type(opts.backlog) ~= "integer" then
+  if opts.backlog ~= nil and not compat.is_integer(opts.backlog) then
     error("tls.listen: option 'backlog' must be an integer, got " .. tostring(opts.backlog), 2)
   end
   local cfg, err = config_of(opts, "tls.listen")

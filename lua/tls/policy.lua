@@ -12,6 +12,7 @@
 local x509 = require "tls.x509"
 local base64 = require "tls.base64"
 local hostname = require "tls.hostname"
+local compat = require "tls.compat"
 
 local policy = {}
 
@@ -50,7 +51,7 @@ local function parse_cached(pem)
     if cached >= CACHE_MAX then cache, cached = {}, 0 end
     cache[pem], cached = list, cached + 1
   end
-  return table.move(list, 1, #list, 1, {})
+  return compat.copy_list(list)
 end
 
 -- The peer's chain as a list of tls.x509 tables, leaf first.
@@ -142,7 +143,7 @@ local function ipv6_bytes(s)
   for _, w in ipairs(t) do words[#words + 1] = w end
   local bytes = {}
   for i = 1, 8 do
-    bytes[#bytes + 1] = string.char(words[i] >> 8, words[i] & 0xff)
+    bytes[#bytes + 1] = string.char(math.floor(words[i] / 256), words[i] % 256)
   end
   return concat(bytes)
 end
@@ -337,7 +338,7 @@ local order = {
 --- Building a policy
 
 local function default_on_expiring(cert, days_left)
-  warn(sformat("lua-tls: certificate %s expires in %.1f days (%s)", short(cert),
+  compat.warn(sformat("lua-tls: certificate %s expires in %.1f days (%s)", short(cert),
     days_left, os.date("!%Y-%m-%d %H:%M:%S UTC", cert.not_after)))
 end
 

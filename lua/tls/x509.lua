@@ -38,7 +38,7 @@ local base64 = require "tls.base64"
 
 local x509 = {}
 
-local sbyte, sformat, concat = string.byte, string.format, table.concat
+local sbyte, sformat, concat, floor = string.byte, string.format, table.concat, math.floor
 local read, children, is, value, der = asn1.read, asn1.children, asn1.is, asn1.value, asn1.der
 local SEQUENCE, SET, OID = asn1.SEQUENCE, asn1.SET, asn1.OID
 
@@ -248,7 +248,7 @@ local function bit_length(bytes)
   while i <= #bytes and sbyte(bytes, i) == 0 do i = i + 1 end
   if i > #bytes then return 0 end
   local top, bits = sbyte(bytes, i), 0
-  while top > 0 do top, bits = top >> 1, bits + 1 end
+  while top > 0 do top, bits = floor(top / 2), bits + 1 end
   return (#bytes - i) * 8 + bits
 end
 
@@ -284,7 +284,7 @@ local function parse_public_key(node)
       key.curve, key.bits = known[1], known[2]
     else
       -- Unknown curve: an uncompressed point is 04 || X || Y.
-      key.curve, key.bits = curve, (#bits - 1) // 2 * 8
+      key.curve, key.bits = curve, floor((#bits - 1) / 2) * 8
     end
   elseif key.type == "dsa" then
     if params and is(params, SEQUENCE) then
@@ -302,7 +302,7 @@ end
 local function ipv6_text(b)
   local groups = {}
   for i = 1, 16, 2 do
-    groups[#groups + 1] = sbyte(b, i) << 8 | sbyte(b, i + 1)
+    groups[#groups + 1] = sbyte(b, i) * 256 + sbyte(b, i + 1)
   end
   -- RFC 5952: drop the longest run (the first if tied) of two or more zero groups.
   local best, best_len, run, run_len = nil, 1, nil, 0
@@ -400,8 +400,9 @@ local function parse_key_usage(v)
   if not bits then return nil, "keyUsage: " .. unused end
   local ku = {}
   for i, name in ipairs(key_usage_bits) do
-    local byte = sbyte(bits, (i - 1) // 8 + 1)
-    if byte and byte & (0x80 >> ((i - 1) % 8)) ~= 0 then
+    local byte = sbyte(bits, floor((i - 1) / 8) + 1)
+    -- bit (i - 1) % 8 from the left of this byte is set
+    if byte and floor(byte / 2 ^ (7 - (i - 1) % 8)) % 2 == 1 then
       ku[#ku + 1], ku[name] = name, true
     end
   end

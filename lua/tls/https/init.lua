@@ -11,6 +11,7 @@
 
 local tls = require "tls"
 local core = require "tls.core"
+local compat = require "tls.compat"
 local urlmod = require "tls.https.url"
 local headers_mod = require "tls.https.headers"
 local reader = require "tls.https.reader"
@@ -640,7 +641,7 @@ local function read_body(r, st, res, method, state)
     for v in cl:gmatch("[^,]+") do
       local d = v:match("^%s*(%d+)%s*$")
       if not d or #d > 15 or (n and tonumber(d) ~= n) then n = nil; break end
-      n = math.tointeger(tonumber(d))
+      n = compat.tointeger(tonumber(d))
     end
     if not n then return nil, "malformed response: bad Content-Length " .. quote(cl) end
     state.total = n
@@ -828,11 +829,11 @@ local function prepare(o, level)
   check_type(o, "body", "string,function,table", level)
   check_type(o, "servername", "string", level)
   local mr = o.max_redirects
-  if mr ~= nil and (math.type(mr) ~= "integer" or mr < 0) then
+  if mr ~= nil and (not compat.is_integer(mr) or mr < 0) then
     fail(level, "option 'max_redirects' must be a non-negative integer, got %s", tostring(mr))
   end
   local mh = o.max_header_size
-  if mh ~= nil and (math.type(mh) ~= "integer" or mh < 256) then
+  if mh ~= nil and (not compat.is_integer(mh) or mh < 256) then
     fail(level, "option 'max_header_size' must be an integer of at least 256, got %s", tostring(mh))
   end
   local mc = o.max_headers
@@ -898,7 +899,7 @@ local function prepare(o, level)
     if cl then
       length = cl:match("^%s*(%d+)%s*$")
       if not length then fail(level, "header 'content-length' must be a byte count, got %s", quote(cl)) end
-      length = math.tointeger(tonumber(length))
+      length = compat.tointeger(tonumber(length))
     end
   end
   local timeout = o.timeout or https.TIMEOUT

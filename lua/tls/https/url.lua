@@ -3,6 +3,8 @@
 -- authorities. Only what an HTTP/1.1 client needs; no normalisation beyond
 -- dot-segment removal on relative references.
 
+local compat = require "tls.compat"
+
 local url = {}
 
 local default_ports = { https = 443, http = 80 }
@@ -53,7 +55,7 @@ function url.parse(s)
     if not p or p < 1 or p > 65535 then
       return nil, "bad URL '" .. s .. "': bad port '" .. port:sub(2) .. "'"
     end
-    u.port = math.tointeger(p)
+    u.port = compat.tointeger(p)
   else
     u.port = default_ports[scheme]
   end

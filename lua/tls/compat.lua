@@ -1,0 +1,51 @@
+-- What differs between Lua 5.1/LuaJIT and 5.4 for the Lua layer, in one place.
+--
+-- The rest of lua/tls/ is written in the subset every version parses (no `//`,
+-- no bitwise operators, no string.pack) and asks this module for the few
+-- library functions that 5.1 lacks.
+
+local compat = {}
+
+local mtype, mtointeger, floor, huge = math.type, math.tointeger, math.floor, math.huge
+
+if mtype then
+  --- True if `v` is an integer (a number of subtype integer on 5.3+).
+  function compat.is_integer(v) return mtype(v) == "integer" end
+  --- `v` as an integer if it is a number with an integral value, else nil.
+  function compat.tointeger(v)
+    if type(v) ~= "number" then return nil end
+    return mtointeger(v)
+  end
+else
+  -- Before 5.3 every number is a double: integral and finite is what counts.
+  function compat.is_integer(v)
+    return type(v) == "number" and v == floor(v) and v ~= huge and v ~= -huge
+  end
+  function compat.tointeger(v)
+    if compat.is_integer(v) then return v end
+    return nil
+  end
+end
+
+--- Calls the global warn() (Lua 5.4) at call time; drops the message where
+-- there is none (5.4's warnings are off unless enabled: the same default).
+function compat.warn(...)
+  local warn = rawget(_G, "warn")
+  if warn then return warn(...) end
+end
+
+--- coroutine.isyieldable (5.3+); before 5.3, true inside any coroutine other
+-- than the main one (a C boundary in between is then reported by Lua itself).
+compat.isyieldable = coroutine.isyieldable or function()
+  local co, is_main = coroutine.running()
+  return co ~= nil and not is_main
+end
+
+--- A shallow copy of the array part 1..#list.
+function compat.copy_list(list)
+  local out = {}
+  for i = 1, #list do out[i] = list[i] end
+  return out
+end
+
+return compat
