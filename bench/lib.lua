@@ -58,7 +58,7 @@ end
 
 function lib.capture(cmd)
   local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("a")
+  local out = p:read("*a")
   local ok = p:close()
   return out, ok
 end
@@ -72,7 +72,7 @@ end
 function lib.read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -139,7 +139,7 @@ function lib.spawn(cmd, ready)
   local log = os.tmpname()
   local p = assert(io.popen(("sh -c %q & echo $!"):format(
     ("exec timeout -s KILL %d %s > %s 2>&1 < /dev/null"):format(lib.settings.timeout, cmd, log))))
-  local pid = tonumber(p:read("l"))
+  local pid = tonumber(p:read("*l"))
   p:close()
   local h = { pid = pid, log = log, cmd = cmd }
   running[h] = true

@@ -14,7 +14,7 @@ P.CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 function P.pid()
   local f = assert(io.open("/proc/self/stat"))
-  local pid = tonumber(f:read("a"):match("^%d+"))
+  local pid = tonumber(f:read("*a"):match("^%d+"))
   f:close()
   return pid
 end
@@ -23,7 +23,7 @@ end
 function P.rss(pid)
   local f = io.open("/proc/" .. (pid or "self") .. "/status")
   if not f then return -1 end
-  local kib = tonumber(f:read("a"):match("VmRSS:%s*(%d+)"))
+  local kib = tonumber(f:read("*a"):match("VmRSS:%s*(%d+)"))
   f:close()
   return kib or -1
 end

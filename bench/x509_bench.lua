@@ -5,7 +5,7 @@ local x509 = require "tls.x509"
 local path = arg[1] or "/etc/ssl/certs/ca-certificates.crt"
 local rounds = tonumber(arg[2]) or 5
 local f = assert(io.open(path, "rb"))
-local pem = f:read("a")
+local pem = f:read("*a")
 f:close()
 
 local best, count = math.huge, 0

@@ -7,7 +7,7 @@ local function sh(cmd)
   assert(os.execute("(" .. cmd .. ") >/dev/null 2>&1"), "demo: command failed: " .. cmd)
 end
 
-local dir = io.popen("mktemp -d /tmp/lua-tls-demo.XXXXXX"):read("l")
+local dir = io.popen("mktemp -d /tmp/lua-tls-demo.XXXXXX"):read("*l")
 local function cleanup(pid)
   if pid then os.execute("kill " .. pid .. " 2>/dev/null") end
   os.execute("rm -rf " .. dir)
@@ -28,7 +28,7 @@ local probe = assert(tls.core.listen("127.0.0.1", "0"))
 local _, port = probe:getsockname()
 probe:close()
 local pid = io.popen(("lua5.4 examples/hello_server.lua %d %s/server.crt %s/server.key "
-  .. "> %s/server.log 2>&1 & echo $!"):format(port, dir, dir, dir)):read("l")
+  .. "> %s/server.log 2>&1 & echo $!"):format(port, dir, dir, dir)):read("*l")
 
 -- 3. fetch a page, verifying the chain and the name against the demo CA
 local conn, err

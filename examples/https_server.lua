@@ -57,13 +57,13 @@ end
 
 -- A throwaway certificate when none is given; read into memory and deleted.
 local function throwaway_cert()
-  local dir = io.popen("mktemp -d /tmp/https_server.XXXXXX"):read("l")
+  local dir = io.popen("mktemp -d /tmp/https_server.XXXXXX"):read("*l")
   local ok = os.execute(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
     .. "-nodes -keyout %s/key.pem -out %s/cert.pem -days 2 -subj /CN=localhost "
     .. "-addext subjectAltName=DNS:localhost,IP:127.0.0.1 >/dev/null 2>&1"):format(dir, dir))
   local function slurp(name)
     local f = io.open(dir .. "/" .. name, "rb")
-    local s = f and f:read("a")
+    local s = f and f:read("*a")
     if f then f:close() end
     return s
   end

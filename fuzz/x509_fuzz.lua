@@ -34,7 +34,7 @@ do
   local p = assert(io.popen("ls " .. corpus_dir .. "/*.der 2>/dev/null"))
   for path in p:lines() do
     local f = assert(io.open(path, "rb"))
-    corpus[#corpus + 1] = f:read("a")
+    corpus[#corpus + 1] = f:read("*a")
     f:close()
   end
   p:close()
@@ -68,7 +68,9 @@ local mutators = {
   function(s) -- flip one bit
     if #s == 0 then return s end
     local p = random(#s)
-    return s:sub(1, p - 1) .. char(byte(s, p) ~ (1 << random(0, 7))) .. s:sub(p + 1)
+    local b, k = byte(s, p), 2 ^ random(0, 7)
+    b = math.floor(b / k) % 2 == 1 and b - k or b + k
+    return s:sub(1, p - 1) .. char(b) .. s:sub(p + 1)
   end,
   function(s) -- set one byte to a random value
     if #s == 0 then return s end
@@ -146,7 +148,7 @@ do
     if name ~= "README" and name ~= ".gitkeep" then
       local f = io.open(regressions_dir .. "/" .. name, "rb")
       if f then
-        check(f:read("a"))
+        check(f:read("*a"))
         f:close()
         replayed = replayed + 1
       end

@@ -357,7 +357,7 @@ describe("tls conn I/O", function()
     it("getfd() gives its descriptor, and -1 once closed", function()
       local conn = connect(echo.port)
       local fd = conn:getfd()
-      assert.equal("integer", math.type(fd))
+      assert.is_true(require("tls.compat").is_integer(fd))
       assert.is_true(fd >= 0)
       conn:close()
       assert.equal(-1, conn:getfd())
@@ -373,14 +373,20 @@ describe("tls conn I/O", function()
       assert.has_error(function() conn:info() end, "attempt to use a closed tls connection")
     end)
 
-    it("a <close> variable closes it at the end of its scope", function()
+    -- <close> is Lua 5.4 syntax: the block is loaded as text, so this file parses on 5.1
+    local close_src = (loadstring or load)("local x <close> = nil") and [[
+      local connect, port = ...
       local seen
       do
-        local conn <close> = connect(echo.port)
+        local conn <close> = connect(port)
         seen = conn
         conn:send("scoped\n")
-        assert.equal("scoped", conn:receive())
+        assert(conn:receive() == "scoped")
       end
+      return seen
+    ]]
+    ;(close_src and it or pending)("a <close> variable closes it at the end of its scope", function()
+      local seen = assert(load(close_src))(connect, echo.port)
       assert.equal(-1, seen:getfd())
       assert.matches("closed", tostring(seen))
     end)

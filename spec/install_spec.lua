@@ -2,7 +2,7 @@
 
 local function read(path)
   local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -39,7 +39,7 @@ describe("installation with luarocks", function()
       pending("luarocks is not installed")
       return
     end
-    local tree = io.popen("mktemp -d /tmp/lua-tls-rock.XXXXXX"):read("l")
+    local tree = io.popen("mktemp -d /tmp/lua-tls-rock.XXXXXX"):read("*l")
     local copy = tree .. "/src-copy"
     -- build from a copy so the checkout stays clean of luarocks' objects
     assert.is_true(os.execute(("mkdir -p %s && cp -r src lua rockspec %s/"):format(copy, copy)))
@@ -51,7 +51,7 @@ describe("installation with luarocks", function()
       .. "LUA_CPATH='%s/lib/lua/5.4/?.so' lua5.4 -e 'local t = require \"tls\"; "
       .. "print(type(t.config), type(t.core.api()), package.searchpath(\"tls.core\", package.cpath))' 2>&1")
       :format(tree, tree, tree))
-    local out = p:read("a")
+    local out = p:read("*a")
     p:close()
     os.execute("rm -rf " .. tree)
     assert.matches("^function%s+number%s+" .. tree:gsub("%p", "%%%0") .. "/lib/lua/5%.4/tls/core%.so", out)

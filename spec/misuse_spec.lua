@@ -77,23 +77,32 @@ describe("API misuse", function()
       assert.is_true(l:close())
     end)
 
-    it("close() then __close then __gc release once", function()
-      do
-        local c <close> = assert(tls.engine{ config = ccfg, servername = "localhost" })
-        c:handshake()
-        c:close()
-      end
+    -- <close> is Lua 5.4 syntax: these blocks are loaded as text, so the file parses on 5.1
+    local has_close = (loadstring or load)("local x <close> = nil") ~= nil
+    ;(has_close and it or pending)("close() then __close then __gc release once", function()
+      assert(load([[
+        local tls, ccfg = ...
+        do
+          local c <close> = assert(tls.engine{ config = ccfg, servername = "localhost" })
+          c:handshake()
+          c:close()
+        end
+      ]]))(tls, ccfg)
       collectgarbage()
       collectgarbage()
     end)
 
-    it("a config closed by <close> while its connections live does not break them", function()
-      local c, s
-      do
-        local cfg <close> = assert(tls.config{ ca_file = pki.ca.cert })
-        c = assert(tls.engine{ config = cfg, servername = "localhost" })
-        s = assert(tls.engine{ config = scfg, mode = "server" })
-      end
+    ;(has_close and it or pending)("a config closed by <close> while its connections live does not break them", function()
+      local c, s = assert(load([[
+        local tls, ca, scfg = ...
+        local c, s
+        do
+          local cfg <close> = assert(tls.config{ ca_file = ca })
+          c = assert(tls.engine{ config = cfg, servername = "localhost" })
+          s = assert(tls.engine{ config = scfg, mode = "server" })
+        end
+        return c, s
+      ]]))(tls, pki.ca.cert, scfg)
       collectgarbage()
       assert(H.pump(c, s))
       assert(c:send("still works\n"))

@@ -104,7 +104,7 @@ describe("session resumption", function()
             -- s_client stores a session only when it gets a resumable one:
             -- with no session ID and an empty ticket there is none
             local f = assert(io.open(file, "rb"))
-            local stored = f:read("a")
+            local stored = f:read("*a")
             f:close()
             assert.equal(0, #stored)
             sess = ""

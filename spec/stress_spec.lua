@@ -15,14 +15,14 @@ local H = require "support.hostile"
 local proc = require "support.proc"
 
 local N = tonumber(os.getenv("STRESS_N")) or 1000
-local LOOPBACK_N = tonumber(os.getenv("STRESS_LOOPBACK_N")) or math.max(N // 10, 20)
+local LOOPBACK_N = tonumber(os.getenv("STRESS_LOOPBACK_N")) or math.max(math.floor(N / 10), 20)
 local CHECK_RSS = os.getenv("STRESS_NO_RSS") ~= "1"
 
 local function rss_kib()
   local f = io.open("/proc/self/statm")
   if not f then return 0 end
-  local pages = f:read("n")
-  pages = f:read("n")  -- the second field is the resident set
+  local pages = f:read("*n")
+  pages = f:read("*n")  -- the second field is the resident set
   f:close()
   return pages * 4
 end

@@ -8,7 +8,7 @@ local proc = require "support.proc"
 local function read(path)
   local f = io.open(path, "rb")
   if not f then return nil end
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -51,7 +51,7 @@ setup(function()
   pki.setup()
   other = pki.selfsigned("tofu-other")
   local p = io.popen("mktemp -d /tmp/lua-tls-tofu.XXXXXX")
-  dir = p:read("l")
+  dir = p:read("*l")
   p:close()
 end)
 

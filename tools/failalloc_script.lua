@@ -4,7 +4,7 @@
 -- runs armed. PEM files: $FAILALLOC_PKI/server.{crt,key} (make fuzz-pki).
 local tls = require "tls"
 local dir = os.getenv("FAILALLOC_PKI") or "build/fuzz/pki"
-local function read(p) local f = assert(io.open(p, "rb")) local s = f:read("a") f:close() return s end
+local function read(p) local f = assert(io.open(p, "rb")) local s = f:read("*a") f:close() return s end
 local crt, key = read(dir .. "/server.crt"), read(dir .. "/server.key")
 
 local function pump(c, s)

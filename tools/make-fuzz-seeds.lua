@@ -9,7 +9,7 @@ local tmp = os.tmpname()
 os.remove(tmp)
 assert(os.execute("mkdir -p " .. tmp))
 local function sh(cmd) assert(os.execute(cmd .. " >/dev/null 2>&1"), cmd) end
-local function read(p) local f = assert(io.open(p, "rb")) local s = f:read("a") f:close() return s end
+local function read(p) local f = assert(io.open(p, "rb")) local s = f:read("*a") f:close() return s end
 local function write(p, s) local f = assert(io.open(p, "wb")) f:write(s) f:close() end
 
 sh(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 "

@@ -7,7 +7,7 @@ local json = require "dkjson"
 
 local path = arg[1] or error("usage: lua5.4 tools/testssl-check.lua scan.json")
 local f = assert(io.open(path, "rb"))
-local report, _, err = json.decode(f:read("a"))
+local report, _, err = json.decode(f:read("*a"))
 f:close()
 if type(report) ~= "table" then
   io.stderr:write("testssl-check: cannot parse ", path, ": ", tostring(err), "\n")

@@ -29,7 +29,7 @@ local function load(path)
     if code == 2 then return {}, {} end -- ENOENT
     return nil, "cannot read " .. tostring(err)
   end
-  local text = f:read("a")
+  local text = f:read("*a")
   f:close()
   if not text then return nil, "cannot read " .. path end
   local list, map, n = {}, {}, 0

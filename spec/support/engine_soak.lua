@@ -39,7 +39,7 @@ end
 
 local function rss_kb()
   local f = assert(io.open("/proc/self/statm"))
-  local _, resident = f:read("n", "n")
+  local _, resident = f:read("*n", "*n")
   f:close()
   return resident * 4
 end

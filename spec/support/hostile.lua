@@ -104,7 +104,7 @@ end
 
 -- A TLS record header announcing `len` bytes (type 22: handshake, 23: data).
 function H.record_header(kind, len)
-  return string.char(kind, 3, 3, len >> 8, len & 0xff)
+  return string.char(kind, 3, 3, math.floor(len / 256), len % 256)
 end
 
 -- The largest record a peer may send is 16 KiB + 2048 (TLS 1.2 ciphertext);

@@ -23,7 +23,7 @@ end
 
 local function sha256sum(path)
   local p = io.popen("sha256sum " .. path)
-  local h = p:read("a"):match("^(%x+)")
+  local h = p:read("*a"):match("^(%x+)")
   p:close()
   return h
 end
@@ -32,7 +32,7 @@ nginx.sha256sum = sha256sum
 -- nginx drops to "nobody" when started as root; the temp dir is root's
 local function is_root()
   local p = io.popen("id -u")
-  local uid = p:read("l")
+  local uid = p:read("*l")
   p:close()
   return uid == "0"
 end
@@ -42,7 +42,7 @@ end
 function nginx.start(pki)
   local write = pki.write
   local p = io.popen("mktemp -d /tmp/lua-tls-nginx.XXXXXX")
-  local dir = p:read("l")
+  local dir = p:read("*l")
   p:close()
   sh("chmod 755 " .. dir)
   local www = dir .. "/www"

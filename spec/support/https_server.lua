@@ -69,7 +69,7 @@ while true do
       if n then
         n = tonumber(n)
         conn:send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n" .. extra .. "\r\n")
-        local data = ("0123456789"):rep(n // 10 + 1):sub(1, n)
+        local data = ("0123456789"):rep(math.floor(n / 10) + 1):sub(1, n)
         local sizes, i, k = { 1, 7, 4093, 16385, 100, 33333 }, 1, 0
         while i <= n do
           k = k % #sizes + 1

@@ -56,7 +56,7 @@ end
 function peers.running(pid)
   local f = io.open("/proc/" .. pid .. "/stat")
   if not f then return false end
-  local stat = f:read("a")
+  local stat = f:read("*a")
   f:close()
   return stat:match("^%d+ %b() (%a)") ~= "Z"
 end

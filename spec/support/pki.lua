@@ -22,7 +22,7 @@ pki.write = write
 
 function pki.read(path)
   local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
+  local s = f:read("*a")
   f:close()
   return s
 end
@@ -33,7 +33,7 @@ end
 function pki.pin(certfile)
   local p = io.popen(("openssl x509 -in %s -pubkey -noout | openssl pkey -pubin -outform der"
     .. " | openssl dgst -sha256 -binary | base64"):format(certfile))
-  local pin = p:read("l")
+  local pin = p:read("*l")
   p:close()
   assert(pin and #pin == 44, "openssl could not compute a pin for " .. certfile)
   return pin
@@ -148,7 +148,7 @@ end
 function pki.setup()
   if dir then return pki end
   local p = io.popen("mktemp -d /tmp/lua-tls-pki.XXXXXX")
-  dir = p:read("l")
+  dir = p:read("*l")
   p:close()
   pki.dir = dir
   -- specs that never call pki.cleanup() still leave no directory behind:

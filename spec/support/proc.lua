@@ -43,7 +43,7 @@ function proc.start(cmd, opts)
   -- single quotes keep the command byte for byte (newlines included)
   local quoted = "'" .. with_lua_paths("exec " .. cmd):gsub("'", "'\\''") .. "'"
   local p = io.popen(("exec sh -c %s > %s 2>&1 < /dev/null & echo $!"):format(quoted, log))
-  local pid = tonumber(p:read("l"))
+  local pid = tonumber(p:read("*l"))
   p:close()
   local h = { pid = pid, log = log, cmd = cmd }
   function h.stop()
@@ -56,7 +56,7 @@ function proc.start(cmd, opts)
   function h.output()
     local f = io.open(log, "rb")
     if not f then return "" end
-    local s = f:read("a")
+    local s = f:read("*a")
     f:close()
     return s
   end
@@ -81,7 +81,7 @@ function proc.run(cmd, input)
   f:write(input or "")
   f:close()
   local p = io.popen(with_lua_paths("{ " .. cmd .. "; }") .. " < " .. inf .. " 2>&1; echo \"__status=$?\"")
-  local out = p:read("a")
+  local out = p:read("*a")
   p:close()
   os.remove(inf)
   local status = tonumber(out:match("__status=(%d+)%s*$"))
@@ -112,7 +112,7 @@ function proc.my_pid()
   if not pid_cache then
     -- /proc/self would be the reader; the parent of a child shell is us
     local p = io.popen("echo $PPID")
-    pid_cache = tonumber(p:read("l"))
+    pid_cache = tonumber(p:read("*l"))
     p:close()
   end
   return pid_cache

@@ -13,7 +13,7 @@ kit.read = pki.read
 
 local function serial_of(cert)
   local p = io.popen("openssl x509 -noout -serial -in " .. cert)
-  local s = p:read("a"):match("serial=(%x+)")
+  local s = p:read("*a"):match("serial=(%x+)")
   p:close()
   return s
 end
@@ -127,7 +127,7 @@ function kit.spawn(cmd, input)
   os.remove(done)
   write(inf, input or "")
   local p = io.popen(("(%s; echo $? > %s) > %s 2>&1 < %s & echo $!"):format(cmd, done, log, inf))
-  local pid = tonumber(p:read("l"))
+  local pid = tonumber(p:read("*l"))
   p:close()
   local h = { pid = pid, cmd = cmd }
   function h.wait(_, seconds)
