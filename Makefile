@@ -17,7 +17,7 @@ MODULE := build/tls/core.so
 
 # Debian packages the build, the suite and the demo use.
 APT_PKGS := lua5.4 liblua5.4-dev libtls-dev pkg-config gcc make openssl \
-            lua-busted lua-socket lua-cqueues lua-dkjson ca-certificates curl gnutls-bin nginx luarocks procps
+            lua-busted lua-socket lua-cqueues lua-dkjson ca-certificates curl gnutls-bin nginx luarocks procps python3
 
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/build/?.so;;

@@ -39,6 +39,17 @@ function peers.scripted(keypair, handler, extra)
   return peers.lua_server("scripted_server.lua", keypair, handler, extra)
 end
 
+-- An HTTPS server on Python's ssl module (spec/support/tls_close_server.py)
+-- that ends each response with close_notify or with a bare TCP close, as
+-- the request path says.
+function peers.tls_close(keypair)
+  local port = proc.free_port()
+  local h = proc.start(("python3 spec/support/tls_close_server.py %d %s %s"):format(port,
+    quote(keypair.cert), quote(keypair.key)), { port = port })
+  h.port = port
+  return h
+end
+
 -- openssl s_server in -rev mode (each line comes back reversed). args: extra
 -- command-line arguments as one string. host: "127.0.0.1" (default) or "::1".
 function peers.s_server(keypair, args, host)

@@ -51,6 +51,14 @@ local function quote(s)
   return '"' .. s .. (cut and '"...' or '"')
 end
 
+-- The connection ended: "closed" after the server's close_notify,
+-- "truncated" when the TCP connection closed without one (tls.conn's
+-- receive). Either ends a response that was not complete; only a clean
+-- close completes a body that runs to the close.
+local function ended(err)
+  return err == "closed" or err == "truncated"
+end
+
 local function shut(conn)
   if conn then
     conn:settimeout(0)   -- one close_notify attempt, never a wait
@@ -477,7 +485,7 @@ local function read_head(r, st)
     local line, err = r:line(left)
     if not line then
       if err == "too long" then return nil, header_too_big(st) end
-      if err == "closed" then
+      if ended(err) then
         if r.received == 0 then
           return nil, "truncated response: the server closed the connection without answering", true
         end
@@ -496,7 +504,7 @@ local function read_head(r, st)
       line, err = r:line(left)
       if not line then
         if err == "too long" then return nil, header_too_big(st) end
-        if err == "closed" then
+        if ended(err) then
           return nil, "truncated response: the connection closed in the header block"
         end
         return nil, err
@@ -553,7 +561,7 @@ local function deliver(state, data)
 end
 
 local function body_error(err, what)
-  if err == "closed" then return "truncated response: the connection closed " .. what end
+  if ended(err) then return "truncated response: the connection closed " .. what end
   return err
 end
 
@@ -615,6 +623,12 @@ local function read_until_close(r, state)
     local d, err = r:some(BLOCK)
     if not d then
       if err == "closed" then return true end
+      if err == "truncated" then
+        -- anyone on the path can end a TCP connection: without the
+        -- server's close_notify, the end of this body is not proven
+        return nil, ("truncated response: the connection was cut off (closed without TLS "
+          .. "close_notify) after %d body bytes, in a body delimited by the close"):format(state.received)
+      end
       return nil, err
     end
     local ok, derr = deliver(state, d)
@@ -703,7 +717,7 @@ local function exchange_on(conn, reused, st, hop, key)
   local ok, err, from_source = send_request(conn, st, hop)
   if not ok then
     shut(conn)
-    return nil, err, reused and not from_source and not hop.source and err == "closed"
+    return nil, err, reused and not from_source and not hop.source and ended(err)
   end
   local r = reader.new(conn, st.timeout, st.deadline, now)
   local res, nothing

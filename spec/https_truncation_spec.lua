@@ -1,0 +1,43 @@
+-- tls.https and the end of the TLS connection, against a Python ssl server
+-- (spec/support/tls_close_server.py) that ends each response with
+-- close_notify or with a bare TCP close: a body delimited by the close is
+-- complete only after close_notify; a body framed by Content-Length or
+-- chunked encoding is complete by its framing, whatever follows.
+
+local pki = require "support.pki"
+local peers = require "support.peers"
+local https = require "tls.https"
+
+describe("tls.https and the end of the connection", function()
+  local srv, base
+  local BODY = ("hello, world\n"):rep(4)
+
+  setup(function()
+    pki.setup()
+    srv = peers.tls_close(pki.server)
+    base = "https://127.0.0.1:" .. srv.port
+  end)
+
+  teardown(function()
+    https.pool_clear()
+    if srv then srv.stop() end
+    pki.cleanup()
+  end)
+
+  local function get(path)
+    return https.get(base .. path, { ca_file = pki.ca.cert, timeout = 5, total_timeout = 20 })
+  end
+
+  it("returns a body delimited by the close that ends with close_notify", function()
+    local res = assert(get("/close/notify"))
+    assert.equal(200, res.status)
+    assert.equal(BODY, res.body)
+  end)
+
+  for _, framing in ipairs { "length", "chunked" } do
+    it("returns a " .. framing .. "-framed body whatever the end of the connection", function()
+      assert.equal(BODY, assert(get("/" .. framing .. "/notify")).body)
+      assert.equal(BODY, assert(get("/" .. framing .. "/cut")).body)
+    end)
+  end
+end)
