@@ -45,6 +45,7 @@ build = {
     ["tls.tofu"] = "lua/tls/tofu.lua",
     ["tls.server"] = "lua/tls/server.lua",
     ["tls.hostname"] = "lua/tls/hostname.lua",
+    ["tls.compat"] = "lua/tls/compat.lua",
     ["tls.cqueues"] = "lua/tls/cqueues.lua",
     ["tls.x509"] = "lua/tls/x509.lua",
     ["tls.asn1"] = "lua/tls/asn1.lua",
