@@ -7,22 +7,42 @@ CC         ?= cc
 LUA_PC     ?= lua5.4
 CFLAGS     ?= -O2 -g
 WARN       := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
-DEPS_CFLAGS = $(shell $(PKG_CONFIG) --cflags libtls $(LUA_PC) 2>/dev/null)
-DEPS_LIBS   = $(shell $(PKG_CONFIG) --libs libtls 2>/dev/null || echo -ltls)
+# LIBTLS_DIR=<prefix> builds against the libtls installed under <prefix>
+# (LibreSSL's, for example: make test-libressl) with an rpath to its lib/
+# (DT_RPATH, which also finds the libssl that its libtls loads);
+# without it, the system's libtls (Debian: LibreTLS) found by pkg-config.
+# The module also links libcrypto, the one that libtls uses (tls.core.library).
+LIBTLS_DIR ?=
+ifneq ($(LIBTLS_DIR),)
+TLS_CFLAGS := -I$(LIBTLS_DIR)/include
+TLS_LIBS   := -L$(LIBTLS_DIR)/lib -Wl,--disable-new-dtags,-rpath,$(LIBTLS_DIR)/lib -ltls -lcrypto
+TLS_SO     := $(LIBTLS_DIR)/lib/libtls.so
+else
+TLS_CFLAGS  = $(shell $(PKG_CONFIG) --cflags libtls libcrypto 2>/dev/null)
+TLS_LIBS    = $(shell $(PKG_CONFIG) --libs libtls libcrypto 2>/dev/null || echo -ltls -lcrypto)
+TLS_SO      = $(shell $(CC) -print-file-name=libtls.so)
+endif
+DEPS_CFLAGS = $(TLS_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(LUA_PC) 2>/dev/null)
+DEPS_LIBS   = $(TLS_LIBS)
 ALL_CFLAGS  = -std=c99 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(DEPS_CFLAGS) $(CFLAGS)
 
+# BUILD: where the module goes (make test-libressl builds a second one).
+BUILD  ?= build
 SRCS   := $(wildcard src/*.c)
-OBJS   := $(SRCS:src/%.c=build/obj/%.o)
-MODULE := build/tls/core.so
+OBJS   := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+MODULE := $(BUILD)/tls/core.so
+# Which libtls the objects were built for; rewritten only when that changes,
+# so switching libraries (LIBTLS_DIR, an upgraded libtls) rebuilds the module.
+LIBTLS_ID := $(BUILD)/libtls.id
 
 # Debian packages the build, the suite and the demo use.
-APT_PKGS := lua5.4 liblua5.4-dev libtls-dev pkg-config gcc make openssl \
+APT_PKGS := lua5.4 liblua5.4-dev libtls-dev libssl-dev pkg-config gcc make openssl \
             lua-busted lua-socket lua-cqueues lua-dkjson ca-certificates curl gnutls-bin nginx luarocks procps python3
 
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
-export LUA_CPATH := $(CURDIR)/build/?.so;;
+export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;
 
-.PHONY: all build deps deps-build test demo clean install ci-checks print-packages
+.PHONY: all build deps deps-build test demo clean install ci-checks print-packages FORCE
 all: build
 build: $(MODULE)
 
@@ -30,13 +50,19 @@ $(MODULE): $(OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $(OBJS) $(LDFLAGS) $(DEPS_LIBS)
 
-build/obj/%.o: src/%.c src/ltls.h | deps-build
+$(BUILD)/obj/%.o: src/%.c src/ltls.h $(LIBTLS_ID) | deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+$(LIBTLS_ID): FORCE
+	@mkdir -p $(dir $@)
+	@id='$(TLS_CFLAGS) $(TLS_LIBS) $(realpath $(TLS_SO))'; \
+	  echo "$$id" | cmp -s - $@ || echo "$$id" > $@
+FORCE:
+
 # Install missing Debian packages (root only; otherwise say what is missing).
 deps-build:
-	@sh tools/ensure-packages.sh lua5.4 liblua5.4-dev libtls-dev pkg-config gcc
+	@sh tools/ensure-packages.sh lua5.4 liblua5.4-dev libtls-dev libssl-dev pkg-config gcc
 deps:
 	@sh tools/ensure-packages.sh $(APT_PKGS)
 

@@ -3,12 +3,42 @@
  */
 #include "ltls.h"
 
+#include <string.h>
+
+#include <openssl/crypto.h>
+
 #define LTLS_EXPORT __attribute__((visibility("default")))
 
 static int core_version(lua_State *L)
 {
 	lua_pushinteger(L, TLS_API);
 	return 1;
+}
+
+/*
+ * core.library = { name = "LibreSSL" | "LibreTLS", version = "x.y.z" (LibreSSL's),
+ * crypto = the libcrypto actually loaded }: which libtls this module was built
+ * for (the headers say it) and which libcrypto runs under it (asked at run time,
+ * so a wrong rpath shows). Specs branch on the name where the libraries differ.
+ */
+static void push_library(lua_State *L)
+{
+	const char *crypto = OpenSSL_version(OPENSSL_VERSION);
+	lua_createtable(L, 0, 3);
+#ifdef LIBRESSL_VERSION_NUMBER
+	lua_pushliteral(L, "LibreSSL");
+	lua_setfield(L, -2, "name");
+	if (strncmp(crypto, "LibreSSL ", 9) == 0) {
+		lua_pushstring(L, crypto + 9);
+		lua_setfield(L, -2, "version");
+	}
+#else
+	/* libtls on OpenSSL: LibreTLS, whose headers carry no version of their own */
+	lua_pushliteral(L, "LibreTLS");
+	lua_setfield(L, -2, "name");
+#endif
+	lua_pushstring(L, crypto);
+	lua_setfield(L, -2, "crypto");
 }
 
 /* core.now() -> seconds on the monotonic clock, for Lua-side deadlines */
@@ -42,5 +72,7 @@ LTLS_EXPORT int luaopen_tls_core(lua_State *L)
 	lua_setfield(L, -2, "receive_buffer_size");
 	lua_pushinteger(L, LTLS_MEM_LIMIT_DEFAULT);
 	lua_setfield(L, -2, "engine_buffer_limit");
+	push_library(L);
+	lua_setfield(L, -2, "library");
 	return 1;
 }

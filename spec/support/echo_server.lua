@@ -2,7 +2,7 @@
 -- PORT CERT KEY [extra options as Lua table literal]. Each client gets its
 -- lines back until it sends "quit" or closes; "info" returns the server's view.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "build/?.so;" .. package.cpath
+package.cpath = package.cpath .. ";build/?.so" -- after LUA_CPATH: make test-libressl sets it
 local tls = require "tls"
 local port, cert, key, extra = arg[1], arg[2], arg[3], arg[4]
 local opts = { cert_file = cert, key_file = key }

@@ -4,7 +4,7 @@
 -- moves one message and closes), and prints
 -- "lua KIB0 KIB1 rss KIB0 KIB1" measured after full collections.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "build/?.so;" .. package.cpath
+package.cpath = package.cpath .. ";build/?.so" -- after LUA_CPATH: make test-libressl sets it
 local tls = require "tls"
 
 local N, cert, key, ca = tonumber(arg[1]), arg[2], arg[3], arg[4]

@@ -4,7 +4,7 @@
 -- keep-alive requests for /client/<i>/req/<k> and checks that each response
 -- echoes exactly its own request. Prints "ok N" or one line per failure.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "build/?.so;" .. package.cpath
+package.cpath = package.cpath .. ";build/?.so" -- after LUA_CPATH: make test-libressl sets it
 local cqueues = require "cqueues"
 local tcq = require "tls.cqueues"
 

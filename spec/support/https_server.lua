@@ -10,7 +10,7 @@
 -- /chunked?n=N answers with N bytes ("0123456789" repeated) sent chunked,
 -- /close answers with "Connection: close" and closes.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "build/?.so;" .. package.cpath
+package.cpath = package.cpath .. ";build/?.so" -- after LUA_CPATH: make test-libressl sets it
 local tls = require "tls"
 local sha256 = require "tls.sha256"
 local port, cert, key = arg[1], arg[2], arg[3]

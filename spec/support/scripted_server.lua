@@ -3,7 +3,7 @@
 -- Lua source returning function(conn, tls); OPTS is a Lua table literal of
 -- extra listen options. Serves connections one at a time, forever.
 package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "build/?.so;" .. package.cpath
+package.cpath = package.cpath .. ";build/?.so" -- after LUA_CPATH: make test-libressl sets it
 local tls = require "tls"
 local port, cert, key, handler_src, extra = arg[1], arg[2], arg[3], arg[4], arg[5]
 local handler = assert(load(handler_src, "=handler"))()

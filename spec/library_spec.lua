@@ -1,0 +1,31 @@
+-- tls.core.library: which libtls the module was built for and which libcrypto
+-- runs under it. make test-libressl sets TLS_EXPECT_LIBRARY=LibreSSL, so this
+-- spec fails if the suite there ran on another build of the module.
+local core = require "tls.core"
+
+describe("tls.core.library", function()
+  local lib = core.library
+
+  it("names the libtls the module is linked with and the libcrypto it runs on", function()
+    assert.is_table(lib)
+    if lib.name == "LibreSSL" then
+      -- LibreSSL's libtls: its libcrypto is LibreSSL's own, of the same version
+      assert.matches("^%d+%.%d+%.%d+$", lib.version)
+      assert.equals("LibreSSL " .. lib.version, lib.crypto)
+    else
+      -- LibreTLS: libtls ported onto OpenSSL, whose version is what it reports
+      assert.equals("LibreTLS", lib.name)
+      assert.matches("^OpenSSL %d+%.%d+%.%d+", lib.crypto)
+      assert.is_nil(lib.version)
+    end
+  end)
+
+  it("is the library this run of the suite was meant to test", function()
+    local want = os.getenv("TLS_EXPECT_LIBRARY")
+    if not want then
+      pending("TLS_EXPECT_LIBRARY not set (make test-libressl sets it)")
+      return
+    end
+    assert.equals(want, lib.name)
+  end)
+end)
