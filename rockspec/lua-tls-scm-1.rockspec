@@ -30,7 +30,7 @@ build = {
         "src/net.c", "src/server.c", "src/transport.c",
       },
       defines = { "_GNU_SOURCE" },
-      libraries = { "tls" },
+      libraries = { "tls", "crypto" },  -- libcrypto: the one libtls runs on (tls.core.library)
       incdirs = { "$(LIBTLS_INCDIR)" },
       libdirs = { "$(LIBTLS_LIBDIR)" },
     },
