@@ -506,4 +506,8 @@ policy.default = policy.new {}
 
 return setmetatable(policy, {
   __call = function(_, rules) return setmetatable({ rules = compile(rules) }, Policy) end,
+  -- tls.policy.strict (lua/tls/strict.lua) loads on first use.
+  __index = function(_, k)
+    if k == "strict" then return require("tls.strict").policy end
+  end,
 })

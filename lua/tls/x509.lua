@@ -24,7 +24,7 @@
 --   spki_sha256                  base64 SHA-256 of the SubjectPublicKeyInfo (curl pin)
 --   spki_der                     the DER SubjectPublicKeyInfo
 --   (the two sha256 fields are computed on first read: see lazy_hashes)
---   extensions                   every extension: {oid, name, critical}
+--   extensions                   every extension: {oid, name, critical, value (DER)}
 --   unknown_extensions           those not decoded into a field below
 --   san (or nil)                 {dns = {}, ip = {}, email = {}, uri = {}}
 --   basic_constraints (or nil)   {ca = bool, path_len = n or nil}
@@ -484,7 +484,9 @@ local function parse_extensions(node, cert)
     if not (f[i] and is(f[i], asn1.OCTET_STRING)) or f[i + 1] then
       return nil, "extension " .. oid .. ": expected a single OCTET STRING value"
     end
-    local info = { oid = oid, name = extension_names[oid] or oid, critical = critical }
+    -- value: the extnValue bytes, kept for every extension (decoded or not)
+    -- so stricter checks need no second parse of the certificate.
+    local info = { oid = oid, name = extension_names[oid] or oid, critical = critical, value = value(f[i]) }
     cert.extensions[#cert.extensions + 1] = info
     local d = decoders[oid]
     if d then
