@@ -400,35 +400,34 @@ function strict.check_path(path, anchor)
   return true
 end
 
--- The trust anchor of a verified conn, when the core can say which one.
-local function anchor_of(conn)
-  local ok, pem = pcall(function() return conn:anchor() end)
-  if ok and type(pem) == "string" then
-    return (require "tls.x509").parse(pem)
-  end
+-- The policy: tls.policy's own machinery (the default rules, then ours as its
+-- last rule), so the rules get what any tls.policy gets: the path its rules
+-- see and, when tls.policy found it, the trust anchor (path.anchor). A
+-- failure of our rule reads "policy: strict: ..." instead of "policy: check: ...".
+local inner = policy.new { check = function(path)
+  return strict.check_path(path, path.anchor)
+end }
+
+local function renamed(ok, err)
+  if ok then return ok end
+  return nil, (tostring(err):gsub("^policy: check: ", "policy: strict: "))
 end
 
 local Strict = { __name = "tls.policy" }
 Strict.__index = Strict
 
 function Strict:check_chain(chain, conn, ctx)
-  local ok, err = policy.default:check_chain(chain, conn, ctx)
-  if not ok then return nil, err end
-  local passed, why = strict.check_path(chain, conn and anchor_of(conn) or nil)
-  if not passed then return nil, "policy: strict: " .. why end
-  return true
+  return renamed(inner:check_chain(chain, conn, ctx))
 end
 
 function Strict:__call(conn, ctx)
-  local chain, err = policy.peer_chain(conn)
-  if not chain then return nil, "policy: " .. err end
-  return self:check_chain(chain, conn, ctx)
+  return renamed(inner(conn, ctx))
 end
 
 function Strict:__tostring()
   local names = {}
   for _, r in ipairs(rules) do names[#names + 1] = r.name end
-  return "tls.policy.strict (default rules, then " .. concat(names, ", ") .. ")"
+  return "tls.policy.strict (the default rules, then " .. concat(names, ", ") .. ")"
 end
 
 strict.policy = setmetatable({}, Strict)
