@@ -53,6 +53,7 @@ build = {
     ["tls.https.reader"] = "lua/tls/https/reader.lua",
     ["tls.https.pool"] = "lua/tls/https/pool.lua",
     ["tls.policy"] = "lua/tls/policy.lua",
+    ["tls.strict"] = "lua/tls/strict.lua",
     ["tls.tofu"] = "lua/tls/tofu.lua",
     ["tls.server"] = "lua/tls/server.lua",
     ["tls.hostname"] = "lua/tls/hostname.lua",
