@@ -59,6 +59,11 @@ return function(conn)
     send("HTTP/1.1 302 Found\r\nLocation: /cookies\r\n\r\n")
     local block = ("r"):rep(16384)
     while send(block) do end
+  elseif path == "/keep-open" then
+    -- keep-alive answers until the client leaves
+    repeat
+      send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    until not read_request(conn)
   elseif path == "/garbage" then
     send("SSH-2.0-OpenSSH_9.2\r\nProtocol mismatch.\r\n")
   elseif path == "/bad-status" then
@@ -408,6 +413,50 @@ describe("tls.https error paths", function()
       assert.equal("timeout", err)
       assert.is_true(took < 10, "hung")
     end)
+  end)
+
+  describe("TLS options", function()
+    local tls = require "tls"
+
+    it("go through the library's config path: a changed ca_file is read again", function()
+      -- tls.https keeps no config cache of its own; files are never cached
+      local ca = os.tmpname()
+      finally(function() os.remove(ca); https.pool_clear() end)
+      pki.write(ca, pki.read(pki.ca.cert))
+      assert.equal("ok", assert(https.get(base .. "/cookies", { ca_file = ca, timeout = 5 })).body)
+      pki.write(ca, pki.read(pki.other_ca.cert))
+      local res, err = https.get(base .. "/cookies", { ca_file = ca, timeout = 5 })
+      assert.is_nil(res, "a stale CA file was used")
+      assert.is_true(tls.is_verify_error(err), err)
+    end)
+
+    it("share pooled connections while equal, and build no config for a pooled request", function()
+      https.pool_clear()
+      local before = https.pool_stats()
+      local builds, config_for = 0, tls.config_for
+      tls.config_for = function(...) builds = builds + 1; return config_for(...) end
+      finally(function() tls.config_for = config_for; https.pool_clear() end)
+      for _ = 1, 3 do
+        -- a fresh but equal option table each time
+        assert.equal("ok", assert(https.get(base .. "/keep-open", { ca_file = pki.ca.cert, timeout = 5 })).body)
+      end
+      assert.equal(1, https.pool_stats().connections_opened - before.connections_opened)
+      assert.equal(1, builds)
+    end)
+
+    it("raise on misuse at the first connection, naming the option", function()
+      assert.has_error(function() https.get(base .. "/cookies", { ca_fil = pki.ca.cert }) end,
+        "tls.https: unknown option 'ca_fil'")
+      assert.has_error(function() https.get(base .. "/cookies", { config = {} }) end,
+        "tls.https: option 'config' must be a tls.config, got table")
+    end)
+
+    it("that fail (a missing file) give nil and the message", function()
+      local res, err = https.get(base .. "/cookies", { ca_file = "/nonexistent/ca.pem" })
+      assert.is_nil(res)
+      assert.matches("^ca_file: cannot read '/nonexistent/ca.pem'", err)
+    end)
+
   end)
 
   describe("a reused connection the server drops", function()

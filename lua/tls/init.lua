@@ -145,6 +145,16 @@ function tls.config(opts)
   return cfg, err
 end
 
+-- tls.config_for(opts) -> config | nil, message: the config a connection
+-- with these options uses, from the same path and cache as tls.connect:
+-- opts.config when given, else one built from the config options (options
+-- of the connection itself are left out). For helpers such as tls.https
+-- that open many connections with one option table.
+function tls.config_for(opts)
+  local cfg, err = config_of(opts, "tls.config_for")
+  return cfg, err
+end
+
 --- Certificate policy: runs after a client handshake, before data flows.
 
 local default_policy_loaded, default_policy

@@ -10,7 +10,6 @@
 -- config loads CA data. doc/https.md lists every option and error.
 
 local tls = require "tls"
-local core = require "tls.core"
 local compat = require "tls.compat"
 local urlmod = require "tls.https.url"
 local headers_mod = require "tls.https.headers"
@@ -31,7 +30,7 @@ local https = {
 -- https.defaults.ca_file = "/etc/my-ca.pem" for the one-argument request().
 https.defaults = {}
 
-local now = core.now or function()
+local now = tls.core.now or function()
   local ok, socket = pcall(require, "socket")
   return ok and socket.gettime() or os.time()
 end
@@ -125,37 +124,20 @@ local function serialize(v, out)
   return out
 end
 
--- One config per distinct TLS option set, kept for later requests.
-local configs, nconfigs = {}, 0
-local config_ids = setmetatable({}, { __mode = "k" })
+-- Small ids for values that key the pool by identity (a given config, a
+-- policy function); weak, so a key does not keep its value alive.
+local ids = setmetatable({}, { __mode = "k" })
 local next_id = 0
 
 local function id_of(v)
   if v == nil then return "-" end
-  local id = config_ids[v]
+  local id = ids[v]
   if not id then
     next_id = next_id + 1
     id = next_id
-    config_ids[v] = id
+    ids[v] = id
   end
   return tostring(id)
-end
-
--- config_for(tls_options, level) -> config, key | nil, message; raises on misuse
-local function config_for(o, level)
-  local key = table.concat(serialize(o, {}))
-  local cfg = configs[key]
-  if cfg then return cfg, key end
-  local ok, err
-  ok, cfg, err = pcall(tls.config, o)
-  if not ok then
-    local msg = tostring(cfg):gsub("^[^\n]-:%d+: ", ""):gsub("^tls%.config: ", "")
-    fail(level + 1, "%s", msg)
-  end
-  if not cfg then return nil, err end
-  if nconfigs >= 16 then configs, nconfigs = {}, 0 end
-  configs[key], nconfigs = cfg, nconfigs + 1
-  return cfg, key
 end
 
 local function check_number(o, name, level)
@@ -276,7 +258,82 @@ end
 
 --- Connections
 
--- Open a CONNECT tunnel through proxy pu to u, then TLS over it.
+-- The TLS config for this call's connections, built on first need through
+-- the library's own config path (tls.config_for: cached there when the
+-- options name no file and hold no secret, as for tls.connect); a request
+-- sent on a pooled connection builds none.
+local function config_of(st)
+  if st.cfg then return st.cfg end
+  local ok, cfg, err = pcall(tls.config_for, st.tls_options)
+  if not ok then
+    -- misuse (an unknown option, a wrong type) surfaces at the first connection
+    error("tls.https: " .. tostring(cfg):gsub("^[^\n]-:%d+: ", ""):gsub("^tls%.config_for: ", ""), 0)
+  end
+  if not cfg then return nil, err end
+  st.cfg = cfg
+  return cfg
+end
+
+local function tls_options(st, u, timeout)
+  local cfg, err = config_of(st)
+  if not cfg then return nil, err end
+  return { config = cfg, servername = st.servername_for(u), policy = st.policy, timeout = timeout }
+end
+
+-- Ask proxy socket s for a tunnel to u: true | nil, err
+local function send_connect(s, u, pu, st)
+  local auth = urlmod.authority(u, true)
+  local req = { "CONNECT " .. auth .. " HTTP/1.1", "Host: " .. auth, "User-Agent: " .. https.USERAGENT }
+  if pu.user then
+    local b64 = require "tls.base64"
+    req[#req + 1] = "Proxy-Authorization: Basic " .. b64.encode(pu.user .. ":" .. (pu.password or ""))
+  end
+  req[#req + 1] = "\r\n"
+  local t = limit(st, st.timeout)
+  if not t then return nil, "timeout" end
+  s:settimeout(t)
+  local ok, err = s:send(table.concat(req, "\r\n"))
+  if not ok then return nil, err == "timeout" and "timeout" or ("proxy: " .. tostring(err)) end
+  return true
+end
+
+-- The proxy's answer to CONNECT, within the header limits: true | nil, err
+local function read_connect_answer(s, u, pu, st)
+  local r = reader.new(s, st.timeout, st.deadline, now)
+  local line, err = r:line(st.max_header_size)
+  if not line then
+    if err == "timeout" then return nil, "timeout" end
+    return nil, "proxy: no answer to CONNECT (" .. tostring(err) .. ")"
+  end
+  local code, reason = line:match("^HTTP/%d%.%d (%d%d%d)%s?(.*)$")
+  if not code then return nil, "proxy: malformed answer to CONNECT: " .. quote(line) end
+  local total, count = #line, 0
+  repeat
+    count = count + 1
+    if count > st.max_headers + 1 then
+      return nil, "proxy: over " .. st.max_headers .. " header lines in the answer to CONNECT (option max_headers)"
+    end
+    line, err = r:line(st.max_header_size)
+    if not line then
+      return nil, err == "timeout" and "timeout" or ("proxy: truncated answer to CONNECT (" .. tostring(err) .. ")")
+    end
+    total = total + #line + 2
+    if total > st.max_header_size then
+      return nil, "proxy: header block over " .. st.max_header_size .. " bytes"
+    end
+  until line == ""
+  if code ~= "200" then
+    if code == "407" then
+      return nil, ("proxy: authentication required (407 %s)%s"):format(reason,
+        pu.user and "; the proxy refused the credentials" or "; give them as http://user:pass@host:port")
+    end
+    return nil, ("proxy: CONNECT %s refused: %s %s"):format(urlmod.authority(u, true), code, reason)
+  end
+  if r:buffered() > 0 then return nil, "proxy: sent data after its answer to CONNECT" end
+  return true
+end
+
+-- A CONNECT tunnel through proxy pu to u, then TLS over it: conn | nil, err
 local function tunnel(u, pu, st, ct, ht)
   local socket, serr = need_socket("CONNECT proxies")
   if not socket then return nil, "proxy: " .. serr end
@@ -289,95 +346,52 @@ local function tunnel(u, pu, st, ct, ht)
     return nil, ("proxy: cannot connect to %s port %d: %s"):format(pu.host, pu.port, tostring(err))
   end
   s:setoption("tcp-nodelay", true)
-  local auth = urlmod.authority(u, true)
-  local req = { "CONNECT " .. auth .. " HTTP/1.1", "Host: " .. auth, "User-Agent: " .. https.USERAGENT }
-  if pu.user then
-    local b64 = require "tls.base64"
-    req[#req + 1] = "Proxy-Authorization: Basic " .. b64.encode(pu.user .. ":" .. (pu.password or ""))
-  end
-  req[#req + 1] = "\r\n"
-  local t = limit(st, st.timeout)
-  if not t then s:close(); return nil, "timeout" end
-  s:settimeout(t)
-  ok, err = s:send(table.concat(req, "\r\n"))
-  if not ok then s:close(); return nil, err == "timeout" and "timeout" or ("proxy: " .. tostring(err)) end
-  local r = reader.new(s, st.timeout, st.deadline, now)
-  local line
-  line, err = r:line(st.max_header_size)
-  if not line then
-    s:close()
-    if err == "timeout" then return nil, "timeout" end
-    return nil, "proxy: no answer to CONNECT (" .. tostring(err) .. ")"
-  end
-  local code, reason = line:match("^HTTP/%d%.%d (%d%d%d)%s?(.*)$")
-  if not code then
-    s:close()
-    return nil, "proxy: malformed answer to CONNECT: " .. quote(line)
-  end
-  local total, count = #line, 0
-  repeat
-    count = count + 1
-    if count > st.max_headers + 1 then
-      s:close()
-      return nil, "proxy: over " .. st.max_headers .. " header lines in the answer to CONNECT (option max_headers)"
-    end
-    line, err = r:line(st.max_header_size)
-    if not line then
-      s:close()
-      return nil, err == "timeout" and "timeout" or ("proxy: truncated answer to CONNECT (" .. tostring(err) .. ")")
-    end
-    total = total + #line + 2
-    if total > st.max_header_size then
-      s:close()
-      return nil, "proxy: header block over " .. st.max_header_size .. " bytes"
-    end
-  until line == ""
-  if code ~= "200" then
-    s:close()
-    if code == "407" then
-      return nil, ("proxy: authentication required (407 %s)%s"):format(reason,
-        pu.user and "; the proxy refused the credentials" or "; give them as http://user:pass@host:port")
-    end
-    return nil, ("proxy: CONNECT %s refused: %s %s"):format(auth, code, reason)
-  end
-  if r:buffered() > 0 then
-    s:close()
-    return nil, "proxy: sent data after its answer to CONNECT"
-  end
+  ok, err = send_connect(s, u, pu, st)
+  if ok then ok, err = read_connect_answer(s, u, pu, st) end
+  local o
+  if ok then o, err = tls_options(st, u, ht) end
+  if not o then s:close(); return nil, err end
   local conn
-  conn, err = tls.wrap(s, { config = st.cfg, servername = st.servername_for(u),
-    policy = st.policy, timeout = ht })
+  conn, err = tls.wrap(s, o)
   if not conn then s:close(); return nil, err end
   ok, err = conn:handshake()
   if not ok then shut(conn); return nil, err end
   return conn
 end
 
--- open(u, proxy, st) -> conn | nil, err
+-- Plain TCP for an http:// URL (insecure_http): sock | nil, err
+local function plain(u, ct)
+  local socket, serr = need_socket("plain http URLs (insecure_http)")
+  if not socket then return nil, serr end
+  local sock = socket.tcp()
+  sock:settimeout(ct)
+  local ok, err = sock:connect(u.host, u.port)
+  if not ok then
+    sock:close()
+    if err == "timeout" then return nil, "timeout" end
+    return nil, ("cannot connect to %s port %d: %s"):format(u.host, u.port, tostring(err))
+  end
+  sock:setoption("tcp-nodelay", true)
+  return sock
+end
+
+-- The connection step: a new connection for URL u (through proxy pu, or
+-- none), ready for HTTP/1.1: conn | nil, err. Everything else reads and
+-- writes through conn:send/receive/settimeout/close (and conn:info when
+-- there), so another transport plugs in here.
 local function open(u, pu, st)
   local ct, ht = limit(st, st.connect_timeout), limit(st, st.handshake_timeout)
   if not ct or not ht then return nil, "timeout" end
+  if u.scheme == "http" then return plain(u, ct) end
   local conn, err
-  if u.scheme == "http" then
-    local socket, serr = need_socket("plain http URLs (insecure_http)")
-    if not socket then return nil, serr end
-    conn = socket.tcp()
-    conn:settimeout(ct)
-    local ok
-    ok, err = conn:connect(u.host, u.port)
-    if not ok then
-      conn:close()
-      if err == "timeout" then return nil, "timeout" end
-      return nil, ("cannot connect to %s port %d: %s"):format(u.host, u.port, tostring(err))
-    end
-    conn:setoption("tcp-nodelay", true)
-    return conn
-  end
   if pu then
     conn, err = tunnel(u, pu, st, ct, ht)
   else
-    conn, err = tls.connect(u.host, u.port, { config = st.cfg, servername = st.servername_for(u),
-      policy = st.policy, timeout = st.timeout, connect_timeout = ct, handshake_timeout = ht })
+    local o
+    o, err = tls_options(st, u, st.timeout)
+    if not o then return nil, err end
+    o.connect_timeout, o.handshake_timeout = ct, ht
+    conn, err = tls.connect(u.host, u.port, o)
   end
   if not conn then return nil, err end
   local info = conn:info()
@@ -707,7 +721,7 @@ end
 
 local function pool_key(st, u, pu)
   local proxy = pu and (urlmod.tostring(pu) .. "@" .. tostring(pu.user) .. ":" .. tostring(pu.password)) or ""
-  return u.scheme .. "|" .. u.host .. "|" .. u.port .. "|" .. proxy .. "|" .. (st.cfg_key or "")
+  return u.scheme .. "|" .. u.host .. "|" .. u.port .. "|" .. proxy .. "|" .. st.tls_key
     .. "|" .. (st.servername_for(u) or "") .. "|" .. id_of(st.policy)
 end
 
@@ -804,56 +818,62 @@ end
 
 local timeout_options = { "timeout", "connect_timeout", "handshake_timeout", "total_timeout" }
 
--- Validate options and build the request state. Raises on misuse (wrong
--- types, unknown TLS options); returns nil, message for bad URLs or files.
-local function prepare(o, level)
-  level = level + 2   -- fail(level) must reach past fail, prepare and the public function
-  if type(o) ~= "table" then fail(level, "options must be a table, got %s", type(o)) end
-  if next(https.defaults) ~= nil then
-    local t = {}
-    for k, v in pairs(https.defaults) do t[k] = v end
-    for k, v in pairs(o) do t[k] = v end
-    if o.config ~= nil then
-      -- a ready config replaces the default TLS options
-      for k in pairs(https.defaults) do
-        if not http_options[k] and o[k] == nil then t[k] = nil end
-      end
+-- The steps of prepare(). Each raises on misuse at `level` (counted from
+-- fail's caller) and returns nil, message for failures of the world.
+
+-- The caller's options over https.defaults.
+local function with_defaults(o)
+  if next(https.defaults) == nil then return o end
+  local t = {}
+  for k, v in pairs(https.defaults) do t[k] = v end
+  for k, v in pairs(o) do t[k] = v end
+  if o.config ~= nil then
+    -- a ready config replaces the default TLS options
+    for k in pairs(https.defaults) do
+      if not http_options[k] and o[k] == nil then t[k] = nil end
     end
-    o = t
   end
+  return t
+end
+
+local function check_integer(o, name, min, level)
+  local v = o[name]
+  if v ~= nil and (not compat.is_integer(v) or v < min) then
+    if min == 0 then
+      fail(level + 1, "option '%s' must be a non-negative integer, got %s", name, tostring(v))
+    end
+    fail(level + 1, "option '%s' must be an integer of at least %d, got %s", name, min, tostring(v))
+  end
+  return v
+end
+
+-- Types of the HTTP options (TLS options are tls.config's to check).
+local function check_http_options(o, level)
   if o.create ~= nil then
     fail(level, "option 'create' (a LuaSocket socket factory) is not supported")
   end
-  local u, err = urlmod.parse(o.url)
-  if not u then return nil, err end
-  local method = check_type(o, "method", "string", level) or "GET"
-  if not method:match(token) then fail(level, "method %s is not a valid HTTP token", quote(method)) end
-  method = method:upper()
   for i = 1, #timeout_options do check_number(o, timeout_options[i], level) end
-  check_type(o, "redirect", "boolean", level)
-  check_type(o, "keepalive", "boolean", level)
-  check_type(o, "insecure_http", "boolean", level)
-  check_type(o, "retry_non_idempotent", "boolean", level)
+  for _, name in ipairs { "redirect", "keepalive", "insecure_http", "retry_non_idempotent" } do
+    check_type(o, name, "boolean", level)
+  end
   check_type(o, "proxy", "string,boolean", level)
   if o.proxy == true then fail(level, "option 'proxy' must be a URL string or false, got true") end
   check_type(o, "no_proxy", "string", level)
-  check_type(o, "sink", "function", level)
-  check_type(o, "source", "function", level)
-  check_type(o, "progress", "function", level)
+  for _, name in ipairs { "sink", "source", "progress" } do check_type(o, name, "function", level) end
   check_type(o, "body", "string,function,table", level)
   check_type(o, "servername", "string", level)
-  local mr = o.max_redirects
-  if mr ~= nil and (not compat.is_integer(mr) or mr < 0) then
-    fail(level, "option 'max_redirects' must be a non-negative integer, got %s", tostring(mr))
+  local policy = o.policy
+  if policy ~= nil and policy ~= false and type(policy) ~= "function"
+      and not (getmetatable(policy) or {}).__call then
+    -- (checked here too: tls.connect would raise it mid-request, naming itself)
+    fail(level, "option 'policy' must be a function, a tls.policy or false, got %s", type(policy))
   end
-  local mh = o.max_header_size
-  if mh ~= nil and (not compat.is_integer(mh) or mh < 256) then
-    fail(level, "option 'max_header_size' must be an integer of at least 256, got %s", tostring(mh))
-  end
-  local mc = o.max_headers
-  if mc ~= nil and (type(mc) ~= "number" or mc < 1 or mc ~= math.floor(mc)) then
-    fail(level, "option 'max_headers' must be an integer of at least 1, got %s", tostring(mc))
-  end
+end
+
+-- The limits on what the server may send: max_redirects, max_header_size,
+-- max_headers, and max_body for the body the caller gets and for the
+-- dropped body of a redirect.
+local function limits_of(o, level)
   local mb = o.max_body
   if mb ~= nil and (type(mb) ~= "number" or mb < 0 or mb ~= math.floor(mb)) then
     fail(level, "option 'max_body' must be a whole number of bytes (math.huge for no limit), got %s",
@@ -861,43 +881,58 @@ local function prepare(o, level)
   end
   -- a body kept in memory is bounded by default; one streamed to the
   -- caller's sink only when max_body is given
-  local buffered_max_body = mb or https.MAX_BODY
-  if buffered_max_body == math.huge then buffered_max_body = nil end
-  local max_body = buffered_max_body
-  if o.sink and mb == nil then max_body = nil end
-  if u.scheme == "http" and not o.insecure_http then
-    return nil, "bad URL '" .. o.url .. "': plain http is refused (tls.https is an HTTPS client; "
-      .. "set insecure_http = true to allow it)"
-  end
-  local list = check_headers(o.headers, level)
+  local kept = mb or https.MAX_BODY
+  if kept == math.huge then kept = nil end
+  local given = kept
+  if o.sink and mb == nil then given = nil end
+  return {
+    max_redirects = check_integer(o, "max_redirects", 0, level) or https.MAX_REDIRECTS,
+    max_header_size = check_integer(o, "max_header_size", 256, level) or https.MAX_HEADER_SIZE,
+    max_headers = check_integer(o, "max_headers", 1, level) or https.MAX_HEADERS,
+    max_body = given, buffered_max_body = kept,
+  }
+end
 
-  -- TLS options: everything that is not an HTTP option
+-- Secret option values never become part of a pool key as they are.
+local secret_options = { key = true, key_password = true }
+
+-- The TLS side: { config = given config } or { options = TLS options },
+-- and the part of the pool key they make (connections made with different
+-- TLS settings are never shared).
+local function tls_of(o, level)
   local topts, any = {}, false
   for k, v in pairs(o) do
     if not http_options[k] then topts[k] = v; any = true end
   end
-  local cfg, key
   if o.config ~= nil then
     if any then
       fail(level, "give either config = cfg or TLS options such as '%s', not both", tostring(next(topts)))
     end
-    if getmetatable(o.config) ~= debug.getregistry()["tls.config"] then
-      fail(level, "option 'config' must be a tls.config, got %s", type(o.config))
+    -- (only checks the type: a given config is not built)
+    local ok, err = pcall(tls.config_for, { config = o.config })
+    if not ok then
+      fail(level, "%s", tostring(err):gsub("^[^\n]-:%d+: ", ""):gsub("^tls%.config_for: ", ""))
     end
-    cfg, key = o.config, "config#" .. id_of(o.config)
-  else
-    if topts.alpn == nil then topts.alpn = { "http/1.1" } end
-    cfg, key = config_for(topts, level)
-    if not cfg then return nil, key end
+    return { config = o.config, key = "config#" .. id_of(o.config) }
   end
+  if topts.alpn == nil then topts.alpn = { "http/1.1" } end
+  local keyed = topts
+  for name in pairs(secret_options) do
+    if type(topts[name]) == "string" then
+      if keyed == topts then
+        keyed = {}
+        for k, v in pairs(topts) do keyed[k] = v end
+      end
+      keyed[name] = "sha256:" .. require("tls.sha256").hex(topts[name])
+    end
+  end
+  return { options = topts, key = table.concat(serialize(keyed, {})),
+    insecure = topts.insecure_noverifycert }
+end
 
-  local policy = o.policy
-  if policy ~= nil and policy ~= false and type(policy) ~= "function"
-      and not (getmetatable(policy) or {}).__call then
-    -- (checked here too: tls.connect would raise it mid-request, naming itself)
-    fail(level, "option 'policy' must be a function, a tls.policy or false, got %s", type(policy))
-  end
-  if policy == nil and topts.insecure_noverifycert then policy = false end
+-- The request body: body, source, length (of a source, from the caller's
+-- Content-Length); adds Content-Type to list for a form.
+local function body_of(o, list, level)
   local body, source, length = o.body, o.source, nil
   if type(body) == "table" then
     body = form_encode(body)
@@ -916,31 +951,51 @@ local function prepare(o, level)
       length = compat.tointeger(tonumber(length))
     end
   end
+  return body, source, length
+end
+
+-- Validate options and build the request state. Raises on misuse (wrong
+-- types, bad headers); returns nil, message for bad URLs. TLS options are
+-- checked when the first connection is made (see config_of).
+local function prepare(o, level)
+  level = level + 2   -- fail(level) must reach past fail, prepare and the public function
+  if type(o) ~= "table" then fail(level, "options must be a table, got %s", type(o)) end
+  o = with_defaults(o)
+  check_http_options(o, level + 1)
+  local u, err = urlmod.parse(o.url)
+  if not u then return nil, err end
+  if u.scheme == "http" and not o.insecure_http then
+    return nil, "bad URL '" .. o.url .. "': plain http is refused (tls.https is an HTTPS client; "
+      .. "set insecure_http = true to allow it)"
+  end
+  local method = check_type(o, "method", "string", level) or "GET"
+  if not method:match(token) then fail(level, "method %s is not a valid HTTP token", quote(method)) end
+  method = method:upper()
+  local list = check_headers(o.headers, level)
+  local body, source, length = body_of(o, list, level + 1)
+  local t = tls_of(o, level + 1)
+  local policy = o.policy
+  if policy == nil and t.insecure then policy = false end
   local timeout = o.timeout or https.TIMEOUT
   local first_host, servername = u.host, o.servername
-  local st = {
-    cfg = cfg, cfg_key = key, policy = policy,
-    timeout = timeout,
-    connect_timeout = o.connect_timeout or timeout,
-    handshake_timeout = o.handshake_timeout or timeout,
-    deadline = o.total_timeout and (now() + o.total_timeout),
-    redirect = o.redirect ~= false, redirects = 0,
-    max_redirects = mr or https.MAX_REDIRECTS,
-    max_header_size = mh or https.MAX_HEADER_SIZE,
-    max_headers = mc or https.MAX_HEADERS,
-    max_body = max_body, buffered_max_body = buffered_max_body,
-    proxy = o.proxy, no_proxy = o.no_proxy,
-    keepalive = o.keepalive ~= false,
-    insecure_http = o.insecure_http == true,
-    retry_non_idempotent = o.retry_non_idempotent == true,
-    sink = o.sink, progress = o.progress,
-    -- servername overrides the name only for the host it was given for
-    servername_for = function(x)
-      if servername and x.host == first_host then return servername end
-      return x.host
-    end,
-    first = { url = u, method = method, headers = list, body = body, source = source, length = length },
-  }
+  local st = limits_of(o, level + 1)
+  st.cfg, st.tls_options, st.tls_key, st.policy = t.config, t.options, t.key, policy
+  st.timeout = timeout
+  st.connect_timeout = o.connect_timeout or timeout
+  st.handshake_timeout = o.handshake_timeout or timeout
+  st.deadline = o.total_timeout and (now() + o.total_timeout)
+  st.redirect, st.redirects = o.redirect ~= false, 0
+  st.proxy, st.no_proxy = o.proxy, o.no_proxy
+  st.keepalive = o.keepalive ~= false
+  st.insecure_http = o.insecure_http == true
+  st.retry_non_idempotent = o.retry_non_idempotent == true
+  st.sink, st.progress = o.sink, o.progress
+  -- servername overrides the name only for the host it was given for
+  st.servername_for = function(x)
+    if servername and x.host == first_host then return servername end
+    return x.host
+  end
+  st.first = { url = u, method = method, headers = list, body = body, source = source, length = length }
   return st
 end
 
