@@ -14,9 +14,11 @@ local json = require "dkjson"
 
 local HERE = "spec/conformance/"
 local SUITE = HERE .. "x509-limbo.json"
-local EXPECTED = HERE .. "limbo-expected.tsv"
+-- (LIMBO_EXPECTED and LIMBO_DOC let spec/limbo_spec.lua check the harness
+-- itself without touching the committed files)
+local EXPECTED = os.getenv("LIMBO_EXPECTED") or HERE .. "limbo-expected.tsv"
 local NOTES = HERE .. "limbo-notes.tsv"
-local DOC = "doc/conformance.md"
+local DOC = os.getenv("LIMBO_DOC") or "doc/conformance.md"
 
 local raw_bin, work, update = arg[1], arg[2], arg[3] == "--update"
 if not raw_bin or not work then
