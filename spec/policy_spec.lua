@@ -101,7 +101,7 @@ describe("tls.policy", function()
     it("rejects a mismatch, closing the conn with a policy: error that shows the leaf's pin", function()
       local conn, err = connect("server", { policy = tls.policy { pins = { pki.pin(pki.alt.cert) } } })
       assert.is_nil(conn)
-      assert.matches("^policy: pins: no certificate in the chain matches", err)
+      assert.matches("^policy: pins: no certificate of the verified path matches", err)
       assert.truthy(err:find("sha256//" .. pki.pin(pki.server.cert), 1, true))
       assert.is_true(tls.is_policy_error(err))
     end)
@@ -123,12 +123,15 @@ describe("tls.policy", function()
       assert.matches("^policy: pins:", err)
     end)
 
-    it("matches the root only when the server sends it (pins see the chain as sent)", function()
+    it("matches the trust anchor the path ends at, whether the server sends it or not", function()
       local p = tls.policy { pins = { pki.pin(pki.ca.cert) } }
       assert.is_true(works("chain_root", { policy = p }))
-      local conn, err = connect("chained", { policy = p })
+      assert.is_true(works("chained", { policy = p }))
+      -- a root the client does not trust is no anchor
+      local conn, err = connect("chained", { policy = p, ca_file = pki.other_ca.cert,
+        insecure_noverifycert = true })
       assert.is_nil(conn)
-      assert.matches("^policy: pins:", err)
+      assert.matches("^policy: pins: .*chain verification is off", err)
     end)
   end)
 
@@ -294,7 +297,7 @@ describe("tls.policy", function()
     it("rejects a chain from other issuers, listing the issuers it saw", function()
       local conn, err = connect("server", { policy = tls.policy { issuers = { "CN=Some Other CA" } } })
       assert.is_nil(conn)
-      assert.equal("policy: issuers: no certificate in the chain was issued by an allowed issuer "
+      assert.equal("policy: issuers: no certificate of the verified path was issued by an allowed issuer "
         .. "(issuers seen: 'CN=lua-tls-test-root')", err)
       conn, err = connect("server", { policy = tls.policy { issuers = { pki.pin(pki.intermediate.cert) } } })
       assert.is_nil(conn)
@@ -543,8 +546,9 @@ describe("tls.policy", function()
         table.remove(chain, 1)
         return true
       end }
-      assert.is_true(p(conn))
-      assert.is_true(p(conn))
+      local ctx = { mode = "client", verify_cert = true }
+      assert.is_true(p(conn, ctx))
+      assert.is_true(p(conn, ctx))
       assert.same({ 2, 2 }, seen)
     end)
 

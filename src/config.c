@@ -505,6 +505,19 @@ static int check_ca_pem(lua_State *L, int t)
 	return 0;
 }
 
+/* The policy looks up which trusted CA issued a path's last certificate
+ * (core.x509_anchor): keep what the trust options named. */
+static int record_trust(lua_State *L, ltls_config *c, int t, const char *dir)
+{
+	size_t len = 0;
+	const char *mem = opt_string(L, t, "ca", &len);
+	if (ltls_trust_set(c, opt_string(L, t, "ca_file", NULL), mem, len, dir) != 0) {
+		lua_pushliteral(L, "tls.config: out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 /* Trust: what the user named, else the system store through its hashed
  * directory, which libtls looks up per certificate instead of re-parsing the
  * whole bundle for every client connection. */
@@ -517,6 +530,8 @@ static int set_trust(lua_State *L, ltls_config *c, int t)
 		tls_config_set_ca_mem(c->cfg, NULL, 0);
 		if (set_file_or_mem(L, c, t, "ca_file", "ca", tls_config_set_ca_file,
 		    tls_config_set_ca_mem) != 0 || check_ca_pem(L, t) != 0)
+			return -1;
+		if (record_trust(L, c, t, path) != 0)
 			return -1;
 		if (path != NULL) {
 			if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -533,6 +548,7 @@ static int set_trust(lua_State *L, ltls_config *c, int t)
 	if (stat(LTLS_DEFAULT_CA_PATH, &st) == 0 && S_ISDIR(st.st_mode)) {
 		tls_config_set_ca_mem(c->cfg, NULL, 0);
 		tls_config_set_ca_path(c->cfg, LTLS_DEFAULT_CA_PATH);
+		return record_trust(L, c, t, LTLS_DEFAULT_CA_PATH);
 	}
 	return 0;
 }
@@ -713,6 +729,7 @@ static void release(ltls_config *c)
 		close(c->session_fd);
 		c->session_fd = -1;
 	}
+	ltls_trust_free(c);
 }
 
 /* core.config(opts) -> config | nil, message */
@@ -733,6 +750,7 @@ int ltls_config_new(lua_State *L)
 	c->session_fd = -1;
 	c->has_keypair = 0;
 	c->insecure = 0;
+	c->trust = NULL;
 	luaL_setmetatable(L, LTLS_CONFIG);
 	lua_newtable(L);  /* keypair certificates, see add_keypair */
 	lua_setiuservalue(L, LTLS_CONFIG_SLOT, 1);

@@ -35,6 +35,7 @@ typedef struct ltls_config {
 	int session_fd;          /* session_file, owned; -1 when none */
 	int has_keypair;
 	int insecure;            /* LTLS_INSECURE_* bits the options named */
+	struct ltls_trust *trust; /* what ca/ca_file/ca_path named (x509.c) */
 } ltls_config;
 
 #define LTLS_INSECURE_NOVERIFYCERT 1
@@ -112,6 +113,12 @@ size_t ltls_membuf_len(const ltls_membuf *b);
 /* info.c */
 int ltls_push_info(lua_State *L, struct tls *ctx);
 int ltls_push_peer(lua_State *L, struct tls *ctx);
+
+/* x509.c: libcrypto checks for tls.policy (core.x509_issued, ...) */
+void ltls_x509_open(lua_State *L);
+int ltls_trust_set(ltls_config *c, const char *file, const char *mem, size_t mem_len,
+    const char *dir);
+void ltls_trust_free(ltls_config *c);
 
 /* net.c: descriptors */
 int ltls_tcp_connect(const char *host, const char *port, double timeout, char *err, size_t errlen);

@@ -226,9 +226,10 @@ local function new_client(cfg, opts, servername, host, port)
   local policy = policy_for(opts, "client")
   if policy then
     -- The policy also gets what the client asked for (tls.tofu keys its pins
-    -- by host:port). verify_name is true when libtls matched the name.
+    -- by host:port). verify_name is true when libtls matched the name,
+    -- verify_cert when it verified the chain against config's CAs.
     local ctx = { mode = "client", host = host, port = port, servername = servername,
-      verify_name = not noname }
+      verify_name = not noname, verify_cert = not nocert, config = cfg }
     conn:_setcheck(function(c) return policy(c, ctx) end)
   end
   return conn

@@ -6,9 +6,13 @@
 --   p(conn) --> true | nil, "policy: <rule>: <what failed>"
 --
 -- libtls has already verified the chain and the name when a policy runs; a
--- policy only narrows what is accepted. The chain a policy sees is the one the
--- peer sent (leaf first), parsed by tls.x509.
+-- policy only narrows what is accepted. Rules see the verified path, never
+-- the chain as sent: the peer may append any certificate, so only the leaf and
+-- each CA certificate whose signature over the one before it checks (in the C
+-- core, through libcrypto) count, and, when found, the configured CA
+-- certificate that issued the last of them (the trust anchor).
 
+local core = require "tls.core"
 local x509 = require "tls.x509"
 local base64 = require "tls.base64"
 local hostname = require "tls.hostname"
@@ -77,7 +81,77 @@ function policy.peer_chain(conn)
       end
     end
   end
-  return chain
+  return chain, nil, peer.chain_pem
+end
+
+--- The verified path
+
+-- Indices into a sent chain (leaf first) of the certificates that link up
+-- from the leaf: each next one is a CA whose key verifies the signature of
+-- the one before (core.x509_issued). Cached by the chain's PEM text, as the
+-- parse is: the links of a given chain never change.
+local links_cache, links_cached = {}, 0
+
+local function link_indices(pem, sent)
+  local list = pem and links_cache[pem]
+  if list then return list end
+  list = { 1 }
+  local used = { [sent[1].der] = true }
+  local cur = sent[1]
+  while true do
+    local nxt
+    for i = 2, #sent do
+      local cand = sent[i]
+      if not used[cand.der] and core.x509_issued(cur.der, cand.der) then
+        nxt = i
+        break
+      end
+    end
+    if not nxt then break end
+    used[sent[nxt].der] = true
+    list[#list + 1] = nxt
+    cur = sent[nxt]
+  end
+  if pem then
+    if links_cached >= CACHE_MAX then links_cache, links_cached = {}, 0 end
+    links_cache[pem], links_cached = list, links_cached + 1
+  end
+  return list
+end
+
+-- policy.verified_path(sent, verified [, config [, pem]]) -> path: the list
+-- the rules see, leaf first. `verified` says whether libtls verified the
+-- chain: without it only the leaf counts (its key is proven by the
+-- handshake; nothing above it is). path.verified is that flag; path.anchor
+-- is filled by policy.find_anchor.
+function policy.verified_path(sent, verified, config, pem)
+  local path = { sent[1], verified = verified and true or false, config = config }
+  if verified then
+    local idx = link_indices(pem, sent)
+    for i = 2, #idx do path[i] = sent[idx[i]] end
+  end
+  return path
+end
+
+local anchors, anchors_cached = {}, 0
+
+-- The configured CA certificate (ca, ca_file, ca_path or the system store of
+-- the connection's config) that issued the path's last certificate, its
+-- signature checked; the last certificate itself when it is one of them.
+-- Sets and returns path.anchor, or nil (not verified, no config, not found).
+function policy.find_anchor(path)
+  if path.anchor ~= nil or not path.verified or not path.config then return path.anchor end
+  local der = core.x509_anchor(path.config, path[#path].der)
+  if not der then return nil end
+  local cert = anchors[der]
+  if not cert then
+    cert = x509.parse(der)
+    if not cert then return nil end
+    if anchors_cached >= CACHE_MAX then anchors, anchors_cached = {}, 0 end
+    anchors[der], anchors_cached = cert, anchors_cached + 1
+  end
+  path.anchor = cert
+  return cert
 end
 
 -- Which side of the connection we are on: the context says, or the conn's
@@ -189,7 +263,7 @@ local function short(cert)
 end
 
 local function position(i)
-  return i == 1 and "the leaf" or ("certificate " .. i .. " of the chain")
+  return i == 1 and "the leaf" or ("certificate " .. i .. " of the verified path")
 end
 
 -- A name (cert.issuer or cert.subject) as libtls's peer().issuer prints it:
@@ -264,21 +338,50 @@ function checks.max_validity_days(rules, chain)
   return true
 end
 
-function checks.issuers(rules, chain)
+-- The names and keys of issuers that the path proves. The leaf's issuer
+-- name is proven by libtls's verification (it is inside the signed leaf).
+-- Each CA certificate of the path proves its key (it verified a signature);
+-- its names are proven only from the top down, so only when the path reached
+-- a trust anchor: then every name of the path and the anchor's count.
+local function proven_issuers(path)
+  local anchor = policy.find_anchor(path)
+  local names, keys = { path[1].issuer_string, slash_form(path[1].issuer) }, {}
+  for i = 2, #path do keys[#keys + 1] = path[i].spki_sha256 end
+  if anchor then
+    for i = 2, #path do
+      local c = path[i]
+      names[#names + 1] = c.subject_string
+      names[#names + 1] = slash_form(c.subject)
+      names[#names + 1] = c.issuer_string
+      names[#names + 1] = slash_form(c.issuer)
+    end
+    names[#names + 1] = anchor.subject_string
+    names[#names + 1] = slash_form(anchor.subject)
+    keys[#keys + 1] = anchor.spki_sha256
+  end
+  return names, keys, anchor
+end
+
+function checks.issuers(rules, path)
   local list = rules.issuers
   if not list then return true end
-  local names = list.names
-  for i, cert in ipairs(chain) do
-    if names[cert.issuer_string] or names[slash_form(cert.issuer)] then return true end
-    if i > 1 and (names[cert.subject_string] or names[slash_form(cert.subject)]
-        or list.pins[cert.spki_sha256]) then
-      return true
-    end
+  if not path.verified then
+    return nil, "chain verification is off (insecure_noverifycert), so no certificate "
+      .. "above the leaf is proven and no issuer can be trusted; pin the leaf's key "
+      .. "with 'pins' instead"
+  end
+  local names, keys, anchor = proven_issuers(path)
+  for _, n in ipairs(names) do
+    if list.names[n] then return true end
+  end
+  for _, k in ipairs(keys) do
+    if list.pins[k] then return true end
   end
   local seen = {}
-  for i, cert in ipairs(chain) do seen[i] = "'" .. cert.issuer_string .. "'" end
-  return nil, "no certificate in the chain was issued by an allowed issuer (issuers seen: "
-    .. concat(seen, ", ") .. ")"
+  for i, cert in ipairs(path) do seen[i] = "'" .. cert.issuer_string .. "'" end
+  return nil, "no certificate of the verified path was issued by an allowed issuer (issuers seen: "
+    .. concat(seen, ", ") .. (anchor and "" or "; no trusted CA certificate was found above "
+    .. "the path, so only the leaf's issuer name and the keys of its CAs count") .. ")"
 end
 
 function checks.eku(rules, chain)
@@ -295,14 +398,20 @@ function checks.eku(rules, chain)
   return true
 end
 
-function checks.pins(rules, chain)
+-- A key on the verified path is proven: the leaf's by the handshake, each
+-- CA's by the signature it verified, the anchor's by the configuration.
+function checks.pins(rules, path)
   local pins = rules.pins
   if not pins then return true end
-  for _, cert in ipairs(chain) do
+  for _, cert in ipairs(path) do
     if pins.set[cert.spki_sha256] then return true end
   end
-  return nil, sformat("no certificate in the chain matches any of the %d pin(s); "
-    .. "the leaf's pin is sha256//%s", pins.n, chain[1].spki_sha256)
+  local anchor = policy.find_anchor(path)
+  if anchor and pins.set[anchor.spki_sha256] then return true end
+  return nil, sformat("no certificate of the verified path matches any of the %d pin(s)%s; "
+    .. "the leaf's pin is sha256//%s", pins.n,
+    path.verified and "" or " (chain verification is off: only the leaf's key counts)",
+    path[1].spki_sha256)
 end
 
 function checks.expires_within(rules, chain, conn)
@@ -322,6 +431,7 @@ end
 function checks.check(rules, chain, conn, ctx)
   local fn = rules.check
   if not fn then return true end
+  policy.find_anchor(chain)
   local ok, passed, reason = pcall(fn, chain, conn, ctx)
   if not ok then return nil, "raised: " .. tostring(passed) end
   if passed then return true end
@@ -465,26 +575,48 @@ local function compile(rules)
   return r
 end
 
--- policy:check_chain(chain, conn, ctx) -> true | nil, "policy: <rule>: <what>"
--- for a chain already parsed (a list of tls.x509 tables, leaf first).
-function Policy:check_chain(chain, conn, ctx)
-  if type(chain) ~= "table" or not chain[1] then
-    return nil, "policy: peer: no certificate to check"
+-- Whether libtls verified the peer's chain, and the config it trusted.
+-- tls.connect, tls.wrap and tls.engine pass both in ctx for a client; a
+-- server-side conn has its server's config. A client conn checked without
+-- ctx counts as unverified: nothing says its chain was checked.
+local function verification_of(conn, ctx)
+  if ctx and ctx.verify_cert ~= nil then return ctx.verify_cert, ctx.config end
+  if conn ~= nil and mode_of(conn, ctx) == "server" then
+    local ok, srv = pcall(function() return conn:_server() end)
+    local cfg = ok and srv and srv:_config()
+    if cfg then return not cfg:insecure(), cfg end
   end
+  return false, nil
+end
+
+local function run(self, path, conn, ctx)
   local rules = self.rules
   for _, name in ipairs(order) do
-    local ok, why = checks[name](rules, chain, conn, ctx)
+    local ok, why = checks[name](rules, path, conn, ctx)
     if not ok then return nil, "policy: " .. name .. ": " .. tostring(why) end
   end
   return true
 end
 
+-- policy:check_chain(chain, conn, ctx) -> true | nil, "policy: <rule>: <what>"
+-- for a chain already parsed (a list of tls.x509 tables, leaf first, as
+-- sent). The rules see its verified path (see verification_of).
+function Policy:check_chain(chain, conn, ctx)
+  if type(chain) ~= "table" or not chain[1] then
+    return nil, "policy: peer: no certificate to check"
+  end
+  local verified, config = verification_of(conn, ctx)
+  return run(self, policy.verified_path(chain, verified, config), conn, ctx)
+end
+
 -- policy(conn [, ctx]) -> true | nil, reason. ctx is what tls.connect passes
--- ({mode, host, port, servername, verify_name}); a direct call may omit it.
+-- ({mode, host, port, servername, verify_name, verify_cert, config}); a
+-- direct call may omit it.
 function Policy:__call(conn, ctx)
-  local chain, err = policy.peer_chain(conn)
+  local chain, err, pem = policy.peer_chain(conn)
   if not chain then return nil, "policy: " .. err end
-  return self:check_chain(chain, conn, ctx)
+  local verified, config = verification_of(conn, ctx)
+  return run(self, policy.verified_path(chain, verified, config, pem), conn, ctx)
 end
 
 function Policy:__tostring()

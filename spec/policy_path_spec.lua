@@ -1,0 +1,185 @@
+-- tls.policy sees the verified path, never what the peer merely sent: the
+-- attacks of issue 12 (an impostor appending a genuine or pinned certificate
+-- to its chain) against openssl s_server -cert_chain, and the honest
+-- configurations beside them.
+
+local tls = require "tls"
+local pki = require "support.pki"
+local peers = require "support.peers"
+
+local P = {}
+
+local function dir_file(name) return pki.dir .. "/" .. name end
+
+-- s_server with `keypair`, sending the certificates in `extra` (files)
+-- after its own; returns the port.
+local running = {}
+local function serve(keypair, extra, more_args)
+  local args = more_args or ""
+  if extra then
+    local parts = {}
+    for i, f in ipairs(extra) do parts[i] = pki.read(f) end
+    local chain = dir_file(("sent-chain-%d.pem"):format(#running + 1))
+    pki.write(chain, table.concat(parts))
+    args = args .. " -cert_chain " .. chain
+  end
+  local h = peers.s_server(keypair, args)
+  running[#running + 1] = h
+  return h.port
+end
+
+local function connect(port, opts)
+  opts.timeout = 10
+  opts.servername = opts.servername or "localhost"
+  local conn, err = tls.connect("127.0.0.1", port, opts)
+  if not conn then return nil, err end
+  assert(conn:send("abc\n"))
+  local line = conn:receive("*l")
+  conn:close()
+  assert.equal("cba", line)
+  return true
+end
+
+setup(function()
+  pki.setup()
+  -- the genuine server of the README's recipe: self-signed, pinned
+  P.genuine = pki.selfsigned("genuine-self")
+  -- an impostor: its own self-signed certificate for the same name
+  P.impostor = pki.selfsigned("impostor-self")
+  -- a leaf for the same name from another CA the client also trusts
+  P.other_leaf = pki.leaf("other-ca.localhost", { issuer = pki.other_ca,
+    san = "DNS:localhost,IP:127.0.0.1" })
+  P.both_roots = pki.read(pki.ca.cert) .. pki.read(pki.other_ca.cert)
+  -- the pinned intermediate with its signature spoiled (last byte flipped)
+  local der = dir_file("inter.der")
+  pki.sh(("openssl x509 -in %s -outform der -out %s"):format(pki.intermediate.cert, der))
+  local bytes = pki.read(der)
+  pki.write(der, bytes:sub(1, -2) .. string.char((bytes:byte(-1) + 1) % 256))
+  P.bogus_inter = dir_file("inter-bogus.pem")
+  pki.sh(("openssl x509 -inform der -in %s -out %s"):format(der, P.bogus_inter))
+  -- a forged CA: the other root's key and name, with a made-up issuer name
+  -- ("CN=lua-tls-test-root"), signed by the attacker's own key
+  local atk_key, atk_crt = dir_file("attacker.key"), dir_file("attacker.crt")
+  pki.sh(("openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+    .. "-keyout %s -out %s -days 30 -subj '/CN=lua-tls-test-root' "
+    .. "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign")
+    :format(atk_key, atk_crt))
+  local pub, csr, ext = dir_file("other-root.pub"), dir_file("forged.csr"), dir_file("forged.ext")
+  pki.sh(("openssl pkey -in %s -pubout -out %s"):format(pki.other_ca.key, pub))
+  pki.sh(("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout %s "
+    .. "-out %s -subj '/CN=lua-tls-other-root'"):format(dir_file("forged.key"), csr))
+  pki.write(ext, "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n"
+    .. "subjectKeyIdentifier=hash\n")
+  P.forged_ca = dir_file("forged-ca.crt")
+  pki.sh(("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -force_pubkey %s "
+    .. "-days 30 -extfile %s -out %s"):format(csr, atk_crt, atk_key, pub, ext, P.forged_ca))
+end)
+
+teardown(function()
+  for _, h in ipairs(running) do h.stop() end
+end)
+
+describe("tls.policy and the chain the peer sent", function()
+  describe("a self-signed pin (insecure_noverifycert + pins)", function()
+    it("accepts the genuine server", function()
+      local port = serve(P.genuine)
+      assert.is_true(connect(port, { insecure_noverifycert = true, servername = "genuine-self",
+        policy = tls.policy { pins = pki.pin(P.genuine.cert) } }))
+    end)
+
+    it("refuses an impostor that appends the genuine certificate: only the leaf's key counts", function()
+      local port = serve(P.impostor, { P.genuine.cert })
+      local ok, err = connect(port, { insecure_noverifycert = true, servername = "impostor-self",
+        policy = tls.policy { pins = pki.pin(P.genuine.cert) } })
+      assert.is_nil(ok)
+      assert.matches("^policy: pins: no certificate of the verified path matches any of the 1 "
+        .. "pin%(s%) %(chain verification is off: only the leaf's key counts%)", err)
+    end)
+
+    it("issuers refuses to run without a verified path, and says why", function()
+      local port = serve(P.genuine)
+      local ok, err = connect(port, { insecure_noverifycert = true, servername = "genuine-self",
+        policy = tls.policy { issuers = "CN=genuine-self" } })
+      assert.is_nil(ok)
+      assert.matches("^policy: issuers: chain verification is off %(insecure_noverifycert%)", err)
+    end)
+  end)
+
+  describe("an intermediate pin", function()
+    it("accepts a leaf the pinned intermediate issued (honest chain)", function()
+      local port = serve({ cert = pki.chained.leaf_cert, key = pki.chained.key },
+        { pki.intermediate.cert })
+      assert.is_true(connect(port, { ca = P.both_roots,
+        policy = tls.policy { pins = pki.pin(pki.intermediate.cert) } }))
+      assert.is_true(connect(port, { ca = P.both_roots,
+        policy = tls.policy { issuers = "CN=lua-tls-test-intermediate" } }))
+      assert.is_true(connect(port, { ca = P.both_roots,
+        policy = tls.policy { issuers = "sha256//" .. pki.pin(pki.intermediate.cert) } }))
+    end)
+
+    it("refuses a leaf from another trusted CA that appends the pinned intermediate", function()
+      local port = serve(P.other_leaf, { pki.intermediate.cert })
+      -- libtls accepts the chain: the leaf is valid under the other root
+      assert.is_true(connect(port, { ca = P.both_roots }))
+      local ok, err = connect(port, { ca = P.both_roots,
+        policy = tls.policy { pins = pki.pin(pki.intermediate.cert) } })
+      assert.is_nil(ok)
+      assert.matches("^policy: pins: no certificate of the verified path matches", err)
+      for _, issuer in ipairs({ "CN=lua-tls-test-intermediate", "CN=lua-tls-test-root",
+          "sha256//" .. pki.pin(pki.intermediate.cert) }) do
+        ok, err = connect(port, { ca = P.both_roots, policy = tls.policy { issuers = issuer } })
+        assert.is_nil(ok, issuer)
+        assert.equal("policy: issuers: no certificate of the verified path was issued by an "
+          .. "allowed issuer (issuers seen: 'CN=lua-tls-other-root')", err)
+      end
+    end)
+
+    it("refuses the appended intermediate with a bogus signature too", function()
+      local port = serve(P.other_leaf, { P.bogus_inter })
+      local ok, err = connect(port, { ca = P.both_roots,
+        policy = tls.policy { pins = pki.pin(pki.intermediate.cert) } })
+      assert.is_nil(ok)
+      assert.matches("^policy: pins:", err)
+      ok, err = connect(port, { ca = P.both_roots,
+        policy = tls.policy { issuers = "sha256//" .. pki.pin(pki.intermediate.cert) } })
+      assert.is_nil(ok)
+      assert.matches("^policy: issuers:", err)
+    end)
+
+    it("refuses a forged CA certificate whose key is genuine but whose issuer name is made up", function()
+      -- the forged certificate carries the other root's real key, so it does
+      -- verify the leaf's signature; its own signature is the attacker's, so
+      -- its names prove nothing and it reaches no trusted CA
+      local port = serve(P.other_leaf, { P.forged_ca })
+      local ok, err = connect(port, { ca = P.both_roots,
+        policy = tls.policy { issuers = "CN=lua-tls-test-root" } })
+      assert.is_nil(ok)
+      assert.matches("^policy: issuers: .*no trusted CA certificate was found above the path", err)
+      -- its key is the other root's: a pin of that key is proven by the signature
+      assert.is_true(connect(port, { ca = P.both_roots,
+        policy = tls.policy { pins = pki.pin(pki.other_ca.cert) } }))
+    end)
+  end)
+
+  describe("what rules see", function()
+    it("a custom check gets the verified path, verified = true and the trust anchor", function()
+      local port = serve({ cert = pki.chained.leaf_cert, key = pki.chained.key },
+        { pki.intermediate.cert, P.genuine.cert })
+      local seen
+      assert.is_true(connect(port, { ca = P.both_roots, policy = tls.policy {
+        check = function(path)
+          seen = { verified = path.verified, anchor = path.anchor and path.anchor.subject_string }
+          for i, c in ipairs(path) do seen[i] = c.subject_string end
+          return true
+        end } }))
+      assert.same({ "CN=chained.localhost", "CN=lua-tls-test-intermediate",
+        verified = true, anchor = "CN=lua-tls-test-root" }, seen)
+    end)
+
+    it("key sizes count only the verified path: an appended weak certificate does not fail it", function()
+      local weak = pki.leaf("weak-extra", { key = "rsa1024" })
+      local port = serve(pki.server, { weak.cert }, "-cipher DEFAULT:@SECLEVEL=0")
+      assert.is_true(connect(port, { ca_file = pki.ca.cert }))
+    end)
+  end)
+end)
