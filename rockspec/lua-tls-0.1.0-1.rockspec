@@ -38,10 +38,10 @@ build = {
     ["tls.core"] = {
       sources = {
         "src/config.c", "src/conn.c", "src/core.c", "src/file.c", "src/info.c",
-        "src/net.c", "src/server.c", "src/transport.c",
+        "src/net.c", "src/server.c", "src/transport.c", "src/x509.c",
       },
       defines = { "_GNU_SOURCE" },
-      libraries = { "tls" },
+      libraries = { "tls", "crypto" },
       incdirs = { "$(LIBTLS_INCDIR)" },
       libdirs = { "$(LIBTLS_LIBDIR)" },
     },
