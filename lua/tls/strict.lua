@@ -248,7 +248,9 @@ rule("name_constraints", "RFC 5280 4.2.1.10", ALL, function(cert, role, path)
   local e = ext(cert, OID.nc)
   if not e then return end
   if role == "leaf" and not is_ca(cert) then return "is not a CA certificate but has nameConstraints" end
-  if not e.critical then return "has a non-critical nameConstraints" end
+  -- a trust anchor's constraints are the user's configuration: webpki takes
+  -- them non-critical too (webpki::nc::permitted-dns-match-noncritical)
+  if not e.critical and role ~= "anchor" then return "has a non-critical nameConstraints" end
   local nc, why = parse_name_constraints(e.value)
   if not nc then return "has nameConstraints that " .. why end
   for _, list in ipairs({ nc.permitted or {}, nc.excluded or {} }) do
