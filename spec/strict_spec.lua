@@ -148,6 +148,7 @@ describe("tls.policy.strict", function()
         ["rfc5280::root-non-critical-basic-constraints"] = "^basic_constraints: the trust anchor has a non%-critical",
         ["webpki::eku::root-has-eku"] = "^root_eku: the trust anchor",
         ["webpki::forbidden-dsa-root"] = "^key_type: the trust anchor has a DSA key",
+        ["webpki::aki::root-with-aki-missing-keyidentifier"] = "^root_authority_key_id: the trust anchor has an authorityKeyIdentifier without keyIdentifier",
         ["rfc5280::nc::invalid-dnsname-leading-period"] = "^name_constraints: the trust anchor .*'%.example%.com' has an empty label",
       }) do
         assert.truthy(strict.check_path((load(id))), id .. " without its anchor")

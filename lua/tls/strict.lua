@@ -28,7 +28,7 @@ end
 
 local OID = {
   san = "2.5.29.17", bc = "2.5.29.19", nc = "2.5.29.30", pc = "2.5.29.36",
-  eku = "2.5.29.37", aia = "1.3.6.1.5.5.7.1.1",
+  eku = "2.5.29.37", aia = "1.3.6.1.5.5.7.1.1", aki = "2.5.29.35",
 }
 
 local function is_ca(cert)
@@ -224,7 +224,9 @@ rule("authority_key_id", "RFC 5280 4.2.1.1", "leaf intermediate", function(cert,
 end)
 
 rule("root_authority_key_id", "BR 7.1.2.1.3", "anchor", function(cert)
-  if cert.authority_key_id == false then
+  -- (tls.x509 leaves authority_key_id nil both without the extension and
+  -- without its keyIdentifier: the extension list tells them apart)
+  if ext(cert, OID.aki) and not cert.authority_key_id then
     return "has an authorityKeyIdentifier without keyIdentifier"
   end
 end)
