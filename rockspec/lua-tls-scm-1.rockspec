@@ -27,7 +27,7 @@ build = {
     ["tls.core"] = {
       sources = {
         "src/config.c", "src/conn.c", "src/core.c", "src/file.c", "src/info.c",
-        "src/net.c", "src/server.c", "src/transport.c", "src/x509.c",
+        "src/net.c", "src/portable.c", "src/server.c", "src/transport.c", "src/x509.c",
       },
       defines = { "_GNU_SOURCE" },
       libraries = { "tls", "crypto" },  -- libcrypto: the one libtls runs on (tls.core.library)

@@ -324,7 +324,7 @@ static int pem_box_gc(lua_State *L)
 static int not_pem(lua_State *L, const pem *p, const char *file_opt, const char *mem_opt,
     const char *where)
 {
-	if (p->data == NULL || memmem(p->data, p->len, "-----BEGIN ", 11) != NULL)
+	if (p->data == NULL || ltls_memmem(p->data, p->len, "-----BEGIN ", 11) != NULL)
 		return 0;
 	if (p->file != NULL)
 		lua_pushfstring(L, "%s: %s '%s' is not PEM (no -----BEGIN line)", where,
@@ -485,7 +485,7 @@ static int check_ca_pem(lua_State *L, int t)
 	size_t len = 0;
 	const char *file = opt_string(L, t, "ca_file", NULL);
 	const char *mem = opt_string(L, t, "ca", &len);
-	if (mem != NULL && memmem(mem, len, "-----BEGIN CERTIFICATE-----", 27) == NULL) {
+	if (mem != NULL && ltls_memmem(mem, len, "-----BEGIN CERTIFICATE-----", 27) == NULL) {
 		lua_pushliteral(L, "ca: not PEM certificates (no -----BEGIN CERTIFICATE----- line)");
 		return -1;
 	}
@@ -493,7 +493,7 @@ static int check_ca_pem(lua_State *L, int t)
 		size_t flen = 0;
 		uint8_t *data = tls_load_file(file, &flen, NULL);
 		int ok = data != NULL &&
-		    memmem(data, flen, "-----BEGIN CERTIFICATE-----", 27) != NULL;
+		    ltls_memmem(data, flen, "-----BEGIN CERTIFICATE-----", 27) != NULL;
 		if (data != NULL)
 			tls_unload_file(data, flen);
 		if (!ok) {

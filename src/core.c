@@ -75,5 +75,7 @@ LTLS_EXPORT int luaopen_tls_core(lua_State *L)
 	lua_setfield(L, -2, "engine_buffer_limit");
 	push_library(L);
 	lua_setfield(L, -2, "library");
+	lua_pushboolean(L, LTLS_PORTABLE_BUILD);  /* built with make PORTABLE=1 */
+	lua_setfield(L, -2, "portable");
 	return 1;
 }

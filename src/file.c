@@ -41,7 +41,7 @@ int ltls_replace_file(lua_State *L)
 
 	memcpy(tmp, path, plen);
 	memcpy(tmp + plen, ".XXXXXX", sizeof ".XXXXXX");
-	fd = mkostemp(tmp, O_CLOEXEC);
+	fd = ltls_mkstemp(tmp);
 	if (fd < 0)
 		return fail_errno(L, "cannot create a file next to", path, errno);
 	if (fchmod(fd, S_IRUSR | S_IWUSR) != 0)

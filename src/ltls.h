@@ -13,6 +13,8 @@
 #include <lua.h>
 #include <lauxlib.h>
 
+#include "portable.h"
+
 #define LTLS_CONFIG   "tls.config"
 #define LTLS_SERVER   "tls.server"
 #define LTLS_CONN     "tls.conn"

@@ -62,8 +62,7 @@ int ltls_tcp_connect(const char *host, const char *port, double timeout, char *e
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
 		int soerr = 0, w;
 		socklen_t slen = sizeof(soerr);
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-		    ai->ai_protocol);
+		fd = ltls_socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
 		if (fd < 0) {
 			snprintf(err, errlen, "socket: %s", strerror(errno));
 			continue;
@@ -128,8 +127,7 @@ int ltls_listen(lua_State *L)
 		return 2;
 	}
 	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-		    ai->ai_protocol);
+		int fd = ltls_socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
 		if (fd < 0) {
 			saved = errno;
 			continue;
@@ -174,7 +172,7 @@ static int listener_accept(lua_State *L)
 	ltls_conn *c = ltls_conn_alloc(L, 2);  /* the box first: no descriptor can leak */
 	for (;;) {
 		slen = sizeof(ss);
-		fd = accept4(l->fd, (struct sockaddr *)&ss, &slen, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		fd = ltls_accept(l->fd, (struct sockaddr *)&ss, &slen);
 		if (fd >= 0)
 			break;
 		if (errno == EINTR || errno == ECONNABORTED)

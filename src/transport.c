@@ -1,8 +1,8 @@
 /*
  * The transport under libtls: its read/write callbacks and the wait between
  * wants. A connection either owns a descriptor or two bounded memory queues;
- * libtls never touches the descriptor itself, so writes carry MSG_NOSIGNAL
- * (no SIGPIPE, no change to the host's signal handlers) and every call is
+ * libtls never touches the descriptor itself, so writes never raise SIGPIPE
+ * (ltls_send: MSG_NOSIGNAL, or SO_NOSIGPIPE, no change to the host's signal handlers) and every call is
  * non-blocking: waiting happens only in ltls_wait, under the caller's timeout.
  */
 #include <errno.h>
@@ -120,7 +120,7 @@ ssize_t ltls_write_cb(struct tls *ctx, const void *buf, size_t len, void *arg)
 		return (ssize_t)len;
 	}
 	do
-		n = send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = ltls_send(c->fd, buf, len);
 	while (n < 0 && errno == EINTR);
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EWOULDBLOCK)
