@@ -41,7 +41,7 @@ build = {
         "src/net.c", "src/portable.c", "src/server.c", "src/transport.c", "src/x509.c",
       },
       defines = { "_GNU_SOURCE" },
-      libraries = { "tls", "crypto" },
+      libraries = { "tls", "crypto" },  -- libcrypto: the one libtls runs on (tls.core.library)
       incdirs = { "$(LIBTLS_INCDIR)" },
       libdirs = { "$(LIBTLS_LIBDIR)" },
     },
