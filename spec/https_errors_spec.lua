@@ -330,6 +330,17 @@ describe("tls.https error paths", function()
       assert.equal("sink: enough", err)
     end)
 
+    it("bounds the body that the LuaSocket form drops when given no sink", function()
+      -- the default limit, made small here (https.MAX_BODY is the knob)
+      local saved = https.MAX_BODY
+      https.MAX_BODY = 100000
+      finally(function() https.MAX_BODY = saved end)
+      local ok, err = https.request { url = base .. "/endless-close", ca_file = pki.ca.cert,
+        timeout = 5, total_timeout = 20 }
+      assert.is_nil(ok)
+      assert.matches("^response body is over 100000 bytes", err)
+    end)
+
     it("bounds the dropped body of a redirect too", function()
       local res, err = get("/redirect-endless", { max_body = 100000 })
       assert.is_nil(res)

@@ -1079,9 +1079,10 @@ function https.request(reqt, body)
   end
   local o = {}
   for k, v in pairs(reqt) do o[k] = v end
-  if o.sink == nil then o.sink = function() return 1 end end
   local st, err = prepare(o, 1)
   if not st then return nil, err end
+  -- no sink: the body is dropped, within max_body as if it were kept
+  if not st.sink then st.sink = function() return 1 end end
   local res
   res, err = perform(st)
   if not res then return nil, err end
