@@ -138,6 +138,23 @@ static int peer_alerted(ltls_conn *c)
 	return msg != NULL && strstr(msg, " alert ") != NULL;
 }
 
+/* A TLS peer's first byte is a record type (0x14-0x17); these are a plain
+ * HTTP client's request or a plain HTTP server's answer. */
+static int peer_spoke_http(const ltls_conn *c)
+{
+	static const char *const starts[] = {
+		"GET ", "POST ", "HEAD ", "PUT ", "DELETE ", "OPTIONS ", "CONNECT ",
+		"PATCH ", "TRACE ", "HTTP/", NULL
+	};
+	const char *const *s;
+	for (s = starts; *s != NULL; s++) {
+		size_t n = strlen(*s);
+		if (c->head_len >= n && memcmp(c->head, *s, n) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 /* Push the error for code; `what` names the operation for failure texts. */
 static void push_failure(lua_State *L, ltls_conn *c, const char *what);
 
@@ -169,7 +186,21 @@ static void push_failure(lua_State *L, ltls_conn *c, const char *what)
 	/* a server verifies only when verify_client asks it to */
 	if (!c->handshake_done && (c->mode != LTLS_CLIENT || c->verify_enabled) &&
 	    msg != NULL && is_verify_error(msg)) {
-		lua_pushfstring(L, "verify: %s", msg);
+		/* OpenSSL's security level (a small key, a SHA-1 signature) is a
+		 * strength rule like tls.policy's, which refuses the same
+		 * certificates where the library (LibreSSL) does not */
+		if (strstr(msg, "too weak") != NULL)
+			lua_pushfstring(L, "policy: the TLS library's security level refused "
+			    "the certificate (%s)", msg);
+		else
+			lua_pushfstring(L, "verify: %s", msg);
+		return;
+	}
+	/* the libraries word this differently (http request, wrong version
+	 * number, protocol version): the bytes the peer sent say it plainly */
+	if (!c->handshake_done && peer_spoke_http(c)) {
+		lua_pushfstring(L, "%s: the peer speaks plain HTTP, not TLS (%s)", what,
+		    msg ? msg : "no TLS record");
 		return;
 	}
 	if (peer_alerted(c) && strcmp(what, "handshake") != 0) {

@@ -67,6 +67,8 @@ typedef struct ltls_conn {
 	int want;                /* 0, TLS_WANT_POLLIN or TLS_WANT_POLLOUT */
 	int io_errno;            /* errno of the last transport failure */
 	int peer_eof;            /* transport saw end of stream */
+	char head[8];            /* the peer's first bytes: plain HTTP shows in them */
+	unsigned char head_len;
 	int verify_enabled;      /* client verifies the peer: classify failures */
 	int check_pending;       /* a Lua-side check (policy) must pass before data flows */
 	double timeout;          /* seconds; < 0 blocks */

@@ -64,6 +64,17 @@ int ltls_membuf_push(ltls_membuf *b, const char *p, size_t n, size_t limit)
 	return 0;
 }
 
+/* Keep the first bytes the peer sent, so a failed handshake can say that the
+ * peer spoke plain HTTP whatever words the TLS library used for it. */
+static void keep_head(ltls_conn *c, const void *buf, size_t n)
+{
+	size_t room = sizeof(c->head) - c->head_len;
+	if (n > room)
+		n = room;
+	memcpy(c->head + c->head_len, buf, n);
+	c->head_len += (unsigned char)n;
+}
+
 ssize_t ltls_read_cb(struct tls *ctx, void *buf, size_t len, void *arg)
 {
 	ltls_conn *c = arg;
@@ -84,6 +95,8 @@ ssize_t ltls_read_cb(struct tls *ctx, void *buf, size_t len, void *arg)
 		c->in.head += len;
 		if (c->in.head == c->in.tail)
 			c->in.head = c->in.tail = 0;
+		if (c->head_len < sizeof(c->head))
+			keep_head(c, buf, len);
 		return (ssize_t)len;
 	}
 	do
@@ -97,6 +110,8 @@ ssize_t ltls_read_cb(struct tls *ctx, void *buf, size_t len, void *arg)
 	}
 	if (n == 0)
 		c->peer_eof = 1;
+	else if (c->head_len < sizeof(c->head))
+		keep_head(c, buf, (size_t)n);
 	return n;
 }
 
