@@ -274,10 +274,9 @@ local function config_of(st)
   return cfg
 end
 
+-- (after config_of has built st.cfg)
 local function tls_options(st, u, timeout)
-  local cfg, err = config_of(st)
-  if not cfg then return nil, err end
-  return { config = cfg, servername = st.servername_for(u), policy = st.policy, timeout = timeout }
+  return { config = st.cfg, servername = st.servername_for(u), policy = st.policy, timeout = timeout }
 end
 
 -- Ask proxy socket s for a tunnel to u: true | nil, err
@@ -348,11 +347,9 @@ local function tunnel(u, pu, st, ct, ht)
   s:setoption("tcp-nodelay", true)
   ok, err = send_connect(s, u, pu, st)
   if ok then ok, err = read_connect_answer(s, u, pu, st) end
-  local o
-  if ok then o, err = tls_options(st, u, ht) end
-  if not o then s:close(); return nil, err end
+  if not ok then s:close(); return nil, err end
   local conn
-  conn, err = tls.wrap(s, o)
+  conn, err = tls.wrap(s, tls_options(st, u, ht))
   if not conn then s:close(); return nil, err end
   ok, err = conn:handshake()
   if not ok then shut(conn); return nil, err end
@@ -383,13 +380,14 @@ local function open(u, pu, st)
   local ct, ht = limit(st, st.connect_timeout), limit(st, st.handshake_timeout)
   if not ct or not ht then return nil, "timeout" end
   if u.scheme == "http" then return plain(u, ct) end
+  -- the config first: nothing is open yet if it raises
+  local cfg, cerr = config_of(st)
+  if not cfg then return nil, cerr end
   local conn, err
   if pu then
     conn, err = tunnel(u, pu, st, ct, ht)
   else
-    local o
-    o, err = tls_options(st, u, st.timeout)
-    if not o then return nil, err end
+    local o = tls_options(st, u, st.timeout)
     o.connect_timeout, o.handshake_timeout = ct, ht
     conn, err = tls.connect(u.host, u.port, o)
   end
