@@ -83,6 +83,12 @@ local function ops()
   assert(bad == nil and err)
   -- misuse raises
   assert(not pcall(tls.config, { no_such_option = 1 }))
+  -- tls.tofu's private files: a descriptor opened by replace_file never
+  -- outlives a failed allocation (its template is allocated first)
+  assert(tls.core.mkdir(dir .. "/files"))
+  assert(tls.core.replace_file(dir .. "/files/pins", "pin\n"))
+  bad, err = tls.core.replace_file(dir .. "/no-such-dir/pins", "pin\n")
+  assert(bad == nil and err)
   loopback(scfg, ccfg)
   c:close()
   s:feed(c:drain())
