@@ -70,6 +70,12 @@ setup(function()
     .. "-out %s -subj '/CN=lua-tls-other-root'"):format(dir_file("forged.key"), csr))
   pki.write(ext, "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n"
     .. "subjectKeyIdentifier=hash\n")
+  -- SHA-1 signatures: a leaf signed with one, an intermediate signed with one
+  P.sha1_leaf = pki.leaf("sha1-leaf", { md = "sha1", san = "DNS:localhost,IP:127.0.0.1" })
+  P.sha1_inter = pki.sub_ca("lua-tls-sha1-intermediate", pki.ca, { md = "sha1" })
+  local under = pki.leaf("under-sha1", { issuer = P.sha1_inter, san = "DNS:localhost,IP:127.0.0.1" })
+  P.under_sha1 = { key = under.key, cert = dir_file("under-sha1.chain.pem") }
+  pki.write(P.under_sha1.cert, pki.read(under.cert) .. pki.read(P.sha1_inter.cert))
   P.forged_ca = dir_file("forged-ca.crt")
   pki.sh(("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -force_pubkey %s "
     .. "-days 30 -extfile %s -out %s"):format(csr, atk_crt, atk_key, pub, ext, P.forged_ca))
@@ -180,6 +186,73 @@ describe("tls.policy and the chain the peer sent", function()
       local weak = pki.leaf("weak-extra", { key = "rsa1024" })
       local port = serve(pki.server, { weak.cert }, "-cipher DEFAULT:@SECLEVEL=0")
       assert.is_true(connect(port, { ca_file = pki.ca.cert }))
+    end)
+  end)
+
+  describe("strong_signatures (on by default)", function()
+    -- the policy's own answer, whatever libtls decided: a connection with
+    -- chain verification off (s_server at security level 0 sends the SHA-1
+    -- chain; libtls on OpenSSL 3 will not load it), or the chain checked as
+    -- if libtls had verified it
+    local weak_ok = "-cipher DEFAULT:@SECLEVEL=0"
+    local function unverified(port, policy)
+      return connect(port, { insecure_noverifycert = true, policy = policy })
+    end
+    local function as_verified(keypair)
+      local chain = assert(tls.x509.parse_chain(pki.read(keypair.cert)))
+      return tls.policy.default:check_chain(chain, nil, { mode = "client", verify_cert = true })
+    end
+    -- libtls on OpenSSL 3 refuses SHA-1 through its security level (verify:);
+    -- LibreSSL's libtls lets it through to the policy
+    local function refused(err, policy_message)
+      if err:find("^verify:") then
+        assert.equal("LibreTLS", tls.core.library.name, err)
+      else
+        assert.equal(policy_message, err)
+      end
+    end
+
+    it("refuses a SHA-1-signed leaf, naming the algorithm", function()
+      local msg = "policy: strong_signatures: the leaf 'CN=sha1-leaf' is signed with "
+        .. "ecdsa-with-SHA1, a SHA-1 signature (SHA-1 collisions are practical, so such a "
+        .. "signature can be forged onto another certificate); strong_signatures = false allows it"
+      local port = serve(P.sha1_leaf, nil, weak_ok)
+      local ok, err = unverified(port, tls.policy {})
+      assert.is_nil(ok)
+      assert.equal(msg, err)
+      assert.is_true(unverified(port, tls.policy { strong_signatures = false }))
+      ok, err = as_verified(P.sha1_leaf)
+      assert.is_nil(ok)
+      assert.equal(msg, err)
+      ok, err = connect(port, { ca_file = pki.ca.cert })
+      assert.is_nil(ok)
+      refused(err, msg)
+    end)
+
+    it("refuses a leaf under a SHA-1-signed intermediate", function()
+      local msg = "policy: strong_signatures: certificate 2 of the verified path "
+        .. "'CN=lua-tls-sha1-intermediate' is signed with ecdsa-with-SHA1, a SHA-1 signature "
+        .. "(SHA-1 collisions are practical, so such a signature can be forged onto another "
+        .. "certificate); strong_signatures = false allows it"
+      local ok, err = as_verified(P.under_sha1)
+      assert.is_nil(ok)
+      assert.equal(msg, err)
+      local port = serve({ cert = dir_file("under-sha1.crt"), key = P.under_sha1.key },
+        { P.sha1_inter.cert }, weak_ok)
+      ok, err = connect(port, { ca_file = pki.ca.cert })
+      assert.is_nil(ok)
+      refused(err, msg)
+    end)
+
+    it("accepts SHA-256 signatures, and ignores a sent root's own SHA-1 self-signature", function()
+      assert.is_true(as_verified(pki.chained))
+      local root = dir_file("sha1-root.crt")
+      pki.sh(("openssl req -x509 -new -sha1 -key %s -out %s -days 30 -subj '/CN=lua-tls-test-root' "
+        .. "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign")
+        :format(pki.ca.key, root))
+      local chain = assert(tls.x509.parse_chain(pki.read(pki.server.cert) .. pki.read(root)))
+      assert.equal("ecdsa-with-SHA1", chain[2].signature_algorithm)
+      assert.is_true(tls.policy.default:check_chain(chain, nil, { mode = "client", verify_cert = true }))
     end)
   end)
 end)

@@ -68,9 +68,9 @@ end)
 describe("tls.policy", function()
   describe("building", function()
     it("is callable as tls.policy{...} and as tls.policy.new{...}", function()
-      assert.equal("tls.policy (require_san, min_rsa_bits, pins)",
+      assert.equal("tls.policy (require_san, strong_signatures, min_rsa_bits, pins)",
         tostring(tls.policy { pins = { pki.pin(pki.server.cert) } }))
-      assert.equal("tls.policy (require_san, min_rsa_bits)", tostring(tls.policy.new {}))
+      assert.equal("tls.policy (require_san, strong_signatures, min_rsa_bits)", tostring(tls.policy.new {}))
     end)
 
     it("raises on unknown rules, wrong types and malformed pins, naming them", function()
@@ -84,6 +84,8 @@ describe("tls.policy", function()
       assert.error_matches(function() tls.policy { on_expiring = print } end, "needs 'expires_within'")
       assert.error_matches(function() tls.policy { require_san = "yes" } end,
         "'require_san' must be a boolean")
+      assert.error_matches(function() tls.policy { strong_signatures = 1 } end,
+        "'strong_signatures' must be a boolean")
     end)
 
     it("rejects a policy option that is neither callable nor false", function()
@@ -573,15 +575,16 @@ describe("tls.policy", function()
     end)
 
     it("min_rsa_bits = false turns the default minimum off", function()
-      assert.equal("tls.policy (require_san)", tostring(tls.policy { min_rsa_bits = false }))
+      assert.equal("tls.policy (require_san, strong_signatures)", tostring(tls.policy { min_rsa_bits = false }))
     end)
   end)
 
   describe("tls.policy.default", function()
-    it("is a tls.policy with require_san and min_rsa_bits = 2048", function()
-      assert.equal("tls.policy (require_san, min_rsa_bits)", tostring(tls.policy.default))
+    it("is a tls.policy with require_san, strong_signatures and min_rsa_bits = 2048", function()
+      assert.equal("tls.policy (require_san, strong_signatures, min_rsa_bits)", tostring(tls.policy.default))
       assert.equal(2048, tls.policy.default.rules.min_rsa_bits)
       assert.is_true(tls.policy.default.rules.require_san)
+      assert.is_true(tls.policy.default.rules.strong_signatures)
     end)
   end)
 end)

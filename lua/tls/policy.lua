@@ -304,6 +304,34 @@ function checks.require_san(rules, chain, conn, ctx)
   return true
 end
 
+-- Signature algorithms whose hash has practical collisions: a CA's
+-- signature made with one can be transplanted onto a forged certificate.
+-- OpenSSL 3's security level refuses them; LibreSSL's libtls does not, so the
+-- policy does, whichever libtls is linked. (tls.x509 names; OIDs it has no name for.)
+local weak_signatures = {
+  md2WithRSAEncryption = "MD2", md5WithRSAEncryption = "MD5",
+  sha1WithRSAEncryption = "SHA-1", ["ecdsa-with-SHA1"] = "SHA-1", dsaWithSHA1 = "SHA-1",
+  ["1.3.14.3.2.29"] = "SHA-1", ["1.3.14.3.2.3"] = "MD5", ["1.2.840.113549.1.1.3"] = "MD4",
+}
+
+-- Every signature the path relies on: each certificate's, except the
+-- self-signature of a self-issued certificate at the top (a root's own
+-- signature proves nothing; its trust comes from the configuration).
+function checks.strong_signatures(rules, path)
+  if not rules.strong_signatures then return true end
+  for i, cert in ipairs(path) do
+    local hash = weak_signatures[cert.signature_algorithm]
+    local self_signed_top = i == #path and cert.issuer_string == cert.subject_string
+    if hash and not self_signed_top then
+      return nil, sformat("%s %s is signed with %s, a %s signature (%s collisions are "
+        .. "practical, so such a signature can be forged onto another certificate); "
+        .. "strong_signatures = false allows it", position(i), short(cert),
+        cert.signature_algorithm, hash, hash)
+    end
+  end
+  return true
+end
+
 local function key_bits_check(chain, kind, min)
   if not min then return true end
   for i, cert in ipairs(chain) do
@@ -441,7 +469,7 @@ end
 -- The order checks run in: the cheap structural ones first, the warning after
 -- every rule that can fail on its own, the user's function last.
 local order = {
-  "require_san", "min_rsa_bits", "min_ec_bits", "max_validity_days",
+  "require_san", "strong_signatures", "min_rsa_bits", "min_ec_bits", "max_validity_days",
   "issuers", "eku", "pins", "expires_within", "check",
 }
 
@@ -488,7 +516,7 @@ local function string_list(rules, name)
 end
 
 local known = {
-  pins = true, require_san = true, min_rsa_bits = true, min_ec_bits = true,
+  pins = true, require_san = true, strong_signatures = true, min_rsa_bits = true, min_ec_bits = true,
   max_validity_days = true, expires_within = true, on_expiring = true,
   issuers = true, eku = true, check = true,
 }
@@ -504,7 +532,7 @@ local function compile(rules)
   end
   for k in pairs(rules) do
     if not known[k] then
-      error(sformat("tls.policy: unknown rule '%s' (known: pins, require_san, min_rsa_bits, "
+      error(sformat("tls.policy: unknown rule '%s' (known: pins, require_san, strong_signatures, min_rsa_bits, "
         .. "min_ec_bits, max_validity_days, expires_within, on_expiring, issuers, eku, check)",
         tostring(k)), 3)
     end
@@ -513,6 +541,12 @@ local function compile(rules)
   if rules.require_san == nil then r.require_san = true
   elseif type(rules.require_san) == "boolean" then r.require_san = rules.require_san
   else error("tls.policy: rule 'require_san' must be a boolean, got " .. type(rules.require_san), 3)
+  end
+  if rules.strong_signatures == nil then r.strong_signatures = true
+  elseif type(rules.strong_signatures) == "boolean" then r.strong_signatures = rules.strong_signatures
+  else
+    error("tls.policy: rule 'strong_signatures' must be a boolean, got "
+      .. type(rules.strong_signatures), 3)
   end
   if rules.min_rsa_bits == nil then r.min_rsa_bits = 2048
   else r.min_rsa_bits = opt_number(rules, "min_rsa_bits", 0) end

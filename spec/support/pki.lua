@@ -65,7 +65,7 @@ end
 
 -- Issue a leaf named `name`. opts: issuer (default the test root), san
 -- (subjectAltName text, default DNS:<name>; false for CN-only), cn, days,
--- key (kind for genkey), eku, expired (valid January 2020 only: `openssl
+-- key (kind for genkey), eku, md (digest of the signature: "sha1"), expired (valid January 2020 only: `openssl
 -- x509` cannot backdate, so `openssl ca -startdate/-enddate` signs it).
 function pki.leaf(name, opts)
   opts = opts or {}
@@ -106,22 +106,24 @@ commonName = supplied
       .. "-startdate 20200101000000Z -enddate 20200201000000Z -extfile %s -notext")
       :format(cadir, issuer.cert, issuer.key, csr, crt, ext))
   else
-    sh(("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -out %s -days %d -extfile %s")
-      :format(csr, issuer.cert, issuer.key, crt, opts.days or 365, ext))
+    sh(("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -out %s -days %d -extfile %s%s")
+      :format(csr, issuer.cert, issuer.key, crt, opts.days or 365, ext,
+        opts.md and (" -" .. opts.md) or ""))
   end
   return { key = key, cert = crt, name = name }
 end
 
 -- An intermediate CA named `name`, signed by `issuer`.
-local function sub_ca(name, issuer)
+-- opts.md: the signature's digest ("sha1"; default openssl's, SHA-256).
+local function sub_ca(name, issuer, opts)
   local key, csr, crt = dir .. "/" .. name .. ".key", dir .. "/" .. name .. ".csr",
     dir .. "/" .. name .. ".crt"
   genkey(key)
   sh(("openssl req -new -key %s -out %s -subj '/CN=%s'"):format(key, csr, name))
   local ext = dir .. "/" .. name .. ".ext"
   write(ext, "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
-  sh(("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -out %s -days 3650 -extfile %s")
-    :format(csr, issuer.cert, issuer.key, crt, ext))
+  sh(("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -out %s -days 3650 -extfile %s%s")
+    :format(csr, issuer.cert, issuer.key, crt, ext, opts and opts.md and (" -" .. opts.md) or ""))
   return { key = key, cert = crt }
 end
 
@@ -136,6 +138,8 @@ local function chained_leaf(name, cas, opts)
   write(chain, table.concat(parts))
   return { key = leaf.key, cert = chain, leaf_cert = leaf.cert, name = name }
 end
+
+pki.sub_ca = sub_ca
 
 function pki.selfsigned(name)
   local key, crt = dir .. "/" .. name .. ".key", dir .. "/" .. name .. ".crt"
