@@ -1,0 +1,80 @@
+-- tls.transport.haproxy(sock [, opts]): HAProxy's core.tcp() socket,
+-- connected, as a transport for tls.over.
+--
+-- HAProxy's socket:receive(n) returns only once exactly n bytes arrived (it
+-- has no "whatever is there" read), and waiting for more bytes than the
+-- peer has sent would stall a TLS handshake. TLS tells us how many bytes
+-- come next: each record starts with a 5-byte header whose last two bytes
+-- are the length of the body. So read(max) returns a header, then the body
+-- in pieces of at most opts.piece bytes (default 8192): HAProxy 2.6 stalls
+-- on a receive(n) larger than what its buffer (tune.bufsize, 16 KiB by
+-- default) holds at once, so a piece must stay well under tune.bufsize.
+
+local T = {}
+T.__index = T
+T.__name = "tls.transport.haproxy"
+
+local DEFAULT_PIECE = 8192
+
+local function word(err)
+  if err == nil then return "closed" end
+  if type(err) == "string" and (err:find("closed", 1, true) or err:find("reset", 1, true)) then
+    return "closed"
+  end
+  return err
+end
+
+function T:read(max)
+  local sock = self.sock
+  if self.left == 0 then
+    local header, err = sock:receive(5)
+    if not header then return nil, word(err) end
+    if #header < 5 then return nil, "closed" end
+    self.left = header:byte(4) * 256 + header:byte(5)
+    return header
+  end
+  local n = self.left
+  if n > max then n = max end
+  if n > self.piece then n = self.piece end
+  local data, err = sock:receive(n)
+  if not data then return nil, word(err) end
+  self.left = self.left - #data
+  return data
+end
+
+function T:write(data)
+  local n, err = self.sock:send(data)
+  if n then return true end
+  return nil, word(err)
+end
+
+-- HAProxy's settimeout takes seconds; none means "the largest it takes"
+function T:settimeout(s)
+  self.sock:settimeout(s or 2147483)
+end
+
+function T:now()
+  local t = rawget(_G, "core").now()
+  return t.sec + t.usec / 1e6
+end
+
+function T:close() return self.sock:close() end
+
+return function(sock, opts)
+  if type(rawget(_G, "core")) ~= "table" then
+    error("tls.transport.haproxy: runs only inside HAProxy's Lua (no core here)", 2)
+  end
+  if sock == nil or not pcall(function() assert(sock.receive and sock.send) end) then
+    error("tls.transport.haproxy: expected a connected core.tcp() socket, got "
+      .. tostring(sock), 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("tls.transport.haproxy: options must be a table, got " .. type(opts), 2)
+  end
+  local piece = opts and opts.piece or DEFAULT_PIECE
+  if type(piece) ~= "number" or piece < 1 or piece ~= math.floor(piece) then
+    error("tls.transport.haproxy: option 'piece' must be a positive integer, got "
+      .. tostring(piece), 2)
+  end
+  return setmetatable({ sock = sock, left = 0, piece = piece }, T)
+end
