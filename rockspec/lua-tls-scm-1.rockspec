@@ -26,7 +26,7 @@ build = {
   modules = {
     ["tls.core"] = {
       sources = {
-        "src/config.c", "src/conn.c", "src/core.c", "src/file.c", "src/info.c",
+        "src/base64.c", "src/config.c", "src/conn.c", "src/core.c", "src/file.c", "src/info.c",
         "src/net.c", "src/portable.c", "src/server.c", "src/transport.c", "src/x509.c",
       },
       defines = { "_GNU_SOURCE" },

@@ -183,6 +183,32 @@ describe("tls.policy and the chain the peer sent", function()
         verified = true, anchor = "CN=lua-tls-test-root" }, seen)
     end)
 
+    it("finds the trust anchor through ca, ca_file and ca_path, sent by the server or not", function()
+      local hashed = dir_file("hashed-cas")
+      pki.sh(("mkdir -p %s && cp %s %s/ && openssl rehash %s"):format(hashed, pki.ca.cert, hashed, hashed))
+      local function anchor_of(port, trust)
+        local seen = "not called"
+        trust.policy = tls.policy { check = function(path)
+          seen = path.anchor and path.anchor.fingerprint_sha256 or "none"
+          return true
+        end }
+        assert.is_true(connect(port, trust))
+        return seen
+      end
+      local root = tls.x509.parse(pki.read(pki.ca.cert)).fingerprint_sha256
+      local sent_root = serve({ cert = pki.chained.leaf_cert, key = pki.chained.key },
+        { pki.intermediate.cert, pki.ca.cert })
+      local unsent = serve({ cert = pki.chained.leaf_cert, key = pki.chained.key },
+        { pki.intermediate.cert })
+      for _, port in ipairs({ sent_root, unsent }) do
+        assert.equal(root, anchor_of(port, { ca = P.both_roots }))
+        assert.equal(root, anchor_of(port, { ca_file = pki.ca.cert }))
+        assert.equal(root, anchor_of(port, { ca_path = hashed }))
+      end
+      -- no anchor without a verified path
+      assert.equal("none", anchor_of(unsent, { insecure_noverifycert = true }))
+    end)
+
     it("key sizes count only the verified path: an appended weak certificate does not fail it", function()
       local weak = pki.leaf("weak-extra", { key = "rsa1024" })
       local port = serve(pki.server, { weak.cert }, "-cipher DEFAULT:@SECLEVEL=0")

@@ -662,7 +662,7 @@ describe("tls.sha256", function()
   it("matches openssl dgst for lengths around the block boundaries", function()
     local dir = mktemp()
     local inputs = {}
-    for _, n in ipairs({ 0, 1, 3, 55, 56, 57, 63, 64, 65, 119, 120, 1000 }) do
+    for _, n in ipairs({ 0, 1, 3, 55, 56, 57, 63, 64, 65, 119, 120, 1000, 100000 }) do
       local t = {}
       for i = 1, n do t[i] = string.char((i * 7 + n) % 256) end
       inputs[#inputs + 1] = table.concat(t)
@@ -698,11 +698,35 @@ describe("tls.base64", function()
     assert.are.equal(all, base64.decode(base64.encode(all)))
   end)
 
-  it("rejects bad characters, bad length and misplaced padding", function()
-    for _, bad in ipairs({ "Zm9v!", "Zm9", "Z===", "Zg==Zg==", "Zm9*" }) do
+  it("rejects bad characters, bad length and misplaced padding, saying which", function()
+    for bad, why in pairs({
+      ["Zm9v!"] = "base64: length is not a multiple of 4",
+      ["Zm9"] = "base64: length is not a multiple of 4",
+      ["Z==="] = "base64: padding in the middle of the data",
+      ["Zg==Zg=="] = "base64: padding in the middle of the data",
+      ["Zg=x"] = "base64: padding in the middle of the data",
+      ["Zm9*"] = "base64: invalid character at position 4",
+      ["Zm9v\n Zm*v"] = "base64: invalid character at position 7",
+    }) do
       local v, err = base64.decode(bad)
-      assert.is_nil(v)
-      assert.is_string(err)
+      assert.is_nil(v, bad)
+      assert.equal(why, err, bad)
     end
+    assert.same({ nil, "base64: expected a string, got number" }, { base64.decode(42) })
+  end)
+
+  it("decodes what coreutils base64 encodes, wrapped PEM-style, byte for byte", function()
+    local dir = mktemp()
+    local inputs = {}
+    for k, n in ipairs({ 0, 1, 2, 3, 47, 48, 49, 1000, 65536 }) do
+      local t = {}
+      for i = 1, n do t[i] = string.char((i * 131 + k * 17) % 256) end
+      inputs[k] = table.concat(t)
+      writefile(dir .. "/" .. k, inputs[k])
+      local text = must("base64 -w 64 " .. dir .. "/" .. k)
+      assert.equal(inputs[k], base64.decode(text), "length " .. n)
+      assert.equal((text:gsub("\n", "")), base64.encode(inputs[k]), "length " .. n)
+    end
+    sh("rm -rf " .. dir)
   end)
 end)

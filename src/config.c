@@ -195,16 +195,6 @@ static void unload_pem(pem *p)
 	p->data = NULL;
 }
 
-static int b64_value(int ch)
-{
-	if (ch >= 'A' && ch <= 'Z') return ch - 'A';
-	if (ch >= 'a' && ch <= 'z') return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9') return ch - '0' + 52;
-	if (ch == '+') return 62;
-	if (ch == '/') return 63;
-	return -1;
-}
-
 /* libtls staples the bytes it is given, and clients want DER (what
  * `openssl ocsp -respout` writes). PEM text ("-----BEGIN OCSP RESPONSE-----")
  * is decoded here; anything that is neither is refused now rather than
@@ -215,9 +205,8 @@ static int staple_der(lua_State *L, pem *p, const char *opt)
 	static const char end[] = "-----END OCSP RESPONSE-----";
 	const char *s = (const char *)p->data, *e, *q;
 	uint8_t *out;
-	size_t n = 0;
-	unsigned acc = 0;
-	int bits = 0, pad = 0;
+	size_t n, bad_at = 0;
+	const char *why;
 	if (p->data == NULL)
 		return 0;
 	if (p->len >= sizeof(begin) - 1 && memcmp(s, begin, sizeof(begin) - 1) == 0) {
@@ -228,26 +217,10 @@ static int staple_der(lua_State *L, pem *p, const char *opt)
 				e = q;
 				break;
 			}
-		if (e == NULL || (out = malloc(e - s + 1)) == NULL)
+		if (e == NULL || ltls_base64_check(s, (size_t)(e - s), &why, &bad_at) < 0 ||
+		    (out = malloc(e - s + 1)) == NULL)
 			goto bad;
-		for (q = s; q < e; q++) {
-			int v = b64_value((unsigned char)*q);
-			if (*q == ' ' || *q == '\t' || *q == '\r' || *q == '\n')
-				continue;
-			if (*q == '=') {
-				pad++;
-				continue;
-			}
-			if (v < 0 || pad) {
-				free(out);
-				goto bad;
-			}
-			acc = (acc << 6) | (unsigned)v;
-			if ((bits += 6) >= 8) {
-				bits -= 8;
-				out[n++] = (uint8_t)(acc >> bits);
-			}
-		}
+		n = ltls_base64_decode(s, (size_t)(e - s), out);
 		unload_pem(p);
 		p->data = out;
 		p->len = n;

@@ -69,6 +69,7 @@ LTLS_EXPORT int luaopen_tls_core(lua_State *L)
 	ltls_listener_open(L);
 	luaL_newlib(L, funcs);
 	ltls_x509_open(L);
+	ltls_base64_open(L);
 	lua_pushinteger(L, LTLS_RBUF_SIZE);
 	lua_setfield(L, -2, "receive_buffer_size");
 	lua_pushinteger(L, LTLS_MEM_LIMIT_DEFAULT);

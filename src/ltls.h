@@ -118,6 +118,11 @@ size_t ltls_membuf_len(const ltls_membuf *b);
 int ltls_push_info(lua_State *L, struct tls *ctx);
 int ltls_push_peer(lua_State *L, struct tls *ctx);
 
+/* base64.c: the one base64 decoder (core.base64_decode, OCSP staples) */
+long ltls_base64_check(const char *s, size_t len, const char **why, size_t *bad_at);
+size_t ltls_base64_decode(const char *s, size_t len, unsigned char *out);
+void ltls_base64_open(lua_State *L);
+
 /* x509.c: libcrypto checks for tls.policy (core.x509_issued, ...) */
 void ltls_x509_open(lua_State *L);
 int ltls_trust_set(ltls_config *c, const char *file, const char *mem, size_t mem_len,

@@ -1,8 +1,9 @@
 -- X.509 certificates (RFC 5280) as plain Lua tables.
 --
--- Pure Lua, so certificate policy (pins, key sizes, name checks) can be written
--- and tested without the C core. This module only reads certificates: it does
--- not verify signatures or chains; libtls does that.
+-- The parsing is Lua, so certificate policy (pins, key sizes, name checks) can
+-- read any field; base64 and SHA-256 come from the C core (libcrypto). This
+-- module only reads certificates: it does not verify signatures or chains
+-- (libtls does, and tls.policy checks links through core.x509_issued).
 --
 -- Every function takes untrusted input and answers `nil, message` for anything
 -- malformed; no input makes it raise. Extensions it decodes into fields are
