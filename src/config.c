@@ -106,6 +106,68 @@ static void check_keypair_entries(lua_State *L, int list)
 	}
 }
 
+/* LuaSec's option names (ssl.newcontext), and what lua-tls calls them. */
+static const char *const luasec_names[][2] = {
+	{ "cafile", "lua-tls calls it ca_file" }, { "capath", "lua-tls calls it ca_path" },
+	{ "certificate", "lua-tls calls it cert_file" },
+	{ "password", "lua-tls calls it key_password" },
+	{ "protocol", "lua-tls calls it protocols" },
+	{ "depth", "lua-tls calls it verify_depth" },
+	{ "curve", "lua-tls calls it ecdhecurves" }, { "curveslist", "lua-tls calls it ecdhecurves" },
+	{ "verify", "lua-tls calls it verify_client on a server; a client always verifies "
+	    "unless insecure_noverifycert is set" },
+	{ "options", "lua-tls needs none: its defaults already exclude what LuaSec's options exclude" },
+	{ "dhparam", "lua-tls needs none: it offers no DHE suites" },
+	{ "ciphersuites", "lua-tls needs none: every TLS 1.3 suite is AEAD and all are offered" },
+	{ NULL, NULL }
+};
+
+/* Levenshtein distance of a and b, or a large number for long names. */
+static size_t distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b), i, j, row[64];
+	if (la >= 64 || lb >= 64)
+		return (size_t)-1;
+	for (j = 0; j <= lb; j++)
+		row[j] = j;
+	for (i = 1; i <= la; i++) {
+		size_t diag = row[0], up;
+		row[0] = i;
+		for (j = 1; j <= lb; j++) {
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+			up = row[j];
+			if (up + 1 < best)
+				best = up + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			diag = up;
+			row[j] = best;
+		}
+	}
+	return row[lb];
+}
+
+/* Raise for an unknown option, naming what lua-tls calls it (LuaSec's
+ * names) or the closest known option. */
+static void unknown_option(lua_State *L, const char *name)
+{
+	const struct option *o, *best = NULL;
+	size_t i, d, bestd = (size_t)-1;
+	for (i = 0; luasec_names[i][0] != NULL; i++)
+		if (strcmp(luasec_names[i][0], name) == 0)
+			luaL_error(L, "tls.config: unknown option '%s' (%s)",
+			    name, luasec_names[i][1]);
+	for (o = options; o->name != NULL; o++)
+		if ((d = distance(name, o->name)) < bestd) {
+			bestd = d;
+			best = o;
+		}
+	if (best != NULL && bestd != (size_t)-1)
+		luaL_error(L, "tls.config: unknown option '%s' (the closest known option is '%s')",
+		    name, best->name);
+	luaL_error(L, "tls.config: unknown option '%s'", name);
+}
+
 /* Raise on any key this file does not know, or a value of the wrong type. */
 static void check_options(lua_State *L, int t)
 {
@@ -119,7 +181,7 @@ static void check_options(lua_State *L, int t)
 			if (strcmp(o->name, lua_tostring(L, -2)) == 0)
 				break;
 		if (o->name == NULL)
-			luaL_error(L, "tls.config: unknown option '%s'", lua_tostring(L, -2));
+			unknown_option(L, lua_tostring(L, -2));
 		if (!type_ok(L, -1, o->type))
 			luaL_error(L, "tls.config: option '%s' must be %s, got %s",
 			    o->name, type_names[o->type], luaL_typename(L, -1));
@@ -302,6 +364,10 @@ static int not_pem(lua_State *L, const pem *p, const char *file_opt, const char 
 	if (p->file != NULL)
 		lua_pushfstring(L, "%s: %s '%s' is not PEM (no -----BEGIN line)", where,
 		    file_opt, p->file);
+	else if (memchr(p->data, '\n', p->len) == NULL)  /* one line: a file name? */
+		lua_pushfstring(L, "%s: %s is not PEM text (no -----BEGIN line); for a file "
+		    "name use %s (LuaSec's %s is a path)", where, mem_opt, file_opt,
+		    strcmp(mem_opt, "cert") == 0 ? "certificate" : mem_opt);
 	else
 		lua_pushfstring(L, "%s: %s is not PEM text (no -----BEGIN line)", where, mem_opt);
 	return 1;

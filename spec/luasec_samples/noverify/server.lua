@@ -1,0 +1,22 @@
+-- A server whose certificate nobody trusts (rootB is not given to clients).
+local socket = require("socket")
+local ssl    = require("ssl")
+
+local params = {
+  mode = "server",
+  protocol = "any",
+  key = "../certs/serverBkey.pem",
+  certificate = "../certs/serverB.pem",
+  verify = "none",
+  options = "all",
+}
+
+local server = socket.tcp()
+server:setoption("reuseaddr", true)
+assert(server:bind("127.0.0.1", tonumber(arg[1]) or 8888))
+server:listen()
+local peer = server:accept()
+peer = assert(ssl.wrap(peer, params))
+assert(peer:dohandshake())
+peer:send("unverified\n")
+peer:close()
