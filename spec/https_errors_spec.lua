@@ -457,7 +457,7 @@ describe("tls.https error paths", function()
 
     it("raise on misuse at the first connection, naming the option", function()
       assert.has_error(function() https.get(base .. "/cookies", { ca_fil = pki.ca.cert }) end,
-        "tls.https: unknown option 'ca_fil'")
+        "tls.https: unknown option 'ca_fil' (the closest known option is 'ca_file')")
       assert.has_error(function() https.get(base .. "/cookies", { config = {} }) end,
         "tls.https: option 'config' must be a tls.config, got table")
     end)
