@@ -4,6 +4,7 @@
 
 local tls = require "tls"
 local kit = require "support.server_kit"
+local libtls = require "support.libtls"
 
 local P, listener, port
 
@@ -66,10 +67,17 @@ describe("server with real clients", function()
 
     it("a name with a trailing dot matches no wildcard, as libtls matches it, and keypair() agrees", function()
       -- libtls matches the SNI name exactly as sent; tls.hostname is the one matcher
-      -- conn:keypair() and the policy share, so both say what libtls served
-      local out, seen = kit.serve(listener,
+      -- conn:keypair() and the policy share, so both say what libtls served.
+      -- LibreSSL refuses such a name (RFC 6066: no trailing dot) with an alert.
+      local out, seen, err = kit.serve(listener,
         ("openssl s_client -connect 127.0.0.1:%d -servername www.wild.test. -ign_eof")
           :format(port), report)
+      if libtls.libressl then
+        assert.is_nil(seen)
+        assert.matches("^handshake: ", err)
+        assert.matches("alert illegal parameter", out, 1, true)
+        return
+      end
       assert.matches("subject=CN = localhost", out, 1, true)
       assert.equal(1, seen.keypair)
       assert.equal("www.wild.test.", seen.servername)
@@ -142,11 +150,19 @@ describe("server with real clients", function()
       assert.equal("http/1.1", seen.alpn)
     end)
 
-    it("a client offering nothing the server speaks gets no ALPN, not an error", function()
-      local out, seen = kit.serve(listener,
+    -- RFC 7301 makes it fatal; LibreSSL's server follows it, LibreTLS
+    -- (OpenSSL) continues without ALPN
+    it("a client offering nothing the server speaks: no ALPN on LibreTLS, refused on LibreSSL", function()
+      local out, seen, err = kit.serve(listener,
         ("openssl s_client -connect 127.0.0.1:%d -alpn spdy/3 -ign_eof"):format(port), report)
-      assert.matches("No ALPN negotiated", out, 1, true)
-      assert.is_nil(seen.alpn)
+      if libtls.libressl then
+        assert.is_nil(seen)
+        assert.matches("^handshake: .*no application protocol", err)
+        assert.matches("alert no application protocol", out, 1, true)
+      else
+        assert.matches("No ALPN negotiated", out, 1, true)
+        assert.is_nil(seen.alpn)
+      end
     end)
   end)
 

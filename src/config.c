@@ -13,7 +13,17 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <openssl/opensslv.h>
+
 #include "ltls.h"
+
+/* verify_depth counts the intermediates allowed, as OpenSSL's verify depth
+ * does; LibreSSL's depth also counts the leaf (depth 1: no intermediate). */
+#ifdef LIBRESSL_VERSION_NUMBER
+#define VERIFY_DEPTH_EXTRA 1
+#else
+#define VERIFY_DEPTH_EXTRA 0
+#endif
 
 #ifndef LTLS_DEFAULT_CA_PATH
 #define LTLS_DEFAULT_CA_PATH "/etc/ssl/certs"
@@ -708,7 +718,7 @@ static int apply(lua_State *L, ltls_config *c, int t)
 			lua_pushstring(L, "verify_depth: must be between 1 and 100");
 			return -1;
 		}
-		tls_config_set_verify_depth(c->cfg, (int)n);
+		tls_config_set_verify_depth(c->cfg, (int)n + VERIFY_DEPTH_EXTRA);
 	}
 	lua_pop(L, 1);
 	lua_getfield(L, t, "verify_client");
