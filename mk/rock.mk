@@ -24,3 +24,8 @@ rock:
 	cp rockspec/$(ROCK_NAME).rockspec $(ROCK_SERVER)/
 	luarocks-admin make-manifest $(ROCK_SERVER)
 	@echo "rock: $(ROCK_SERVER)/$(ROCK_NAME).src.rock"
+
+# After adding a module or a C file to the scm rockspec.
+.PHONY: release-rockspec
+release-rockspec:
+	lua5.4 tools/sync-release-rockspec.lua rockspec/$(ROCK_NAME).rockspec rockspec/lua-tls-scm-1.rockspec

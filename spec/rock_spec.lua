@@ -42,7 +42,7 @@ describe("the release rockspec", function()
   it("builds exactly what the scm rockspec builds", function()
     local ok, where = same(release.build, rockspec("rockspec/lua-tls-scm-1.rockspec").build, "build")
     assert(ok, RELEASE .. " and the scm rockspec differ at " .. tostring(where)
-      .. ": copy the scm rockspec's build table into " .. RELEASE)
+      .. ": run `make release-rockspec` (it copies the scm rockspec's build table into " .. RELEASE .. ")")
   end)
 
   it("names a tarball of its tag, the supported Lua versions and platforms", function()
