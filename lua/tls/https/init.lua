@@ -92,7 +92,7 @@ local http_options = {
   connect_timeout = true, handshake_timeout = true, total_timeout = true,
   proxy = true, no_proxy = true, keepalive = true, insecure_http = true,
   max_header_size = true, max_headers = true, max_body = true, progress = true,
-  retry_non_idempotent = true,
+  retry_non_idempotent = true, transport = true,
   -- connection-level TLS options (not part of a config)
   policy = true, servername = true, config = true,
 }
@@ -372,6 +372,30 @@ local function plain(u, ct)
   return sock
 end
 
+-- TLS through tls.over on a transport of st.transport's kind (or made by
+-- the caller's function): conn | nil, err
+local function open_over(u, st, ct, ht)
+  local t, err
+  if type(st.transport) == "function" then
+    t, err = st.transport(u.host, u.port, { timeout = ct })
+  else
+    t, err = tls.transport.connect(st.transport, u.host, u.port, ct)
+  end
+  if not t then return nil, err end
+  local conn
+  conn, err = tls.over(t, tls_options(st, u, st.timeout))
+  if not conn then
+    pcall(t.close, t)
+    return nil, err
+  end
+  local ok
+  ok, err = conn:handshake(ht)
+  if not ok then shut(conn); return nil, err end
+  -- a cosocket ends with its request: such conns are never pooled
+  conn.request_bound = st.transport == "ngx"
+  return conn
+end
+
 -- The connection step: a new connection for URL u (through proxy pu, or
 -- none), ready for HTTP/1.1: conn | nil, err. Everything else reads and
 -- writes through conn:send/receive/settimeout/close (and conn:info when
@@ -379,6 +403,11 @@ end
 local function open(u, pu, st)
   local ct, ht = limit(st, st.connect_timeout), limit(st, st.handshake_timeout)
   if not ct or not ht then return nil, "timeout" end
+  if st.transport ~= "socket" and (pu or u.scheme == "http") then
+    return nil, (pu and "proxy: proxies" or "plain http URLs") .. " work only with "
+      .. "transport = \"socket\" (blocking sockets), not with transport = "
+      .. (type(st.transport) == "string" and ("\"" .. st.transport .. "\"") or "a function")
+  end
   if u.scheme == "http" then return plain(u, ct) end
   -- the config first: nothing is open yet if it raises
   local cfg, cerr = config_of(st)
@@ -386,6 +415,8 @@ local function open(u, pu, st)
   local conn, err
   if pu then
     conn, err = tunnel(u, pu, st, ct, ht)
+  elseif st.transport ~= "socket" then
+    conn, err = open_over(u, st, ct, ht)
   else
     local o = tls_options(st, u, st.timeout)
     o.connect_timeout, o.handshake_timeout = ct, ht
@@ -721,6 +752,7 @@ local function pool_key(st, u, pu)
   local proxy = pu and (urlmod.tostring(pu) .. "@" .. tostring(pu.user) .. ":" .. tostring(pu.password)) or ""
   return u.scheme .. "|" .. u.host .. "|" .. u.port .. "|" .. proxy .. "|" .. st.tls_key
     .. "|" .. (st.servername_for(u) or "") .. "|" .. id_of(st.policy)
+    .. "|" .. (type(st.transport) == "string" and st.transport or id_of(st.transport))
 end
 
 -- One request and its response on one connection.
@@ -761,7 +793,7 @@ local function exchange_on(conn, reused, st, hop, key)
   local keep = reusable and st.keepalive and r:buffered() == 0
     and ((res.version == "1.1" and not c:find("close", 1, true))
       or (res.version == "1.0" and c:find("keep-alive", 1, true) ~= nil))
-  if keep then the_pool:put(key, conn) else shut(conn) end
+  if keep and not conn.request_bound then the_pool:put(key, conn) else shut(conn) end
   res.redirect = follow
   return res
 end
@@ -860,6 +892,11 @@ local function check_http_options(o, level)
   for _, name in ipairs { "sink", "source", "progress" } do check_type(o, name, "function", level) end
   check_type(o, "body", "string,function,table", level)
   check_type(o, "servername", "string", level)
+  local tr = o.transport
+  if tr ~= nil and type(tr) ~= "function" and tr ~= "socket" and tr ~= "cqueues" and tr ~= "ngx" then
+    fail(level, "option 'transport' must be \"socket\", \"cqueues\", \"ngx\" or a function "
+      .. "(host, port, opts) -> transport, got %s", type(tr) == "string" and quote(tr) or type(tr))
+  end
   local policy = o.policy
   if policy ~= nil and policy ~= false and type(policy) ~= "function"
       and not (getmetatable(policy) or {}).__call then
@@ -987,6 +1024,8 @@ local function prepare(o, level)
   st.keepalive = o.keepalive ~= false
   st.insecure_http = o.insecure_http == true
   st.retry_non_idempotent = o.retry_non_idempotent == true
+  -- how connections are made: blocking sockets, or tls.over on the host's own
+  st.transport = o.transport or tls.transport.here()
   st.sink, st.progress = o.sink, o.progress
   -- servername overrides the name only for the host it was given for
   st.servername_for = function(x)
