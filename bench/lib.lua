@@ -8,7 +8,8 @@ local lib = {}
 
 lib.root = os.getenv("BENCH_ROOT") or "."
 lib.lua = os.getenv("LUA") or "lua5.4"
-lib.ctls = lib.root .. "/build/bench/ctls"
+-- raw libtls, built against the same library as the module (make bench-libressl)
+lib.ctls = os.getenv("BENCH_CTLS") or lib.root .. "/build/bench/ctls"
 
 --- Settings: every count and duration is bounded and can be set from the
 --- environment. BENCH_SMOKE=1 shrinks them all to prove the code runs.

@@ -95,10 +95,14 @@ local function machine()
   local function ver(pkg)
     return (lib.capture("dpkg-query -W -f='${Version}' " .. pkg .. " 2>/dev/null")):match("^%S+") or "?"
   end
-  return ("%s cores (nproc), %s; Linux %s; Lua %s; libtls %s (Debian libtls26); OpenSSL %s; "
+  local linked = require("tls.core").library
+  local libtls = linked.name == "LibreTLS"
+    and ("LibreTLS %s (Debian libtls26) on %s"):format(ver("libtls26"), linked.crypto)
+    or ("%s %s (libcrypto: %s)"):format(linked.name, linked.version or "?", linked.crypto)
+  return ("%s cores (nproc), %s; Linux %s; Lua %s; libtls: %s; OpenSSL (LuaSec, peers) %s; "
     .. "LuaSec %s; valgrind %s"):format(
     (lib.capture("nproc")):match("%d+"), cpu, (lib.capture("uname -r")):match("%S+"),
-    _VERSION:match("[%d.]+"), ver("libtls26"), ver("libssl3"), ver("lua-sec"), ver("valgrind"))
+    _VERSION:match("[%d.]+"), libtls, ver("libssl3"), ver("lua-sec"), ver("valgrind"))
 end
 
 local function sections()
@@ -149,7 +153,7 @@ local host = machine()
 print(("machine: %s"):format(host))
 print(("took %.0f s"):format(elapsed))
 
-local out_dir = lib.root .. "/build/bench"
+local out_dir = os.getenv("BENCH_OUT") or lib.root .. "/build/bench"
 os.execute("mkdir -p " .. out_dir)
 local md = { render(true), "", LEGEND, "" }
 for _, n in ipairs(b.notes) do md[#md + 1] = "- " .. n end

@@ -67,3 +67,21 @@ test-libressl: deps libressl-module
 	exit $$rc
 
 # ci-checks:: test-libressl  (once the suite passes there)
+
+# The bench on LibreSSL: the module and raw libtls (bench/ctls.c) both on
+# LibreSSL's libtls; LuaSec and the peers stay on the system's OpenSSL.
+# BENCH_ONLY picks sections (default: handshakes, bulk, memory, callgrind,
+# a few minutes); results in build/libressl-module/bench/results.md.
+LIBRESSL_BENCH_CTLS := $(LIBRESSL_MODULE)/bench/ctls
+LIBRESSL_BENCH_ONLY ?= server_hs,client_hs,resumed,bulk,memory,callgrind
+
+$(LIBRESSL_BENCH_CTLS): bench/ctls.c $(LIBRESSL_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c99 -D_GNU_SOURCE -O2 -g $(WARN) -I$(LIBRESSL_PREFIX)/include -o $@ bench/ctls.c \
+	  -L$(LIBRESSL_PREFIX)/lib -Wl,--disable-new-dtags,-rpath,$(LIBRESSL_PREFIX)/lib -ltls
+
+.PHONY: bench-libressl
+bench-libressl: bench-deps libressl-module $(LIBRESSL_BENCH_CTLS)
+	BENCH_ROOT=$(CURDIR) BENCH_CTLS=$(CURDIR)/$(LIBRESSL_BENCH_CTLS) BENCH_OUT=$(CURDIR)/$(LIBRESSL_MODULE)/bench \
+	  BENCH_ONLY=$${BENCH_ONLY:-$(LIBRESSL_BENCH_ONLY)} LUA_CPATH="$(CURDIR)/$(LIBRESSL_MODULE)/?.so;;" \
+	  $(LUA) bench/run.lua
