@@ -43,17 +43,23 @@ describe("installation with luarocks", function()
     local copy = tree .. "/src-copy"
     -- build from a copy so the checkout stays clean of luarocks' objects
     assert.is_true(os.execute(("mkdir -p %s && cp -r src lua rockspec %s/"):format(copy, copy)))
+    -- against the libtls under test: make test-libressl sets LIBTLS_DIR; the
+    -- rpath has to reach the libssl that LibreSSL's libtls loads, too
+    local dir = os.getenv("LIBTLS_DIR")
+    local vars = dir and ("LIBTLS_DIR=%s 'LIBFLAG=-shared -Wl,--disable-new-dtags'"):format(dir) or ""
     local ok = os.execute(("cd %s && luarocks --lua-version 5.4 --tree %s make "
-      .. "rockspec/lua-tls-scm-1.rockspec > %s/build.log 2>&1"):format(copy, tree, tree))
+      .. "rockspec/lua-tls-scm-1.rockspec %s > %s/build.log 2>&1"):format(copy, tree, vars, tree))
     local log = read(tree .. "/build.log")
     assert.is_true(ok, log)
     local p = io.popen(("cd / && LUA_PATH='%s/share/lua/5.4/?.lua;%s/share/lua/5.4/?/init.lua' "
       .. "LUA_CPATH='%s/lib/lua/5.4/?.so' lua5.4 -e 'local t = require \"tls\"; "
-      .. "print(type(t.config), type(t.core.api()), package.searchpath(\"tls.core\", package.cpath))' 2>&1")
+      .. "print(type(t.config), type(t.core.api()), package.searchpath(\"tls.core\", package.cpath), "
+      .. "t.core.library.name)' 2>&1")
       :format(tree, tree, tree))
     local out = p:read("*a")
     p:close()
     os.execute("rm -rf " .. tree)
-    assert.matches("^function%s+number%s+" .. tree:gsub("%p", "%%%0") .. "/lib/lua/5%.4/tls/core%.so", out)
+    assert.matches("^function%s+number%s+" .. tree:gsub("%p", "%%%0") .. "/lib/lua/5%.4/tls/core%.so%s+"
+      .. require("tls.core").library.name .. "\n$", out)
   end)
 end)
