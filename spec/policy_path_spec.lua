@@ -7,6 +7,7 @@ local tls = require "tls"
 local pki = require "support.pki"
 local peers = require "support.peers"
 local libtls = require "support.libtls"
+local H = require "support.hostile"
 
 local P = {}
 
@@ -165,6 +166,25 @@ describe("tls.policy and the chain the peer sent", function()
       -- its key is the other root's: a pin of that key is proven by the signature
       assert.is_true(connect(port, { ca = P.both_roots,
         policy = tls.policy { pins = pki.pin(pki.other_ca.cert) } }))
+    end)
+  end)
+
+  describe("on a server, for the client's chain", function()
+    local function handshake(client_cert, client_key)
+      local srv = assert(tls.engine { mode = "server", cert_file = pki.server.cert,
+        key_file = pki.server.key, ca = P.both_roots, verify_client = true,
+        policy = tls.policy { pins = pki.pin(pki.intermediate.cert) } })
+      local cli = assert(tls.engine { ca_file = pki.ca.cert, servername = "localhost",
+        cert = client_cert, key = pki.read(client_key) })
+      return H.pump(cli, srv)
+    end
+
+    it("counts the client's verified intermediate, never one it merely appends", function()
+      assert.is_true(handshake(pki.read(pki.chained.cert), pki.chained.key))
+      local ok, err = handshake(pki.read(P.other_leaf.cert) .. pki.read(pki.intermediate.cert),
+        P.other_leaf.key)
+      assert.is_nil(ok)
+      assert.matches("^server: policy: pins: no certificate of the verified path matches", err)
     end)
   end)
 

@@ -90,20 +90,26 @@ end
 -- the one before (core.x509_issued). Cached by the chain's PEM text, as the
 -- parse is: the links of a given chain never change.
 local links_cache, links_cached = {}, 0
+-- At most this many signature checks per chain: a peer that sends many
+-- look-alike CA certificates gets a shorter path (stricter), not our CPU.
+local LINK_CHECKS = 64
 
 local function link_indices(pem, sent)
   local list = pem and links_cache[pem]
   if list then return list end
   list = { 1 }
   local used = { [sent[1].der] = true }
-  local cur = sent[1]
+  local cur, checks_left = sent[1], LINK_CHECKS
   while true do
     local nxt
     for i = 2, #sent do
       local cand = sent[i]
-      if not used[cand.der] and core.x509_issued(cur.der, cand.der) then
-        nxt = i
-        break
+      if not used[cand.der] and checks_left > 0 then
+        checks_left = checks_left - 1
+        if core.x509_issued(cur.der, cand.der) then
+          nxt = i
+          break
+        end
       end
     end
     if not nxt then break end
