@@ -70,7 +70,10 @@ BUSTED_FLAGS ?=
 test: deps build
 	busted --lua=$(LUA) $(BUSTED_FLAGS) spec
 
-demo: deps build
+# The demo needs only the build, the Lua interpreter and the openssl CLI
+# (for its throwaway CA), not the test toolchain.
+demo: build
+	@sh tools/ensure-packages.sh openssl
 	$(LUA) examples/demo.lua
 
 # Debian's luarocks defaults to Lua 5.1, which the rockspec refuses.

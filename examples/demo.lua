@@ -1,6 +1,10 @@
 -- `make demo`: make a throwaway CA and server certificate, start
 -- examples/hello_server.lua on it, fetch a page through the module with full
 -- verification against that CA, and print what was negotiated.
+-- From a checkout, no install needed: the module is found next to this file.
+local here = (arg and arg[0] or ""):match("^(.*)/") or "."
+package.path = here .. "/../lua/?.lua;" .. here .. "/../lua/?/init.lua;" .. package.path
+package.cpath = here .. "/../build/?.so;" .. package.cpath
 local tls = require "tls"
 
 local function sh(cmd)
@@ -27,8 +31,8 @@ sh(("cd %s && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
 local probe = assert(tls.core.listen("127.0.0.1", "0"))
 local _, port = probe:getsockname()
 probe:close()
-local pid = io.popen(("lua5.4 examples/hello_server.lua %d %s/server.crt %s/server.key "
-  .. "> %s/server.log 2>&1 & echo $!"):format(port, dir, dir, dir)):read("*l")
+local pid = io.popen(("lua5.4 %s/hello_server.lua %d %s/server.crt %s/server.key "
+  .. "> %s/server.log 2>&1 & echo $!"):format(here, port, dir, dir, dir)):read("*l")
 
 -- 3. fetch a page, verifying the chain and the name against the demo CA
 local conn, err

@@ -14,8 +14,10 @@
 --   3. on "wantread", wait until the socket is readable, then feed the bytes
 --      read (feed_eof() at end of stream) and go to 1;
 --      on "wantwrite", the engine's output queue is full: 2 empties it.
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "build/?.so;" .. package.cpath
+-- From a checkout, no install needed: the module is found next to this file.
+local here = (arg and arg[0] or ""):match("^(.*)/") or "."
+package.path = here .. "/../lua/?.lua;" .. here .. "/../lua/?/init.lua;" .. package.path
+package.cpath = here .. "/../build/?.so;" .. package.cpath
 
 local socket = require "socket"
 local tls = require "tls"

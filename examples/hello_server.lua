@@ -1,6 +1,10 @@
 -- A minimal HTTPS server on the module: one connection at a time, blocking.
 --   lua5.4 examples/hello_server.lua PORT CERT_FILE KEY_FILE
 -- For many clients at once, see examples/https_server.lua (cqueues).
+-- From a checkout, no install needed: the module is found next to this file.
+local here = (arg and arg[0] or ""):match("^(.*)/") or "."
+package.path = here .. "/../lua/?.lua;" .. here .. "/../lua/?/init.lua;" .. package.path
+package.cpath = here .. "/../build/?.so;" .. package.cpath
 local tls = require "tls"
 
 local port, cert_file, key_file = arg[1], arg[2], arg[3]

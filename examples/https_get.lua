@@ -2,21 +2,24 @@
 --   lua5.4 examples/https_get.lua [options] URL
 --     -o FILE        write the body to FILE (default: stdout)
 --     -I             HEAD request; print the response headers
---     -i             print the response headers (to stderr) before the body
+--     -i             print the status line and headers before the body (stdout)
 --     -X METHOD      request method;  -d DATA   send DATA as the body (POST)
 --     -H 'Name: v'   add a request header (repeatable)
 --     --cacert FILE  trust this CA file instead of the system store
+--     -k, --insecure do not verify the server's certificate or name
 --     --proxy URL    CONNECT proxy (default: https_proxy / HTTPS_PROXY)
 --     -m SECONDS     total deadline;  -q   no progress
 -- Progress goes to stderr for bodies over 1 MiB (or of unknown length).
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path   -- run from a checkout
-package.cpath = "build/?.so;" .. package.cpath
+-- From a checkout, no install needed: the module is found next to this file.
+local here = (arg and arg[0] or ""):match("^(.*)/") or "."
+package.path = here .. "/../lua/?.lua;" .. here .. "/../lua/?/init.lua;" .. package.path
+package.cpath = here .. "/../build/?.so;" .. package.cpath
 local https = require "tls.https"
 
 local function usage(msg)
   if msg then io.stderr:write("https_get: ", msg, "\n") end
   io.stderr:write("usage: lua5.4 examples/https_get.lua [-o FILE] [-I] [-i] [-X METHOD] "
-    .. "[-d DATA] [-H 'Name: value'] [--cacert FILE] [--proxy URL] [-m SECONDS] [-q] URL\n")
+    .. "[-d DATA] [-H 'Name: value'] [--cacert FILE] [-k] [--proxy URL] [-m SECONDS] [-q] URL\n")
   os.exit(2)
 end
 
@@ -42,6 +45,8 @@ while i <= #arg do
     elseif type(prev) == "table" then prev[#prev + 1] = v
     else opts.headers[name] = { prev, v } end
   elseif a == "--cacert" then opts.ca_file = value()
+  elseif a == "-k" or a == "--insecure" then
+    opts.insecure_noverifycert, opts.insecure_noverifyname = true, true
   elseif a == "--proxy" then opts.proxy = value()
   elseif a == "-m" then opts.total_timeout = tonumber(value()) or usage("-m takes seconds")
   elseif a == "-q" then quiet = true
@@ -62,12 +67,35 @@ local function human(n)
   return n .. " B"
 end
 
+-- The status line and headers, once: to stdout before the body (-i, -I).
+local headers_shown = false
+local function show(res)
+  if headers_shown or not show_headers then return end
+  headers_shown = true
+  io.stdout:write(res.status_line, "\r\n")
+  for name, v in res.headers:each() do io.stdout:write(name, ": ", v, "\r\n") end
+  io.stdout:write("\r\n")
+end
+
+-- Body blocks wait here until the headers are out (the first progress
+-- call brings them), then stream.
+local held = show_headers and {} or nil
 opts.url = url
 opts.sink = function(chunk)
-  if chunk then out:write(chunk) end
+  if chunk then
+    if held and not headers_shown then held[#held + 1] = chunk else out:write(chunk) end
+  end
   return 1
 end
-opts.progress = function(received, total)
+local function release(res)
+  show(res)
+  if held then
+    out:write(table.concat(held))
+    held = nil
+  end
+end
+opts.progress = function(received, total, res)
+  release(res)
   if quiet or (total and total < 1048576) or (not total and received < 1048576) then return end
   local t = now()
   if t - last_shown < 0.2 and received ~= total then return end
@@ -83,16 +111,11 @@ end
 
 local res, err = https.fetch(opts)
 if shown then io.stderr:write("\n") end
+if res then release(res) end
 if out_path then out:close() end
 if not res then
   io.stderr:write("https_get: ", err, "\n")
   os.exit(1)
-end
-if show_headers then
-  local w = opts.method == "HEAD" and io.stdout or io.stderr
-  w:write(res.status_line, "\n")
-  for name, v in res.headers:each() do w:write(name, ": ", v, "\n") end
-  w:write("\n")
 end
 if res.tls and not quiet and (out_path or show_headers) then
   io.stderr:write(("%s %s %s\n"):format(res.url, res.tls.version, res.tls.cipher))

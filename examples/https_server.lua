@@ -21,8 +21,10 @@
 --     yield to the loop whenever the socket is not ready;
 --   * each coroutine's body runs under pcall, so one client's failure never
 --     stops the loop, and its connection is always closed.
-package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
-package.cpath = "build/?.so;" .. package.cpath
+-- From a checkout, no install needed: the module is found next to this file.
+local here = (arg and arg[0] or ""):match("^(.*)/") or "."
+package.path = here .. "/../lua/?.lua;" .. here .. "/../lua/?/init.lua;" .. package.path
+package.cpath = here .. "/../build/?.so;" .. package.cpath
 
 local cqueues = require "cqueues"
 local tls = require "tls"

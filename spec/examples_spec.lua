@@ -1,0 +1,69 @@
+-- The examples run from a checkout without an install, from any directory
+-- (they find lua/ and build/ next to themselves), and examples/https_get.lua
+-- talks to examples/https_server.lua: with -k to its throwaway certificate,
+-- with --cacert to one from a CA; -i prints the headers before the body.
+-- And `make demo` installs only what the demo needs.
+
+local pki = require "support.pki"
+local proc = require "support.proc"
+local peers = require "support.peers"
+
+local quote = peers.quote
+local root = os.getenv("PWD")
+
+-- Run a command from / with no LUA_PATH/LUA_CPATH: only what the example
+-- sets itself (and the system's default paths) can be found.
+local function bare(cmd)
+  return proc.run("cd / && env -u LUA_PATH -u LUA_CPATH " .. cmd)
+end
+
+local function start_server(args)
+  local port = proc.free_port()
+  local cmd = ("cd / && exec env -u LUA_PATH -u LUA_CPATH lua5.4 %s/examples/https_server.lua "
+    .. "--port %d %s"):format(quote(root), port, args or "")
+  local h = proc.start("sh -c " .. quote(cmd), { port = port, wait = 30 })
+  h.port = port
+  return h
+end
+
+local get = "lua5.4 " .. quote(root .. "/examples/https_get.lua")
+
+describe("examples", function()
+  local server
+  after_each(function()
+    if server then server.stop() server = nil end
+  end)
+
+  it("https_get refuses https_server's throwaway certificate, and -k takes it", function()
+    server = start_server()
+    local url = ("https://127.0.0.1:%d/hello"):format(server.port)
+    local out, status = bare(get .. " " .. url)
+    assert.equal(1, status, out)
+    assert.matches("https_get: verify:", out)
+    out, status = bare(get .. " -k " .. url)
+    assert.equal(0, status, out)
+    assert.equal("GET /hello\n", out)
+  end)
+
+  it("https_get --cacert trusts a CA, and -i prints the headers before the body", function()
+    pki.setup()
+    server = start_server(("--cert %s --key %s"):format(quote(pki.server.cert), quote(pki.server.key)))
+    -- stdout only (stderr says which TLS version was used)
+    local out, status = bare(("%s -i --cacert %s https://localhost:%d/with-headers 2>/dev/null"):format(
+      get, quote(pki.ca.cert), server.port))
+    assert.equal(0, status, out)
+    local head, body = out:match("^(HTTP/1%.1 200 OK\r\n.-\r\n\r\n)(.*)$")
+    assert(head, "no status line and headers first:\n" .. out)
+    assert.matches("\r\nContent%-Length: 18\r\n", head)
+    assert.equal("GET /with-headers\n", body:match("^GET /with%-headers\n"))
+  end)
+
+  it("make demo installs only the build, Lua and openssl, not the test toolchain", function()
+    local out, status = proc.run("make -n demo")
+    assert.equal(0, status, out)
+    for _, tool in ipairs({ "lua-busted", "nginx", "gnutls-bin", "lua-cqueues" }) do
+      assert.is_nil(out:find(tool, 1, true), "make demo would install " .. tool .. ":\n" .. out)
+    end
+    assert.truthy(out:find("openssl", 1, true), out)
+  end)
+end)
