@@ -292,6 +292,31 @@ describe("tls.policy and the chain the peer sent", function()
       refused(err, msg)
     end)
 
+    it("reads the hash of an RSA-PSS signature from its parameters (SHA-1 when absent)", function()
+      local ca_key, ca_crt = dir_file("rsa-ca.key"), dir_file("rsa-ca.crt")
+      pki.sh(("openssl req -x509 -newkey rsa:2048 -nodes -keyout %s -out %s -days 30 -subj /CN=rsa-ca "
+        .. "-addext basicConstraints=critical,CA:TRUE"):format(ca_key, ca_crt))
+      local csr = dir_file("pss-leaf.csr")
+      pki.sh(("openssl req -new -key %s -out %s -subj /CN=pss-leaf"):format(pki.server.key, csr))
+      for md, ok in pairs({ sha1 = false, sha256 = true }) do
+        local crt = dir_file("pss-" .. md .. ".crt")
+        pki.sh(("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -days 30 -%s "
+          .. "-sigopt rsa_padding_mode:pss -out %s"):format(csr, ca_crt, ca_key, md, crt))
+        local chain = assert(tls.x509.parse_chain(pki.read(crt)))
+        assert.equal("rsassaPss", chain[1].signature_algorithm)
+        assert.equal(md, chain[1].signature_hash)
+        local passed, err = tls.policy { require_san = false }:check_chain(chain, nil,
+          { mode = "client", verify_cert = true })
+        if ok then
+          assert.is_true(passed)
+        else
+          assert.is_nil(passed)
+          assert.matches("^policy: strong_signatures: the leaf 'CN=pss%-leaf' is signed with rsassaPss, "
+            .. "a SHA%-1 signature", err)
+        end
+      end
+    end)
+
     it("accepts SHA-256 signatures, and ignores a sent root's own SHA-1 self-signature", function()
       assert.is_true(as_verified(pki.chained))
       local root = dir_file("sha1-root.crt")

@@ -312,12 +312,9 @@ end
 -- Signature algorithms whose hash has practical collisions: a CA's
 -- signature made with one can be transplanted onto a forged certificate.
 -- OpenSSL 3's security level refuses them; LibreSSL's libtls does not, so the
--- policy does, whichever libtls is linked. (tls.x509 names; OIDs it has no name for.)
-local weak_signatures = {
-  md2WithRSAEncryption = "MD2", md5WithRSAEncryption = "MD5",
-  sha1WithRSAEncryption = "SHA-1", ["ecdsa-with-SHA1"] = "SHA-1", dsaWithSHA1 = "SHA-1",
-  ["1.3.14.3.2.29"] = "SHA-1", ["1.3.14.3.2.3"] = "MD5", ["1.2.840.113549.1.1.3"] = "MD4",
-}
+-- policy does, whichever libtls is linked. (tls.x509's signature_hash, which
+-- reads RSA-PSS parameters too.)
+local weak_signatures = { md2 = "MD2", md4 = "MD4", md5 = "MD5", sha1 = "SHA-1" }
 
 -- Every signature the path relies on: each certificate's, except the
 -- self-signature of a self-issued certificate at the top (a root's own
@@ -325,7 +322,7 @@ local weak_signatures = {
 function checks.strong_signatures(rules, path)
   if not rules.strong_signatures then return true end
   for i, cert in ipairs(path) do
-    local hash = weak_signatures[cert.signature_algorithm]
+    local hash = weak_signatures[cert.signature_hash]
     local self_signed_top = i == #path and cert.issuer_string == cert.subject_string
     if hash and not self_signed_top then
       return nil, sformat("%s %s is signed with %s, a %s signature (%s collisions are "

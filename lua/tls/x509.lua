@@ -21,6 +21,8 @@
 --   not_before, not_after        seconds since the epoch (UTC)
 --   public_key                   {type, oid, bits, curve (ec), exponent (rsa)}
 --   signature_algorithm          openssl's name, or the dotted OID
+--   signature_hash (or nil)      its digest: "md5", "sha1", "sha256", ... (RSA-PSS:
+--                                from its parameters; nil for Ed25519/Ed448 and unknowns)
 --   fingerprint_sha256           "AB:CD:..." as openssl -fingerprint -sha256
 --   spki_sha256                  base64 SHA-256 of the SubjectPublicKeyInfo (curl pin)
 --   spki_der                     the DER SubjectPublicKeyInfo
@@ -81,6 +83,41 @@ local signature_names = {
   ["1.3.101.112"] = "ED25519",
   ["1.3.101.113"] = "ED448",
 }
+
+-- The digest each signature algorithm signs with (Ed25519/Ed448 have none apart).
+local signature_hashes = {
+  md2WithRSAEncryption = "md2", md5WithRSAEncryption = "md5",
+  sha1WithRSAEncryption = "sha1", ["ecdsa-with-SHA1"] = "sha1", dsaWithSHA1 = "sha1",
+  sha224WithRSAEncryption = "sha224", sha256WithRSAEncryption = "sha256",
+  sha384WithRSAEncryption = "sha384", sha512WithRSAEncryption = "sha512",
+  ["ecdsa-with-SHA224"] = "sha224", ["ecdsa-with-SHA256"] = "sha256",
+  ["ecdsa-with-SHA384"] = "sha384", ["ecdsa-with-SHA512"] = "sha512",
+  dsa_with_SHA224 = "sha224", dsa_with_SHA256 = "sha256",
+  ["1.2.840.113549.1.1.3"] = "md4", ["1.3.14.3.2.3"] = "md5", ["1.3.14.3.2.29"] = "sha1",
+}
+
+local hash_oids = {
+  ["1.3.14.3.2.26"] = "sha1", ["2.16.840.1.101.3.4.2.4"] = "sha224",
+  ["2.16.840.1.101.3.4.2.1"] = "sha256", ["2.16.840.1.101.3.4.2.2"] = "sha384",
+  ["2.16.840.1.101.3.4.2.3"] = "sha512", ["1.2.840.113549.2.5"] = "md5",
+}
+
+-- RSASSA-PSS-params (RFC 4055): hashAlgorithm [0] DEFAULT sha1. Returns the
+-- digest's name, the OID when it has no name, or nil when malformed.
+local function pss_hash(params)
+  if params == nil then return "sha1" end
+  if not is(params, SEQUENCE) then return nil end
+  local f = children(params)
+  if not f then return nil end
+  local first = f[1]
+  if not first or first.class ~= asn1.CONTEXT or first.tag ~= 0 then return "sha1" end
+  local inner = children(first)
+  if not inner or #inner ~= 1 or not is(inner[1], SEQUENCE) then return nil end
+  local alg = children(inner[1])
+  if not alg or not alg[1] or not is(alg[1], OID) then return nil end
+  local oid = asn1.oid(alg[1])
+  return oid and (hash_oids[oid] or oid)
+end
 
 -- Public key algorithms: OID -> type.
 local key_types = {
@@ -539,6 +576,11 @@ local function parse_der(s)
   local outer_oid, e3 = parse_algorithm(top[2], "signatureAlgorithm")
   if not outer_oid then return nil, e3 end
   cert.signature_algorithm = signature_names[outer_oid] or outer_oid
+  if outer_oid == "1.2.840.113549.1.1.10" then
+    cert.signature_hash = pss_hash(e3)
+  else
+    cert.signature_hash = signature_hashes[cert.signature_algorithm]
+  end
 
   cert.issuer, cert.issuer_string = parse_name(issuer, "issuer")
   if not cert.issuer then return nil, cert.issuer_string end
