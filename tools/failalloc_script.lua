@@ -7,6 +7,8 @@ local dir = os.getenv("FAILALLOC_PKI") or "build/fuzz/pki"
 local function read(p) local f = assert(io.open(p, "rb")) local s = f:read("*a") f:close() return s end
 local crt, key = read(dir .. "/server.crt"), read(dir .. "/server.key")
 
+local core_base64 = tls.core.base64_decode
+
 local function pump(c, s)
   for _ = 1, 20 do
     local okc, ec = c:handshake()
@@ -89,6 +91,13 @@ local function ops()
   assert(tls.core.replace_file(dir .. "/files/pins", "pin\n"))
   bad, err = tls.core.replace_file(dir .. "/no-such-dir/pins", "pin\n")
   assert(bad == nil and err)
+  -- libcrypto checks for tls.policy (src/x509.c) and the base64 decoder
+  local der = assert(core_base64(crt:match("%-%-%-%-%-BEGIN CERTIFICATE%-%-%-%-%-(.-)%-%-%-%-%-END")))
+  assert(tls.core.x509_issued(der, der))
+  assert(tls.core.x509_anchor(ccfg, der) == der)
+  assert(tls.core.x509_issued("junk", der) == false)
+  assert(#tls.core.sha256(big) == 32)
+  assert(core_base64("not base64!") == nil)
   loopback(scfg, ccfg)
   c:close()
   s:feed(c:drain())
