@@ -17,6 +17,34 @@ describe("tls.config", function()
       assert.truthy(assert(tls.config{ cert = pki.read(pki.server.cert), key = pki.read(pki.server.key) }):has_keypair())
     end)
 
+    it("keeps every name of a long ALPN list (over 2 KiB joined)", function()
+      -- the list is joined in a luaL_Buffer that grows while it is built
+      local names = {}
+      for i = 1, 12 do names[i] = ("%02d"):format(i) .. ("p"):rep(198) end
+      for _ = 1, 20 do
+        local cfg = assert(tls.config{ alpn = names, cert_file = pki.server.cert, key_file = pki.server.key })
+        assert.truthy(cfg:has_keypair())
+      end
+      -- a client offering only the last name gets it from a server given all twelve
+      local s = assert(tls.engine{ mode = "server", alpn = names,
+        cert_file = pki.server.cert, key_file = pki.server.key })
+      local c = assert(tls.engine{ alpn = { names[12] }, ca_file = pki.ca.cert, servername = "localhost" })
+      for _ = 1, 20 do
+        c:handshake(); s:handshake()
+        s:feed(c:drain()); c:feed(s:drain())
+      end
+      assert.is_true(c:handshake())
+      assert.equal(names[12], c:info().alpn)
+    end)
+
+    it("accepts verify_depth 0 to 100 (0: no intermediate CA)", function()
+      assert.truthy(tls.config{ verify_depth = 0 })
+      assert.truthy(tls.config{ verify_depth = 100 })
+      local cfg, err = tls.config{ verify_depth = -1 }
+      assert.is_nil(cfg)
+      assert.equal("verify_depth: must be between 0 and 100", err)
+    end)
+
     it("accepts protocols limited to TLS 1.3 or 1.2", function()
       assert.truthy(tls.config{ protocols = "tlsv1.3" })
       assert.truthy(tls.config{ protocols = "tlsv1.2,tlsv1.3" })

@@ -217,17 +217,21 @@ describe("safe to embed", function()
       assert.is_nil(weak[1])
     end)
 
-    it("a config may be collected while its connections are alive", function()
+    it("a conn keeps its config alive: dropping every other reference to it is safe", function()
       local cfg = assert(tls.config{ ca_file = pki.ca.cert })
       local conn = assert(tls.connect("localhost", echo.port, { config = cfg, timeout = 10 }))
       local weak = setmetatable({ cfg }, { __mode = "v" })
       cfg = nil
       collectgarbage()
       collectgarbage()
-      assert.is_nil(weak[1])   -- the config is gone ...
+      assert.is_not_nil(weak[1])   -- the conn anchors it ...
       conn:send("still works\n")
-      assert.equal("still works", conn:receive())  -- ... and the conn is not
+      assert.equal("still works", conn:receive())
       conn:close()
+      conn = nil
+      collectgarbage()
+      collectgarbage()
+      assert.is_nil(weak[1])       -- ... until the conn itself is collected
     end)
 
     it("a server conn outlives its listener and config", function()
@@ -243,6 +247,126 @@ describe("safe to embed", function()
       assert.equal("hello", conn:receive())
       assert.matches("subject=CN = localhost", client.wait(), 1, true)
       conn:close()
+    end)
+
+    -- An engine pair over memory; the client built from copts.
+    local function engines(copts)
+      local s = assert(tls.engine{ mode = "server", cert_file = pki.server.cert, key_file = pki.server.key })
+      local o = { servername = "localhost" }
+      if not (copts and copts.config) then o.ca_file = pki.ca.cert end
+      for k, v in pairs(copts or {}) do o[k] = v end
+      return s, assert(tls.engine(o))
+    end
+    local function pump(s, c)
+      for _ = 1, 30 do
+        c:handshake(); s:handshake()
+        s:feed(c:drain()); c:feed(s:drain())
+      end
+      assert.is_true(c:handshake())
+      assert.is_true(s:handshake())
+    end
+    local function slurp(path)
+      local f = assert(io.open(path, "rb"))
+      local d = f:read("a")
+      f:close()
+      return d
+    end
+
+    -- libtls writes the session through session_file's descriptor at the
+    -- end of the handshake: a collected (or closed) config must not have
+    -- closed it, or the number goes to the next file opened
+    it("session_file: a collected config leaves the session to its file, not to the next one opened", function()
+      local session = os.tmpname()
+      local s, c = engines{ session_file = session, protocols = "tlsv1.2" }
+      collectgarbage()
+      collectgarbage()
+      local app_path = os.tmpname()
+      local app = assert(io.open(app_path, "w"))
+      app:write("the application's data")
+      app:flush()
+      pump(s, c)
+      app:close()
+      assert.equal("the application's data", slurp(app_path))
+      assert.matches("BEGIN SSL SESSION PARAMETERS", slurp(session), 1, true)
+      os.remove(app_path)
+      os.remove(session)
+    end)
+
+    it("session_file: closing the config (<close>) while a conn uses it leaves the descriptor open", function()
+      local session = os.tmpname()
+      local s, c
+      do
+        local cfg <close> = assert(tls.config{ ca_file = pki.ca.cert, session_file = session,
+          protocols = "tlsv1.2" })
+        s, c = engines{ config = cfg }
+      end
+      local app_path = os.tmpname()
+      local app = assert(io.open(app_path, "w"))
+      app:write("the application's data")
+      app:flush()
+      pump(s, c)
+      app:close()
+      assert.equal("the application's data", slurp(app_path))
+      assert.matches("BEGIN SSL SESSION PARAMETERS", slurp(session), 1, true)
+      os.remove(app_path)
+      os.remove(session)
+    end)
+
+    -- Any allocation through Lua can run any finalizer, and a finalizer may
+    -- close the conn that is allocating: receive, info and peer re-check it
+    it("a finalizer that closes the conn while receive runs: no crash, nil, \"closed\"", function()
+      local mode = collectgarbage("generational")
+      finally(function() collectgarbage(mode == "generational" and "generational" or "incremental") end)
+      local prefix = ("p"):rep(9000)  -- past LUAL_BUFFERSIZE: the buffer allocates a box
+      local during = 0
+      for i = 1, 300 do
+        local s, c = engines()
+        pump(s, c)
+        assert(s:send(("d"):rep(i * 37 % 20000 + 1)))
+        assert(c:feed(s:drain()))
+        local state = { inside = false, closed_inside = false }
+        setmetatable({}, { __gc = function()
+          c:close()
+          if state.inside then state.closed_inside = true end
+        end })
+        -- garbage of random size: the collector's debt, and so the moment
+        -- it runs the finalizer, differ from one iteration to the next
+        for _ = 1, math.random(0, 200) do local _ = { i } end
+        state.inside = true
+        local data, err, partial = c:receive("*a", prefix)
+        state.inside = false
+        if state.closed_inside then
+          during = during + 1
+          assert.is_nil(data)
+          assert.equal("closed", err)
+          assert.is_string(partial)
+        end
+        c:close()
+        s:close()
+      end
+      assert.is_true(during > 0, "the finalizer never ran inside receive")
+    end)
+
+    it("a finalizer that closes the conn while info() or peer() build their tables", function()
+      local mode = collectgarbage("generational")
+      finally(function() collectgarbage(mode == "generational" and "generational" or "incremental") end)
+      for _ = 1, 300 do
+        local s, c = engines()
+        pump(s, c)
+        setmetatable({}, { __gc = function() c:close() end })
+        for _ = 1, math.random(0, 200) do local _ = {} end
+        -- a table when the conn lasted, nil, "closed" when it was closed
+        -- during the call, the error of a closed conn when before it
+        for _, method in ipairs({ c.info, c.peer }) do
+          local ok, t, err = pcall(method, c)
+          if ok then
+            assert.truthy(type(t) == "table" or err == "closed")
+          else
+            assert.matches("attempt to use a closed tls connection", t, 1, true)
+          end
+        end
+        s:close()
+      end
     end)
   end)
 end)

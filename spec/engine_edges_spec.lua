@@ -34,6 +34,20 @@ describe("engine lifecycle", function()
     assert.equal(err, on_send)
   end)
 
+  it("after a failed decrypt, send and receive return that failure without calling libtls", function()
+    -- (LibreSSL's libtls keeps writing after a failed decrypt: the module
+    -- must not rely on the library to refuse)
+    local c, s = pair()
+    c:feed("\23\3\3\0\64" .. ("\0"):rep(64))
+    local _, err = c:receive(1)
+    assert.matches("^receive: ", err)
+    c:drain()                           -- whatever alert libtls queued
+    assert.same({ nil, err, 0 }, { c:send("must not go out") })
+    assert.same({ nil, err, "pre" }, { c:receive("*l", "pre") })
+    assert.equal(0, (c:pending()))      -- no record was written
+    s:close()
+  end)
+
   it("until the certificate policy has run, receive and send refuse and hand the prefix back", function()
     local c, s = pair()
     c:_setcheck(function() return true end)  -- what a policy option leaves before handshake()

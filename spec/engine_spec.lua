@@ -322,6 +322,13 @@ describe("tls.engine", function()
       assert.is_true(try(chain(pki.chained2), { verify_depth = 2 }))  -- two intermediates
       assert.is_true(try(chain(pki.chained), { verify_depth = 1 }))   -- one intermediate
     end)
+
+    it("verify_depth = 0 allows no intermediate: a leaf the root signed verifies, a chained one does not", function()
+      assert.is_true(try({}, { verify_depth = 0 }))
+      local ok, cerr = try(chain(pki.chained), { verify_depth = 0 })
+      assert.is_nil(ok)
+      assert.truthy(tls.is_verify_error(cerr), cerr)
+    end)
   end)
 
   -- Pump an engine over a LuaSocket socket: what any event loop does.

@@ -482,17 +482,19 @@ static int set_alpn(lua_State *L, ltls_config *c, int t)
 	}
 	n = luaL_len(L, -1);
 	luaL_buffinit(L, &b);
+	/* the buffer owns the top of the stack: the comma goes in before the
+	 * next name is pushed, and the name is added from the top (addvalue) */
 	for (i = 1; i <= n; i++) {
-		size_t len;
-		const char *p;
-		lua_geti(L, list, i);
-		p = lua_tolstring(L, -1, &len);
-		if (lua_type(L, -1) != LUA_TSTRING || len == 0 || len > 255 ||
-		    memchr(p, ',', len) != NULL)
-			luaL_error(L, "tls.config: alpn[%d] must be a protocol name "
-			    "of 1 to 255 bytes without commas", (int)i);
+		size_t len = 0;
 		if (i > 1)
 			luaL_addchar(&b, ',');
+		lua_geti(L, list, i);
+		if (lua_type(L, -1) == LUA_TSTRING)
+			(void)lua_tolstring(L, -1, &len);
+		if (lua_type(L, -1) != LUA_TSTRING || len == 0 || len > 255 ||
+		    memchr(lua_tostring(L, -1), ',', len) != NULL)
+			luaL_error(L, "tls.config: alpn[%d] must be a protocol name "
+			    "of 1 to 255 bytes without commas", (int)i);
 		luaL_addvalue(&b);
 	}
 	luaL_pushresult(&b);
@@ -653,17 +655,34 @@ static int set_ticket_keys(lua_State *L, ltls_config *c, int t)
 	return 0;
 }
 
+void ltls_session_fd_release(ltls_session_fd **s)
+{
+	if (*s != NULL && --(*s)->refs == 0) {
+		if ((*s)->fd >= 0)
+			close((*s)->fd);
+		free(*s);
+	}
+	*s = NULL;
+}
+
 static int set_session_file(lua_State *L, ltls_config *c, int t)
 {
 	const char *file = opt_string(L, t, "session_file", NULL);
+	int fd;
 	if (file == NULL)
 		return 0;
-	c->session_fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (c->session_fd < 0) {
+	if ((c->session = malloc(sizeof(*c->session))) == NULL) {
+		lua_pushliteral(L, "session_file: out of memory");
+		return -1;
+	}
+	c->session->fd = -1;
+	c->session->refs = 1;
+	if ((fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
 		lua_pushfstring(L, "session_file: cannot open '%s': %s", file, strerror(errno));
 		return -1;
 	}
-	if (tls_config_set_session_fd(c->cfg, c->session_fd) != 0) {
+	c->session->fd = fd;
+	if (tls_config_set_session_fd(c->cfg, fd) != 0) {
 		lua_pushfstring(L, "session_file: '%s': %s", file, tls_config_error(c->cfg));
 		return -1;
 	}
@@ -714,8 +733,8 @@ static int apply(lua_State *L, ltls_config *c, int t)
 	lua_getfield(L, t, "verify_depth");
 	if (!lua_isnil(L, -1)) {
 		n = lua_tointeger(L, -1);
-		if (n < 1 || n > 100) {
-			lua_pushstring(L, "verify_depth: must be between 1 and 100");
+		if (n < 0 || n > 100) {
+			lua_pushstring(L, "verify_depth: must be between 0 and 100");
 			return -1;
 		}
 		tls_config_set_verify_depth(c->cfg, (int)n + VERIFY_DEPTH_EXTRA);
@@ -774,10 +793,8 @@ static void release(ltls_config *c)
 		tls_config_free(c->cfg);
 		c->cfg = NULL;
 	}
-	if (c->session_fd >= 0) {
-		close(c->session_fd);
-		c->session_fd = -1;
-	}
+	/* client conns made from this config keep their own reference */
+	ltls_session_fd_release(&c->session);
 	ltls_trust_free(c);
 }
 
@@ -796,7 +813,7 @@ int ltls_config_new(lua_State *L)
 	check_options(L, t);
 	c = lua_newuserdatauv(L, sizeof(*c), 1);
 	c->cfg = NULL;
-	c->session_fd = -1;
+	c->session = NULL;
 	c->has_keypair = 0;
 	c->insecure = 0;
 	c->trust = NULL;

@@ -14,7 +14,9 @@
 
 enum {
 	E_OK = 0,
-	E_WANTREAD = -10, E_WANTWRITE, E_TIMEOUT, E_CLOSED, E_FAIL, E_RETRY
+	E_WANTREAD = -10, E_WANTWRITE, E_TIMEOUT, E_CLOSED, E_FAIL, E_RETRY,
+	E_TRUNCATED,   /* the peer's stream ended without close_notify */
+	E_LINETOOLONG  /* a "*l"/"*L" line passed the conn's max_line */
 };
 
 /* Errors that libtls reports when the chain or the name did not verify. */
@@ -28,24 +30,24 @@ static const char *const verify_markers[] = {
 	NULL
 };
 
-/* A new conn, pushed. With server_idx (a stack index, 0 for a client) it is
- * that tls.server's: kept as uservalue 1, since libtls's SNI callback reads
- * the server's context during the handshake. */
-ltls_conn *ltls_conn_alloc(lua_State *L, int server_idx)
+/* A new conn, pushed. owner_idx (a stack index) is what it was made from
+ * and uses until it is collected, kept as uservalue 1: a client's tls.config,
+ * or a server-side conn's tls.server (libtls's SNI callback reads the
+ * server's context during the handshake; the server anchors its config). */
+ltls_conn *ltls_conn_alloc(lua_State *L, int owner_idx, int mode)
 {
 	ltls_conn *c;
-	server_idx = server_idx ? lua_absindex(L, server_idx) : 0;
+	owner_idx = lua_absindex(L, owner_idx);
 	c = lua_newuserdatauv(L, sizeof(*c), 2);
 	memset(c, 0, sizeof(*c));
 	c->fd = -1;
 	c->timeout = -1;
 	c->mem_limit = LTLS_MEM_LIMIT_DEFAULT;
+	c->max_line = LTLS_MAX_LINE_DEFAULT;
+	c->mode = mode;
 	luaL_setmetatable(L, LTLS_CONN);
-	if (server_idx) {
-		c->mode = LTLS_SERVER_CONN;
-		lua_pushvalue(L, server_idx);
-		lua_setiuservalue(L, -2, 1);
-	}
+	lua_pushvalue(L, owner_idx);
+	lua_setiuservalue(L, -2, 1);
 	return c;
 }
 
@@ -90,6 +92,7 @@ static void release(ltls_conn *c, int send_close_notify)
 	free(c->rbuf);
 	c->rbuf = NULL;
 	c->rfirst = c->rlast = 0;
+	ltls_session_fd_release(&c->session);  /* after tls_free: no more writes */
 }
 
 /* What to do after libtls returned r (< 0): wait and retry, or give up. */
@@ -165,11 +168,19 @@ static void push_error(lua_State *L, ltls_conn *c, int code, const char *what)
 	case E_WANTWRITE: lua_pushliteral(L, "wantwrite"); return;
 	case E_TIMEOUT: lua_pushliteral(L, "timeout"); return;
 	case E_CLOSED: lua_pushliteral(L, "closed"); return;
+	case E_LINETOOLONG:
+		lua_pushfstring(L, "receive: line longer than %I bytes (conn:setmaxline "
+		    "raises the limit)", (lua_Integer)c->max_line);
+		return;
 	}
-	/* A TLS failure is final: later calls repeat it (libtls itself would
-	 * say "read failed: Success" once its state is gone). */
+	/* A TLS failure (a truncation too) is final: later calls repeat it
+	 * (libtls itself would say "read failed: Success" once its state is
+	 * gone, and LibreSSL would still write after a failed decrypt). */
 	if (c->failure[0] == '\0') {
-		push_failure(L, c, what);
+		if (code == E_TRUNCATED)
+			lua_pushliteral(L, "truncated");
+		else
+			push_failure(L, c, what);
 		if (strcmp(lua_tostring(L, -1), "closed") != 0) {
 			strncpy(c->failure, lua_tostring(L, -1), sizeof(c->failure) - 1);
 			c->failure[sizeof(c->failure) - 1] = '\0';
@@ -282,12 +293,18 @@ static ssize_t read_record(ltls_conn *c, char *dst, double deadline)
 			c->want = 0;
 			return n;
 		}
+		/* A clean end is the peer's close_notify, after which tls_read
+		 * returns 0 without the transport having reached its end. An end
+		 * of stream or a reset without it is a truncation that anyone on
+		 * the path can cause: OpenSSL 3 reports it as an error, LibreSSL's
+		 * libtls returns 0 (with TLS_EOF_NO_CLOSE_NOTIFY), so the
+		 * transport's own state decides, not the library's wording. */
 		if (n == 0)
-			return E_CLOSED;
+			return c->peer_eof ? E_TRUNCATED : E_CLOSED;
 		if ((n = settle(c, n, deadline)) != E_RETRY) {
 			if (n == E_FAIL && (c->peer_eof || is_disconnect(c->io_errno)) &&
 			    !peer_alerted(c))
-				return E_CLOSED;
+				return E_TRUNCATED;
 			return n;
 		}
 	}
@@ -327,6 +344,29 @@ static int keep_leftover(ltls_conn *c, const char *p, size_t len)
 	return E_OK;
 }
 
+/* Room for n more bytes in b, or NULL when c was closed while it was made.
+ * Growing a luaL_Buffer allocates through Lua, which can run any __gc,
+ * including one that closes this conn (its context and rbuf are freed
+ * then): every receive path makes room first and re-checks the conn
+ * before it reads conn state into the room. */
+static char *room(luaL_Buffer *b, ltls_conn *c, size_t n)
+{
+	char *p = luaL_prepbuffsize(b, n);
+	return c->ctx != NULL ? p : NULL;
+}
+
+/* Move n buffered bytes (n <= what rbuf holds) into b. */
+static int take_buffered(ltls_conn *c, luaL_Buffer *b, size_t n)
+{
+	char *p = room(b, c, n);
+	if (p == NULL)
+		return E_CLOSED;
+	memcpy(p, c->rbuf + c->rfirst, n);
+	luaL_addsize(b, n);
+	c->rfirst += n;
+	return E_OK;
+}
+
 /* With nothing buffered and at least a record's worth wanted, decrypt
  * straight into the result instead of into the buffer and then copying.
  * libtls is always offered a whole record's room (LTLS_RBUF_SIZE), as in
@@ -339,10 +379,12 @@ static int keep_leftover(ltls_conn *c, const char *p, size_t len)
 static int read_into_result(ltls_conn *c, luaL_Buffer *b, size_t *wanted, double deadline)
 {
 	size_t reserve = *wanted < LTLS_RESERVE_MAX ? *wanted : LTLS_RESERVE_MAX;
-	char *p = luaL_prepbuffsize(b, reserve + LTLS_RBUF_SIZE);
-	ssize_t n = read_record(c, p, deadline);
+	char *p = room(b, c, reserve + LTLS_RBUF_SIZE);
+	ssize_t n;
 	size_t got, take;
-	if (n < 0)
+	if (p == NULL)
+		return E_CLOSED;
+	if ((n = read_record(c, p, deadline)) < 0)
 		return (int)n;
 	got = (size_t)n;
 	take = got < *wanted ? got : *wanted;
@@ -361,8 +403,8 @@ static int recv_count(ltls_conn *c, luaL_Buffer *b, size_t wanted, double deadli
 		int r;
 		if (avail > 0) {
 			size_t take = avail < wanted ? avail : wanted;
-			luaL_addlstring(b, c->rbuf + c->rfirst, take);
-			c->rfirst += take;
+			if ((r = take_buffered(c, b, take)) != E_OK)
+				return r;
 			wanted -= take;
 			continue;
 		}
@@ -373,18 +415,31 @@ static int recv_count(ltls_conn *c, luaL_Buffer *b, size_t wanted, double deadli
 	return E_OK;
 }
 
+/* Up to the next LF, without it ("*l", which also drops every CR, as
+ * LuaSocket does) or with it ("*L"). The line, prefix included, may not
+ * pass c->max_line: a peer that never sends LF cannot grow it further. */
 static int recv_line(ltls_conn *c, luaL_Buffer *b, int keep_newline, double deadline)
 {
 	for (;;) {
-		while (c->rfirst < c->rlast) {
-			char ch = c->rbuf[c->rfirst++];
-			if (ch == '\n') {
-				if (keep_newline)
-					luaL_addchar(b, ch);
+		const char *start = c->rbuf ? c->rbuf + c->rfirst : NULL;
+		size_t avail = c->rlast - c->rfirst, span, i, kept = 0;
+		const char *lf = avail ? memchr(start, '\n', avail) : NULL;
+		char *p;
+		span = lf ? (size_t)(lf - start) + 1 : avail;
+		if (span > 0) {
+			if ((p = room(b, c, span)) == NULL)
+				return E_CLOSED;
+			/* room() may have run a finalizer: read rbuf afresh */
+			start = c->rbuf + c->rfirst;
+			for (i = 0; i < span; i++)
+				if (keep_newline || (start[i] != '\r' && start[i] != '\n'))
+					p[kept++] = start[i];
+			luaL_addsize(b, kept);
+			c->rfirst += span;
+			if (luaL_bufflen(b) > c->max_line + (keep_newline && lf ? 1 : 0))
+				return E_LINETOOLONG;
+			if (lf)
 				return E_OK;
-			}
-			if (ch != '\r' || keep_newline)
-				luaL_addchar(b, ch);
 		}
 		{
 			int r = fill(c, deadline);
@@ -399,12 +454,17 @@ static int recv_line(ltls_conn *c, luaL_Buffer *b, int keep_newline, double dead
 static int recv_all(ltls_conn *c, luaL_Buffer *b, double deadline)
 {
 	if (c->rlast > c->rfirst) {
-		luaL_addlstring(b, c->rbuf + c->rfirst, c->rlast - c->rfirst);
+		int r = take_buffered(c, b, c->rlast - c->rfirst);
+		if (r != E_OK)
+			return r;
 		c->rfirst = c->rlast = 0;
 	}
 	for (;;) {
-		char *p = luaL_prepbuffsize(b, LTLS_RBUF_SIZE);
-		ssize_t n = read_record(c, p, deadline);
+		char *p = room(b, c, LTLS_RBUF_SIZE);
+		ssize_t n;
+		if (p == NULL)
+			return E_CLOSED;
+		n = read_record(c, p, deadline);
 		if (n == E_CLOSED)
 			return E_OK;
 		if (n < 0)
@@ -470,9 +530,20 @@ static int recv_direct(lua_State *L, ltls_conn *c, double deadline)
 	have = c->rlast - c->rfirst;
 	if (have < (size_t)n)
 		return -1;
-	lua_pushlstring(L, c->rbuf + c->rfirst, (size_t)n);
+	/* taken before the push: lua_pushlstring copies before it can run a
+	 * finalizer, which may close the conn and reset rbuf */
 	c->rfirst += (size_t)n;
+	lua_pushlstring(L, c->rbuf + c->rfirst - (size_t)n, (size_t)n);
 	return 1;
+}
+
+/* nil, the conn's stored failure, and the partial result given. */
+static int failed(lua_State *L, ltls_conn *c, const char *partial, size_t len)
+{
+	lua_pushnil(L);
+	lua_pushstring(L, c->failure);
+	lua_pushlstring(L, partial, len);
+	return 3;
 }
 
 /* conn:receive([pattern [, prefix]]) with LuaSocket's patterns and returns. */
@@ -495,6 +566,8 @@ static int receive(lua_State *L)
 		lua_pushliteral(L, "closed");
 		return 2;
 	}
+	if (c->failure[0] != '\0')  /* final: libtls is not called again */
+		return failed(L, c, prefix, plen);
 	deadline = ltls_deadline(c->timeout);
 	if (!c->handshake_done && (r = run_handshake(c, deadline)) != E_OK) {
 		lua_pushnil(L);
@@ -514,8 +587,10 @@ static int receive(lua_State *L)
 		return r;
 	lua_settop(L, 3);
 	luaL_buffinit(L, &b);
-	luaL_addlstring(&b, prefix, plen);
-	if (lua_type(L, 2) == LUA_TNUMBER) {
+	luaL_addlstring(&b, prefix, plen);  /* may run a finalizer: see room() */
+	if (c->ctx == NULL)
+		r = E_CLOSED;
+	else if (lua_type(L, 2) == LUA_TNUMBER) {
 		lua_Integer n = luaL_checkinteger(L, 2);
 		luaL_argcheck(L, n >= 0, 2, "byte count must not be negative");
 		r = (size_t)n > plen ? recv_count(c, &b, (size_t)n - plen, deadline) : E_OK;
@@ -533,11 +608,13 @@ static int receive(lua_State *L)
 			return luaL_argerror(L, 2, "invalid receive pattern "
 			    "(use \"*l\", \"*L\", \"*a\" or a byte count)");
 	}
-	if (r == E_OK) {
-		luaL_pushresult(&b);
+	luaL_pushresult(&b);
+	/* a conn closed while receive ran (by a finalizer) reports it */
+	if (c->ctx == NULL)
+		r = E_CLOSED;
+	if (r == E_OK)
 		return 1;
-	}
-	luaL_pushresult(&b);   /* the partial result, LuaSocket's third return */
+	/* the partial result is LuaSocket's third return */
 	lua_pushnil(L);
 	push_error(L, c, r, "receive");
 	lua_rotate(L, -3, -1);
@@ -579,9 +656,14 @@ static int conn_send(lua_State *L)
 		j = (lua_Integer)len;
 	start = (size_t)i - 1;
 	end = j >= i ? (size_t)j : start;
-	if (c->ctx == NULL) {
+	if (c->ctx == NULL || c->failure[0] != '\0') {
 		lua_pushnil(L);
-		lua_pushliteral(L, "closed");
+		/* final: libtls is not called again; a truncated stream means
+		 * the peer is gone, which send reports as "closed" */
+		if (c->ctx == NULL || strcmp(c->failure, "truncated") == 0)
+			lua_pushliteral(L, "closed");
+		else
+			lua_pushstring(L, c->failure);
 		lua_pushinteger(L, (lua_Integer)start);
 		return 3;
 	}
@@ -673,9 +755,25 @@ static int conn_gc(lua_State *L)
 static int conn_settimeout(lua_State *L)
 {
 	ltls_conn *c = ltls_checkconn(L, 1);
-	double t = luaL_optnumber(L, 2, -1);
-	c->timeout = t < 0 ? -1 : t;
+	c->timeout = ltls_opttimeout(L, 2);
 	lua_pushboolean(L, 1);
+	return 1;
+}
+
+/* conn:setmaxline(bytes): the longest line "*l"/"*L" return. */
+static int conn_setmaxline(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	lua_Integer n = luaL_checkinteger(L, 2);
+	luaL_argcheck(L, n >= 1 && n <= 1024 * 1024 * 1024, 2,
+	    "line limit must be between 1 byte and 1 GiB");
+	c->max_line = (size_t)n;
+	return 0;
+}
+
+static int conn_getmaxline(lua_State *L)
+{
+	lua_pushinteger(L, (lua_Integer)ltls_checkconn(L, 1)->max_line);
 	return 1;
 }
 
@@ -731,7 +829,7 @@ static int conn_info(lua_State *L)
 		lua_pushliteral(L, "handshake not done");
 		return 2;
 	}
-	return ltls_push_info(L, c->ctx);
+	return ltls_push_info(L, c);
 }
 
 static int conn_peer(lua_State *L)
@@ -742,7 +840,7 @@ static int conn_peer(lua_State *L)
 		lua_pushliteral(L, "handshake not done");
 		return 2;
 	}
-	return ltls_push_peer(L, c->ctx);
+	return ltls_push_peer(L, c);
 }
 
 static int conn_tostring(lua_State *L)
@@ -784,7 +882,7 @@ static int conn_connect(lua_State *L)
 	ltls_conn *c = checkopen(L);
 	const char *host = luaL_checkstring(L, 2);
 	const char *port = luaL_checkstring(L, 3);
-	double timeout = luaL_optnumber(L, 4, -1);
+	double timeout = ltls_opttimeout(L, 4);
 	char err[256];
 	int fd;
 	if (c->mode != LTLS_CLIENT)
@@ -879,6 +977,10 @@ static int start_client(lua_State *L, ltls_conn *c, ltls_config *cfg, const char
 {
 	if ((c->ctx = tls_client()) == NULL)
 		return luaL_error(L, "tls client: out of memory");
+	/* libtls writes the session through the config's descriptor at the end
+	 * of the handshake: hold it open while this conn lives */
+	if ((c->session = cfg->session) != NULL)
+		c->session->refs++;
 	if (tls_configure(c->ctx, cfg->cfg) != 0) {
 		lua_pushnil(L);
 		lua_pushfstring(L, "configure: %s", tls_error(c->ctx));
@@ -900,8 +1002,10 @@ int ltls_conn_client(lua_State *L)
 	ltls_config *cfg = ltls_checkconfig(L, 1);
 	const char *servername = luaL_optstring(L, 2, NULL);
 	int verify = lua_toboolean(L, 3);
-	ltls_conn *c = ltls_conn_alloc(L, 0);
+	ltls_conn *c = ltls_conn_alloc(L, 1, LTLS_CLIENT);
 	int r;
+	/* the allocation may have run a finalizer that closed the config */
+	cfg = ltls_checkconfig(L, 1);
 	c->verify_enabled = verify;
 	if ((r = start_client(L, c, cfg, servername)) != 0)
 		return r;
@@ -961,6 +1065,8 @@ static const luaL_Reg conn_methods[] = {
 	{ "send", conn_send },
 	{ "close", conn_close },
 	{ "settimeout", conn_settimeout },
+	{ "setmaxline", conn_setmaxline },
+	{ "getmaxline", conn_getmaxline },
 	{ "gettimeout", conn_gettimeout },
 	{ "timeout", conn_timeout },
 	{ "getfd", conn_getfd },

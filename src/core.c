@@ -41,6 +41,18 @@ static void push_library(lua_State *L)
 	lua_setfield(L, -2, "crypto");
 }
 
+/* core.timeout_problem(t) -> nil for a good timeout value, else what is
+ * wrong with it: the Lua layer's option checks use the C rule. */
+static int core_timeout_problem(lua_State *L)
+{
+	const char *why = ltls_timeout_problem(L, 1);
+	if (why == NULL)
+		lua_pushnil(L);
+	else
+		lua_pushstring(L, why);
+	return 1;
+}
+
 /* core.now() -> seconds on the monotonic clock, for Lua-side deadlines */
 static int core_now(lua_State *L)
 {
@@ -59,6 +71,7 @@ LTLS_EXPORT int luaopen_tls_core(lua_State *L)
 		{ "now", core_now },
 		{ "replace_file", ltls_replace_file },
 		{ "mkdir", ltls_mkdir },
+		{ "timeout_problem", core_timeout_problem },
 		{ NULL, NULL }
 	};
 	if (tls_init() != 0)

@@ -32,9 +32,18 @@
 #define LTLS_RECORD_SIZE 16384
 #define LTLS_RECORD_OVERHEAD 256
 
+/* session_file's descriptor. libtls writes the session through it at the
+ * end of a client handshake, so the config and every client conn made from
+ * it each hold a reference: the number is closed (and free for reuse) only
+ * when the last of them is released. */
+typedef struct ltls_session_fd {
+	int fd;
+	int refs;
+} ltls_session_fd;
+
 typedef struct ltls_config {
 	struct tls_config *cfg;
-	int session_fd;          /* session_file, owned; -1 when none */
+	ltls_session_fd *session; /* session_file; NULL when none */
 	int has_keypair;
 	int insecure;            /* LTLS_INSECURE_* bits the options named */
 	struct ltls_trust *trust; /* what ca/ca_file/ca_path named (x509.c) */
@@ -82,9 +91,15 @@ typedef struct ltls_conn {
 	/* LTLS_RBUF_SIZE bytes, allocated when a read needs it and freed once
 	 * receive() has handed everything out: idle connections hold none */
 	char *rbuf;
+	size_t max_line;         /* bound on a "*l"/"*L" line, prefix included */
+	ltls_session_fd *session; /* the config's session_file, referenced */
 } ltls_conn;
 
+/* Default bound on a line read with "*l"/"*L" (conn:setmaxline changes it). */
+#define LTLS_MAX_LINE_DEFAULT (64 * 1024)
+
 /* config.c */
+void ltls_session_fd_release(ltls_session_fd **s);
 int ltls_config_new(lua_State *L);
 ltls_config *ltls_checkconfig(lua_State *L, int idx);
 void ltls_config_open(lua_State *L);
@@ -95,7 +110,7 @@ ltls_server *ltls_checkserver(lua_State *L, int idx);
 void ltls_server_open(lua_State *L);
 
 /* conn.c */
-ltls_conn *ltls_conn_alloc(lua_State *L, int server_idx);
+ltls_conn *ltls_conn_alloc(lua_State *L, int owner_idx, int mode);
 int ltls_conn_client(lua_State *L);
 ltls_conn *ltls_checkconn(lua_State *L, int idx);
 void ltls_conn_open(lua_State *L);
@@ -108,6 +123,8 @@ int ltls_wait(ltls_conn *c, int want, double deadline);
 int ltls_poll(int fd, short events, double deadline);
 double ltls_now(void);
 double ltls_deadline(double timeout);
+double ltls_opttimeout(lua_State *L, int arg);
+const char *ltls_timeout_problem(lua_State *L, int idx);
 void ltls_membuf_free(ltls_membuf *b);
 #define LTLS_MEMBUF_FULL  (-1)
 #define LTLS_MEMBUF_NOMEM (-2)
@@ -115,8 +132,8 @@ int ltls_membuf_push(ltls_membuf *b, const char *p, size_t n, size_t limit);
 size_t ltls_membuf_len(const ltls_membuf *b);
 
 /* info.c */
-int ltls_push_info(lua_State *L, struct tls *ctx);
-int ltls_push_peer(lua_State *L, struct tls *ctx);
+int ltls_push_info(lua_State *L, ltls_conn *c);
+int ltls_push_peer(lua_State *L, ltls_conn *c);
 
 /* base64.c: the one base64 decoder (core.base64_decode, OCSP staples) */
 long ltls_base64_check(const char *s, size_t len, const char **why, size_t *bad_at);

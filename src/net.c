@@ -164,12 +164,12 @@ static int listener_accept(lua_State *L)
 {
 	ltls_listener *l = checklistener(L);
 	ltls_server *s = ltls_checkserver(L, 2);
-	double timeout = luaL_optnumber(L, 3, -1);
+	double timeout = ltls_opttimeout(L, 3);
 	double deadline = ltls_deadline(timeout);
 	struct sockaddr_storage ss;
 	socklen_t slen;
 	int fd, r;
-	ltls_conn *c = ltls_conn_alloc(L, 2);  /* the box first: no descriptor can leak */
+	ltls_conn *c = ltls_conn_alloc(L, 2, LTLS_SERVER_CONN);  /* the box first: no descriptor can leak */
 	for (;;) {
 		slen = sizeof(ss);
 		fd = ltls_accept(l->fd, (struct sockaddr *)&ss, &slen);

@@ -15,6 +15,8 @@ int ltls_server_new(lua_State *L)
 	luaL_setmetatable(L, LTLS_SERVER);
 	lua_pushvalue(L, 1);  /* its keypair list tells conns which one SNI chose */
 	lua_setiuservalue(L, -2, 1);
+	/* the allocation may have run a finalizer that closed the config */
+	cfg = ltls_checkconfig(L, 1);
 	if (!cfg->has_keypair) {
 		lua_pushnil(L);
 		lua_pushliteral(L, "server: the config has no certificate; "
@@ -45,7 +47,7 @@ ltls_server *ltls_checkserver(lua_State *L, int idx)
 static int server_engine(lua_State *L)
 {
 	ltls_server *s = ltls_checkserver(L, 1);
-	ltls_conn *c = ltls_conn_alloc(L, 1);
+	ltls_conn *c = ltls_conn_alloc(L, 1, LTLS_SERVER_CONN);
 	int r;
 	if ((r = ltls_conn_start_server(L, c, s)) != 0)
 		return r;
@@ -60,7 +62,7 @@ static int server_wrap(lua_State *L)
 	ltls_conn *c;
 	int r;
 	luaL_argcheck(L, fd >= 0 && fd <= 0x7fffffff, 2, "not a descriptor");
-	c = ltls_conn_alloc(L, 1);
+	c = ltls_conn_alloc(L, 1, LTLS_SERVER_CONN);
 	/* the descriptor is taken over only on success: a failure leaves it to
 	 * the caller (a LuaSocket object still owns it then) */
 	if ((r = ltls_conn_start_server(L, c, s)) != 0)

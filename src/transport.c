@@ -26,6 +26,32 @@ double ltls_deadline(double timeout)
 	return timeout < 0 ? -1 : ltls_now() + timeout;
 }
 
+/* The one rule for a timeout argument, in C (conn:settimeout, conn:connect,
+ * listener:accept) and in Lua (through core.timeout_problem): nil, none or
+ * a negative number blocks (LuaSocket's rule), 0 never waits, and anything
+ * else must be a number that is not NaN, from which no deadline follows.
+ * Returns NULL for a good value, else what is wrong with it. */
+const char *ltls_timeout_problem(lua_State *L, int idx)
+{
+	double t;
+	if (lua_isnoneornil(L, idx))
+		return NULL;
+	if (lua_type(L, idx) != LUA_TNUMBER)
+		return lua_pushfstring(L, "must be a number of seconds, got %s", luaL_typename(L, idx));
+	t = lua_tonumber(L, idx);
+	return t == t ? NULL : "must be a number of seconds, got NaN";
+}
+
+double ltls_opttimeout(lua_State *L, int arg)
+{
+	const char *why = ltls_timeout_problem(L, arg);
+	double t;
+	if (why != NULL)
+		luaL_argerror(L, arg, lua_pushfstring(L, "timeout %s", why));
+	t = luaL_optnumber(L, arg, -1);
+	return t < 0 ? -1 : t;
+}
+
 size_t ltls_membuf_len(const ltls_membuf *b)
 {
 	return b->tail - b->head;

@@ -44,9 +44,8 @@ local function deadline_of(timeout)
 end
 
 local function check_timeout(t, where)
-  if t ~= nil and (type(t) ~= "number" or t ~= t) then
-    error(where .. ": timeout must be a number of seconds or nil, got " .. type(t), 3)
-  end
+  local why = tls.core.timeout_problem(t)
+  if why then error(where .. ": timeout " .. why, 3) end
   return t
 end
 

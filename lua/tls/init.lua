@@ -113,10 +113,8 @@ local function options_of(opts, where)
 end
 
 local function check_timeout(t, where, name)
-  if t ~= nil and (type(t) ~= "number" or t ~= t) then
-    error(where .. ": option '" .. (name or "timeout") .. "' must be a number of seconds, got "
-      .. type(t), 3)
-  end
+  local why = core.timeout_problem(t)
+  if why then error(where .. ": option '" .. (name or "timeout") .. "' " .. why, 3) end
   return t
 end
 
@@ -438,7 +436,10 @@ end
 
 function Listener:getfd() return self.socket:getfd() end
 function Listener:getsockname() return self.socket:getsockname() end
-function Listener:settimeout(t) self.timeout = t; return true end
+function Listener:settimeout(t)
+  self.timeout = check_timeout(t, "listener:settimeout")
+  return true
+end
 function Listener:close() return self.socket:close() end
 Listener.__close = Listener.close
 
