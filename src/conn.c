@@ -609,14 +609,17 @@ static int receive(lua_State *L)
 			    "(use \"*l\", \"*L\", \"*a\" or a byte count)");
 	}
 	luaL_pushresult(&b);
-	/* a conn closed while receive ran (by a finalizer) reports it */
-	if (c->ctx == NULL)
-		r = E_CLOSED;
-	if (r == E_OK)
+	if (r == E_OK && c->ctx != NULL)
 		return 1;
 	/* the partial result is LuaSocket's third return */
 	lua_pushnil(L);
-	push_error(L, c, r, "receive");
+	push_error(L, c, c->ctx == NULL ? E_CLOSED : r, "receive");
+	/* a conn closed while receive ran (by a finalizer, which any of these
+	 * pushes may run) reports that */
+	if (c->ctx == NULL) {
+		lua_pushliteral(L, "closed");
+		lua_replace(L, -2);
+	}
 	lua_rotate(L, -3, -1);
 	return 3;
 }
