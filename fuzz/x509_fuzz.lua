@@ -11,11 +11,14 @@
 -- Takes the DER certificates in the corpus, mutates them (bit flips, byte
 -- inserts and deletes, length tampering, truncation, splices) and checks that
 -- x509.parse never raises, never runs away, and returns either a table or
--- nil plus a string. On failure it prints the input as hex and exits 1, so the
+-- nil plus a string; and that the C core's certificate checks (x509_issued,
+-- as child and as issuer) and base64 decoder answer without raising. On failure it prints the input as hex and exits 1, so the
 -- case can be replayed: lua5.4 -e 'print(require"tls.x509".parse((io.read"a":gsub("%x%x", function(h) return string.char(tonumber(h,16)) end))))'
 
 local x509 = require "tls.x509"
 local asn1 = require "tls.asn1"
+local core = require "tls.core"
+local base64 = require "tls.base64"
 
 local seconds = tonumber(os.getenv("FUZZ_SECONDS") or "")
 local iterations = tonumber(arg[1] or "")
@@ -122,7 +125,24 @@ end
 
 local accepted, rejected = 0, 0
 
+local function check_core(input)
+  local other = corpus[random(#corpus)]
+  for _, pair in ipairs({ { input, other }, { other, input } }) do
+    local ok, issued, why = pcall(core.x509_issued, pair[1], pair[2])
+    if not ok then fail(input, "core.x509_issued raised: " .. tostring(issued)) end
+    if issued ~= true and (issued ~= false or type(why) ~= "string") then
+      fail(input, "core.x509_issued answered " .. tostring(issued) .. ", " .. tostring(why))
+    end
+  end
+  local ok, text, why = pcall(core.base64_decode, input)
+  if not ok or (text == nil and type(why) ~= "string") then
+    fail(input, "core.base64_decode: " .. tostring(text) .. ", " .. tostring(why))
+  end
+  if core.base64_decode(base64.encode(input)) ~= input then fail(input, "base64 round trip") end
+end
+
 local function check(input)
+  check_core(input)
   debug.sethook(function() error("instruction limit exceeded (hang?)") end, "", INSTRUCTION_LIMIT)
   local ok, cert, err = pcall(x509.parse, input)
   debug.sethook()
