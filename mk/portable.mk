@@ -7,6 +7,8 @@
 PORTABLE ?= 0
 ifeq ($(PORTABLE),1)
 ALL_CFLAGS += -DLTLS_PORTABLE
+# spec/portable_spec.lua checks the module loaded is this build
+export LTLS_EXPECT_PORTABLE := 1
 endif
 
 # Objects are rebuilt when PORTABLE changes (one stamp per setting).
