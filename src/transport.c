@@ -2,8 +2,9 @@
  * The transport under libtls: its read/write callbacks and the wait between
  * wants. A connection either owns a descriptor or two bounded memory queues;
  * libtls never touches the descriptor itself, so writes never raise SIGPIPE
- * (ltls_send: MSG_NOSIGNAL, or SO_NOSIGPIPE, no change to the host's signal handlers) and every call is
- * non-blocking: waiting happens only in ltls_wait, under the caller's timeout.
+ * (ltls_send: MSG_NOSIGNAL, or SO_NOSIGPIPE; no change to the host's signal
+ * handlers) and every call is non-blocking: waiting happens only in
+ * ltls_wait, under the caller's timeout.
  */
 #include <errno.h>
 #include <poll.h>
