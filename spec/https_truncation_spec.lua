@@ -1,5 +1,5 @@
 -- tls.https and the end of the TLS connection, against a Python ssl server
--- (spec/support/tls_close_server.py) that ends each response with
+-- (spec/support/tls_end_server.py) that ends each response with
 -- close_notify or with a bare TCP close: a body delimited by the close is
 -- complete only after close_notify; a body framed by Content-Length or
 -- chunked encoding is complete by its framing, whatever follows.
@@ -14,7 +14,7 @@ describe("tls.https and the end of the connection", function()
 
   setup(function()
     pki.setup()
-    srv = peers.tls_close(pki.server)
+    srv = peers.tls_end(pki.server)
     base = "https://127.0.0.1:" .. srv.port
   end)
 
@@ -32,6 +32,17 @@ describe("tls.https and the end of the connection", function()
     local res = assert(get("/close/notify"))
     assert.equal(200, res.status)
     assert.equal(BODY, res.body)
+  end)
+
+  it("fails a body delimited by the close that ends without close_notify", function()
+    local res, err = get("/close/cut")
+    assert.is_nil(res)
+    assert.equal("truncated response: the connection was cut off (closed without TLS close_notify) "
+      .. "after " .. #BODY .. " body bytes, in a body delimited by the close", err)
+    -- the LuaSocket form fails the same way
+    local body, rerr = https.request { url = base .. "/close/cut", ca_file = pki.ca.cert, timeout = 5 }
+    assert.is_nil(body)
+    assert.matches("^truncated response: the connection was cut off", rerr)
   end)
 
   for _, framing in ipairs { "length", "chunked" } do

@@ -39,12 +39,12 @@ function peers.scripted(keypair, handler, extra)
   return peers.lua_server("scripted_server.lua", keypair, handler, extra)
 end
 
--- An HTTPS server on Python's ssl module (spec/support/tls_close_server.py)
+-- An HTTPS server on Python's ssl module (spec/support/tls_end_server.py)
 -- that ends each response with close_notify or with a bare TCP close, as
--- the request path says.
-function peers.tls_close(keypair)
+-- the request path says: GET /<close|length|chunked>/<notify|cut|reset>.
+function peers.tls_end(keypair)
   local port = proc.free_port()
-  local h = proc.start(("python3 spec/support/tls_close_server.py %d %s %s"):format(port,
+  local h = proc.start(("python3 spec/support/tls_end_server.py %d %s %s notify"):format(port,
     quote(keypair.cert), quote(keypair.key)), { port = port })
   h.port = port
   return h
