@@ -305,6 +305,10 @@ if #changed > 0 then
   for _, s in ipairs(changed) do print("  " .. s) end
   failed = true
 end
+if #worse > 0 then
+  print("limbo: the default policy must never do worse than raw libtls")
+  failed = true
+end
 if #refused_good > 0 then
   print("limbo: tls.policy.strict refuses cases that should succeed: " .. table.concat(refused_good, ", "))
   failed = true
