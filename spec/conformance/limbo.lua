@@ -5,7 +5,9 @@
 --   * prints the three totals on one line,
 --   * writes the results table to doc/conformance.md,
 --   * fails naming every case whose result differs from the committed
---     expectations (spec/conformance/limbo-expected.tsv).
+--     expectations (spec/conformance/limbo-expected.tsv), where the default
+--     policy does worse than raw libtls, or where strict refuses a valid
+--     certificate the default accepts.
 --
 --   lua5.4 spec/conformance/limbo.lua <raw-binary> <work-dir> [--update]
 -- --update rewrites the expectations file instead of comparing.
