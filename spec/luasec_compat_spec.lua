@@ -275,11 +275,18 @@ describe("tls.config's errors for LuaSec's option names", function()
     assert.matches("key is not PEM text %(no %-%-%-%-%-BEGIN line%); for a file name use key_file", err)
   end)
 
-  it("give any other unknown option the closest known name", function()
+  it("give any other unknown option the closest known name, when one is close", function()
     assert.matches("unknown option 'ca_fiel' %(the closest known option is 'ca_file'%)",
       message({ ca_fiel = "x" }))
     assert.matches("unknown option 'verify_dept' %(the closest known option is 'verify_depth'%)",
       message({ verify_dept = 1 }))
     assert.matches("unknown option 'alpm' %(the closest known option is 'alpn'%)", message({ alpm = {} }))
+    -- options of the connection count as known names too
+    local ok, err = pcall(tls.connect, "localhost", 1, { timout = 5 })
+    assert.is_false(ok)
+    assert.matches("tls.connect: unknown option 'timout' %(the closest known option is 'timeout'%)", err)
+    -- and a name close to nothing says so instead of naming a stranger
+    assert.matches("unknown option 'bogus' %(no known option is close: see doc/config%.md%)",
+      message({ bogus = 1 }))
   end)
 end)

@@ -157,25 +157,39 @@ static size_t distance(const char *a, const char *b)
 	return row[lb];
 }
 
+/* Options of tls.connect/wrap/listen/engine that never reach a config (the
+ * conn_options of lua/tls/init.lua): known names to suggest for a typo. */
+static const char *const conn_option_names[] = {
+	"config", "servername", "timeout", "mode", "policy", "handshake_timeout",
+	"backlog", "buffer_limit", "connect_timeout", NULL
+};
+
 /* Raise for an unknown option, naming what lua-tls calls it (LuaSec's
- * names) or the closest known option. */
+ * names) or the closest known option when one is close (an edit distance of
+ * at most a third of the name, and at least 2). */
 static void unknown_option(lua_State *L, const char *name)
 {
-	const struct option *o, *best = NULL;
-	size_t i, d, bestd = (size_t)-1;
+	const struct option *o;
+	const char *best = NULL;
+	size_t i, d, bestd = (size_t)-1, limit = strlen(name) / 3;
 	for (i = 0; luasec_names[i][0] != NULL; i++)
 		if (strcmp(luasec_names[i][0], name) == 0)
-			luaL_error(L, "tls.config: unknown option '%s' (%s)",
-			    name, luasec_names[i][1]);
+			luaL_error(L, "tls.config: unknown option '%s' (%s)", name, luasec_names[i][1]);
 	for (o = options; o->name != NULL; o++)
 		if ((d = distance(name, o->name)) < bestd) {
 			bestd = d;
-			best = o;
+			best = o->name;
 		}
-	if (best != NULL && bestd != (size_t)-1)
+	for (i = 0; conn_option_names[i] != NULL; i++)
+		if ((d = distance(name, conn_option_names[i])) < bestd) {
+			bestd = d;
+			best = conn_option_names[i];
+		}
+	if (best != NULL && bestd <= (limit < 2 ? 2 : limit))
 		luaL_error(L, "tls.config: unknown option '%s' (the closest known option is '%s')",
-		    name, best->name);
-	luaL_error(L, "tls.config: unknown option '%s'", name);
+		    name, best);
+	luaL_error(L, "tls.config: unknown option '%s' (no known option is close: see doc/config.md)",
+	    name);
 }
 
 /* Raise on any key this file does not know, or a value of the wrong type. */
