@@ -232,6 +232,57 @@ describe("tls.luasec keeps lua-tls's checks", function()
     assert.matches("^verify:.*other%.test", err)
   end)
 
+  it("says what a non-blocking handshake waits for (conn:want)", function()
+    -- a peer that accepts the TCP connection (backlog) and never answers
+    local silent = assert(socket.bind("127.0.0.1", 0))
+    local _, port = silent:getsockname()
+    local sock = assert(socket.connect("127.0.0.1", port))
+    local conn = assert(ssl.wrap(sock, { mode = "client", cafile = scratch .. "/certs/rootA.pem" }))
+    assert.equal("nothing", conn:want())
+    conn:settimeout(0)
+    local ok, err = conn:dohandshake()
+    assert.is_nil(ok)
+    assert.equal("wantread", err)
+    assert.equal("read", conn:want())
+    conn:close()
+    silent:close()
+  end)
+
+  it("with strict SNI, fails the handshake of a client that named an unknown host", function()
+    local port = proc.free_port()
+    local code = ([[
+      local socket, ssl = require "socket", require "tls.luasec"
+      local dir = %q
+      local function ctx(name)
+        return assert(ssl.newcontext({ mode = "server", key = dir .. name .. "key.pem",
+          certificate = dir .. name .. ".pem" }))
+      end
+      local a, aa = ctx("serverA"), ctx("serverAA")
+      local server = assert(socket.bind("127.0.0.1", %d))
+      for _ = 1, 2 do
+        local conn = assert(ssl.wrap(server:accept(), a))
+        conn:sni({ ["servera.test"] = a, ["serveraa.test"] = aa }, true)
+        print(conn:dohandshake())
+        conn:close()
+      end
+    ]]):format(scratch .. "/certs/", port)
+    local file = os.tmpname()
+    pki.write(file, code)
+    server = proc.start("lua5.4 " .. file)
+    server.port = port
+    wait_listening(port, server)   -- no probe: the server takes two clients only
+    local params = { mode = "client", cafile = scratch .. "/certs/rootA.pem" }
+    -- a name in the map: served (serverAA's certificate)
+    assert.is_true(client(params, "serveraa.test"))
+    -- a name not in the map: the server refuses it; the client sees the close
+    client({ mode = "client", verify = "none" }, "unknown.test")
+    local deadline = os.time() + 20
+    while peers.running(server.pid) and os.time() <= deadline do proc.sleep(0.05) end
+    os.remove(file)
+    assert.matches("true\nnil\tsni: no context for server name 'unknown.test' %(strict%)\n$",
+      server.output())
+  end)
+
   it("refuses TLS 1.0/1.1 protocols with a message, and unknown parameters", function()
     local ctx, err = ssl.newcontext({ mode = "client", protocol = "tlsv1" })
     assert.is_nil(ctx)
