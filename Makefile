@@ -60,11 +60,14 @@ $(LIBTLS_ID): FORCE
 	  echo "$$id" | cmp -s - $@ || echo "$$id" > $@
 FORCE:
 
-# Install missing Debian packages (root only; otherwise say what is missing).
-deps-build:
-	@sh tools/ensure-packages.sh lua5.4 liblua5.4-dev libtls-dev libssl-dev pkg-config gcc
+# Packages: `make deps` installs what the build, the suite and the demo use
+# (root only; otherwise it says what is missing), `make deps ALL=1` also what
+# the extra checks use (CI). `make test` and `make demo` call it; a plain
+# `make` only checks the build's packages and names the missing ones.
 deps:
-	@sh tools/ensure-packages.sh $(APT_PKGS)
+	@sh tools/ensure-packages.sh $(APT_PKGS) $(if $(ALL),$(EXTRA_APT_PKGS))
+deps-build:
+	@sh tools/ensure-packages.sh --check lua5.4 liblua5.4-dev libtls-dev libssl-dev pkg-config gcc
 
 BUSTED_FLAGS ?=
 test: deps build

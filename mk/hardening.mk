@@ -14,7 +14,7 @@
 
 HARDEN_PKGS := clang libclang-rt-14-dev valgrind lua5.4 liblua5.4-dev libtls-dev \
                pkg-config openssl lua-busted lua-socket
-# .ci/run installs these up front (make print-packages)
+# .ci/run installs these up front (make deps ALL=1)
 EXTRA_APT_PKGS += clang libclang-rt-14-dev valgrind
 
 CLANG        ?= clang
@@ -43,7 +43,7 @@ ASAN_SPECS   ?= spec
 VALGRIND_SPECS ?= spec
 VALGRIND_FLAGS := --quiet --leak-check=full --show-leak-kinds=definite,indirect \
                   --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
-                  --suppressions=$(CURDIR)/tools/valgrind.supp --num-callers=30 --keep-debuginfo=yes \
+                  --suppressions=$(CURDIR)/hardening/valgrind.supp --num-callers=30 --keep-debuginfo=yes \
                   --track-fds=no
 
 FUZZ_SECONDS ?= 60
@@ -141,16 +141,16 @@ fuzz: deps-hardening fuzz-build build
 
 #--- fault injection through Lua's allocator
 
-$(FAILALLOC): tools/failalloc.c $(SRCS) src/ltls.h | deps-hardening
+$(FAILALLOC): hardening/failalloc.c $(SRCS) src/ltls.h | deps-hardening
 	@mkdir -p $(dir $@)
 	$(CLANG) -std=c99 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Isrc $(DEPS_CFLAGS) \
-	  $(SAN_FLAGS) -o $@ tools/failalloc.c $(SRCS) $(FUZZ_LIBS)
+	  $(SAN_FLAGS) -o $@ hardening/failalloc.c $(SRCS) $(FUZZ_LIBS)
 
 # FAILALLOC_STEP=k tries every k-th allocation (1: every one).
 failalloc: deps-hardening $(FAILALLOC) fuzz-pki build
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	FAILALLOC_PKI=$(CURDIR)/$(FUZZ_DIR)/pki \
-	  $(FAILALLOC) -step $(FAILALLOC_STEP) tools/failalloc_script.lua
+	  $(FAILALLOC) -step $(FAILALLOC_STEP) hardening/failalloc_script.lua
 
 #--- soak: 10,000 engine connections, then 10,000 loopback ones through a listener
 

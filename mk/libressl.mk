@@ -19,7 +19,7 @@ LIBRESSL_MODULE  := build/libressl-module
 # built once per version (rm -rf build/libressl to force a rebuild)
 LIBRESSL_STAMP   := $(LIBRESSL_PREFIX)/installed-$(LIBRESSL_VERSION)
 SYSTEM_CNF       := /etc/ssl/openssl.cnf
-# .ci/run installs these up front (make print-packages)
+# .ci/run installs these up front (make deps ALL=1)
 EXTRA_APT_PKGS += cmake
 
 .PHONY: test-libressl libressl libressl-module

@@ -1,4 +1,4 @@
--- tools/testssl-check.lua decides whether `make testssl` passes: it must
+-- hardening/testssl-check.lua decides whether `make testssl` passes: it must
 -- fail on any finding about the server, and only on those.
 local json = require "dkjson"
 
@@ -33,7 +33,7 @@ local function check(report)
   local path = os.tmpname()
   write(path, report)
   local lua = arg and arg[-1] or "lua5.4"
-  local p = io.popen(("%s tools/testssl-check.lua %s 2>&1; echo \"rc=$?\""):format(lua, path))
+  local p = io.popen(("%s hardening/testssl-check.lua %s 2>&1; echo \"rc=$?\""):format(lua, path))
   local out = p:read("*a")
   p:close()
   os.remove(path)

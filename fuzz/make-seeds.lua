@@ -1,7 +1,7 @@
 -- Regenerate the libFuzzer seed corpora in fuzz/corpus/ from real engine
 -- traffic: ClientHellos and server flights captured with drain(), whole
 -- handshake streams, and PEM inputs for the config harness.
---   LUA_PATH=... LUA_CPATH=build/?.so;; lua5.4 tools/make-fuzz-seeds.lua
+--   LUA_PATH=... LUA_CPATH=build/?.so;; lua5.4 fuzz/make-seeds.lua
 -- The keys here are throwaway test keys made for the seeds, nothing else.
 local core = require "tls.core"
 

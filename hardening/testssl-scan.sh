@@ -1,6 +1,6 @@
 #!/bin/sh
 # make testssl: scan the module's default server with testssl.sh and check
-# the report (tools/testssl-check.lua). The server is examples/https_server.lua
+# the report (hardening/testssl-check.lua). The server is examples/https_server.lua
 # with no TLS options, on a free loopback port, with a throwaway RSA
 # certificate (RSA, so static-RSA key exchange would be possible if the
 # defaults allowed it). Everything lives in build/testssl and the server is
@@ -35,4 +35,4 @@ if [ ! -s "$dir/scan.json" ]; then
   cat "$dir/scan.txt" >&2
   exit 1
 fi
-$LUA tools/testssl-check.lua "$dir/scan.json"
+$LUA hardening/testssl-check.lua "$dir/scan.json"

@@ -2,10 +2,10 @@
 -- (make testssl): only TLS 1.2 and 1.3, no CBC and no static-RSA suites,
 -- and no vulnerability findings. Prints what it checked; exits 1 on any
 -- failure, naming it.
---   lua5.4 tools/testssl-check.lua scan.json
+--   lua5.4 hardening/testssl-check.lua scan.json
 local json = require "dkjson"
 
-local path = arg[1] or error("usage: lua5.4 tools/testssl-check.lua scan.json")
+local path = arg[1] or error("usage: lua5.4 hardening/testssl-check.lua scan.json")
 local f = assert(io.open(path, "rb"))
 local report, _, err = json.decode(f:read("*a"))
 f:close()

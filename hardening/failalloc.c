@@ -1,7 +1,7 @@
 /*
  * failalloc: fault injection through Lua's allocator.
  *
- * A host program with its own lua_Alloc. The script (tools/failalloc_script.lua)
+ * A host program with its own lua_Alloc. The script (hardening/failalloc_script.lua)
  * runs unarmed once to set up (require "tls", read the PEM files) and returns
  * ops(), a function doing a whole session: configs from PEM text, a client and
  * a server engine handshaking, send/receive, peer info, bad configs, close.

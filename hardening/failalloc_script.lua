@@ -1,4 +1,4 @@
--- The session tools/failalloc.c runs with failing allocations. This chunk
+-- The session hardening/failalloc.c runs with failing allocations. This chunk
 -- runs unarmed (loading the modules, reading the PEM files, one warm-up
 -- session so lazily loaded helpers are in place) and returns ops(), which
 -- runs armed. PEM files: $FAILALLOC_PKI/server.{crt,key} (make fuzz-pki).
