@@ -134,6 +134,13 @@ describe("tls.policy.strict", function()
       expect("webpki::cn::utf8-vs-punycode-mismatch", "is not ASCII")
       expect("webpki::cn::punycode-not-in-san", "punycode")
       expect("webpki::cn::not-in-san", "names a host the SAN does not hold")
+      -- a CN that is no host name is left alone, whatever its script
+      local common_name
+      for _, r in ipairs(strict.rules) do if r.name == "common_name" then common_name = r end end
+      for _, cn in ipairs({ "Société Générale", "x509-limbo-intermediate", "Version 1.2", "foo" }) do
+        local leaf = { subject = { { type = "CN", value = cn } }, san = { dns = { "example.com" }, ip = {} } }
+        assert.is_nil(common_name.check(leaf, "leaf", { leaf }), cn)
+      end
       -- valid certificates whose CN is the SAN's parent domain, or beside IP-only SANs
       for _, id in ipairs({ "rfc5280::nc::permitted-dns-match-more", "webpki::san::leftmost-wildcard-san",
         "webpki::san::exact-localhost-ip-san", "rfc5280::nc::permitted-ipv4-match" }) do

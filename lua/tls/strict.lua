@@ -341,15 +341,19 @@ local function cn_problem(cn, san)
   local dns, ip = san and san.dns or {}, san and san.ip or {}
   for _, v in ipairs(dns) do if v == cn then return end end
   for _, v in ipairs(ip) do if v == cn then return end end
-  if cn:find("[\128-\255]") then return "is not ASCII: a name must be the SAN's A-label (punycode) form" end
-  local ipv4ish = cn:match("^[%d.]+$") and cn:find(".", 1, true)
-  if ipv4ish or cn:match("^0[xX]%x+$") or (cn:find(":", 1, true) and cn:match("^[%x:.]+$")) then
+  -- an address in any spelling a resolver or inet_aton would take
+  local ipv4ish = cn:match("^%d+%.%d+%.%d+%.%d+$") or cn:match("^0[xX]%x+$")
+  local _, colons = cn:gsub(":", "")
+  if ipv4ish or (colons >= 2 and cn:match("^[%x:.]+$")) then
     return "is an IP address not spelt as in the SAN (RFC 3986 dotted decimal, RFC 5952 for IPv6)"
   end
+  -- from here on only a CN that looks like a domain name is examined
+  if not cn:find(".", 1, true) or cn:find("%s") then return end
+  if cn:find("[\128-\255]") then return "is not ASCII: a name must be the SAN's A-label (punycode) form" end
   for _, v in ipairs(dns) do
     if lower(v) == lower(cn) then return "differs from the SAN name " .. v .. " in letter case" end
   end
-  if not cn:find(".", 1, true) or dns_syntax_error(cn) then return end
+  if dns_syntax_error(cn) then return end
   if lower(cn):find("^xn%-%-") or lower(cn):find("%.xn%-%-") then
     return "is an internationalized (punycode) name the SAN does not hold"
   end
