@@ -24,6 +24,14 @@ EXTRA_APT_PKGS += cmake
 
 .PHONY: test-libressl libressl libressl-module
 
+# make test on the system's libtls: spec/library_spec.lua checks that the
+# module runs on the library pkg-config describes (LibreTLS-libtls, ...)
+ifeq ($(LIBTLS_DIR),)
+ifndef TLS_EXPECT_LIBRARY
+export TLS_EXPECT_LIBRARY := $(shell $(PKG_CONFIG) --list-all 2>/dev/null | sed -n 's/^libtls  *\([A-Za-z]*\)-libtls .*/\1/p')
+endif
+endif
+
 libressl: $(LIBRESSL_STAMP)
 
 $(LIBRESSL_STAMP):
