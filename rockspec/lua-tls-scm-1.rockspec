@@ -40,6 +40,7 @@ build = {
     ["tls.https.url"] = "lua/tls/https/url.lua",
     ["tls.https.headers"] = "lua/tls/https/headers.lua",
     ["tls.https.reader"] = "lua/tls/https/reader.lua",
+    ["tls.https.response"] = "lua/tls/https/response.lua",
     ["tls.https.pool"] = "lua/tls/https/pool.lua",
     ["tls.policy"] = "lua/tls/policy.lua",
     ["tls.strict"] = "lua/tls/strict.lua",

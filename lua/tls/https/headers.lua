@@ -8,6 +8,9 @@
 
 local headers = {}
 
+-- An HTTP token (RFC 9110, 5.6.2): header names and methods.
+headers.TOKEN = "^[!#$%%&'*+%-.%^_`|~%w]+$"
+
 -- name -> list of { name, value } in arrival order; weak so a headers
 -- object takes its list with it
 local lines_of = setmetatable({}, { __mode = "k" })

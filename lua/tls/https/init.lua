@@ -5,15 +5,16 @@
 --   https.get(url [, opts]) / https.post(url, body [, opts]) / https.fetch(opts)
 --                                -> { status, reason, headers, body, url, tls } | nil, err
 --
--- Keep-alive connections wait in one bounded pool (tls.https.pool); a TLS
--- config is built once per distinct set of TLS options and cached, since a
--- config loads CA data. doc/https.md lists every option and error.
+-- Keep-alive connections wait in one bounded pool (tls.https.pool); TLS
+-- configs come from the library's own path (tls.config_for), only when a new
+-- connection is made. doc/https.md lists every option and error.
 
 local tls = require "tls"
 local compat = require "tls.compat"
 local urlmod = require "tls.https.url"
 local headers_mod = require "tls.https.headers"
 local reader = require "tls.https.reader"
+local response = require "tls.https.response"
 local pool_mod = require "tls.https.pool"
 
 local https = {
@@ -41,22 +42,7 @@ local BLOCK = 65536
 
 --- Small helpers
 
--- A short printable excerpt of what a peer sent, for error messages.
-local function quote(s)
-  local cut = #s > 60
-  s = s:sub(1, 60):gsub("[%c\128-\255\"\\]", function(c)
-    return ("\\x%02x"):format(c:byte())
-  end)
-  return '"' .. s .. (cut and '"...' or '"')
-end
-
--- The connection ended: "closed" after the server's close_notify,
--- "truncated" when the TCP connection closed without one (tls.conn's
--- receive). Either ends a response that was not complete; only a clean
--- close completes a body that runs to the close.
-local function ended(err)
-  return err == "closed" or err == "truncated"
-end
+local quote, ended = response.quote, response.ended
 
 local function shut(conn)
   if conn then
@@ -97,7 +83,7 @@ local http_options = {
   policy = true, servername = true, config = true,
 }
 
-local token = "^[!#$%%&'*+%-.%^_`|~%w]+$"
+local token = headers_mod.TOKEN
 
 local function fail(level, fmt, ...)
   error("tls.https: " .. fmt:format(...), level + 1)
@@ -516,204 +502,6 @@ local function send_request(conn, st, hop)
   return send_all(conn, st, "0\r\n\r\n")
 end
 
-local function header_too_big(st)
-  return ("response header block is over %d bytes (option max_header_size)"):format(st.max_header_size)
-end
-
--- Status line and headers, skipping 1xx interim responses.
--- -> res | nil, err, nothing_received
-local function read_head(r, st)
-  local left = st.max_header_size
-  while true do
-    local line, err = r:line(left)
-    if not line then
-      if err == "too long" then return nil, header_too_big(st) end
-      if ended(err) then
-        if r.received == 0 then
-          return nil, "truncated response: the server closed the connection without answering", true
-        end
-        return nil, "truncated response: the connection closed in the status line"
-      end
-      return nil, err
-    end
-    left = left - #line - 2
-    local version, code, reason = line:match("^HTTP/(%d%.%d) (%d%d%d)[ \t]?(.*)$")
-    if not version then
-      return nil, "malformed response: bad status line " .. quote(line)
-    end
-    local fields = {}
-    while true do
-      if left <= 0 then return nil, header_too_big(st) end
-      line, err = r:line(left)
-      if not line then
-        if err == "too long" then return nil, header_too_big(st) end
-        if ended(err) then
-          return nil, "truncated response: the connection closed in the header block"
-        end
-        return nil, err
-      end
-      left = left - #line - 2
-      if line == "" then break end
-      if line:match("^[ \t]") then
-        -- obsolete line folding: the line continues the previous value
-        if #fields == 0 then return nil, "malformed response: bad header line " .. quote(line) end
-        local f = fields[#fields]
-        f[2] = f[2] .. " " .. line:match("^[ \t]*(.-)[ \t]*$")
-      else
-        local name, value = line:match("^([^:]+):[ \t]*(.-)[ \t]*$")
-        if not name or not name:match(token) then
-          return nil, "malformed response: bad header line " .. quote(line)
-        end
-        if #fields >= st.max_headers then
-          return nil, ("response has over %d header lines (option max_headers)"):format(st.max_headers)
-        end
-        fields[#fields + 1] = { name, value }
-      end
-    end
-    code = tonumber(code)
-    if code == 101 then
-      return nil, "malformed response: unexpected 101 Switching Protocols"
-    end
-    if code >= 200 or code < 100 then
-      return { status = code, code = code, reason = reason, version = version,
-        status_line = "HTTP/" .. version .. " " .. code .. (reason ~= "" and (" " .. reason) or ""),
-        headers = headers_mod.new(fields) }
-    end
-  end
-end
-
-local function body_too_big(state)
-  return ("response body is over %d bytes (option max_body; give a sink to stream a larger body)")
-    :format(state.max_body)
-end
-
--- Deliver body bytes to the sink, within max_body; -> true | nil, err
-local function deliver(state, data)
-  if data then
-    state.received = state.received + #data
-    if state.max_body and state.received > state.max_body then return nil, body_too_big(state) end
-  end
-  local ok, err = state.sink(data)
-  if ok == false or (ok == nil and err ~= nil) then
-    return nil, "sink: " .. tostring(err or "refused the data")
-  end
-  if data and state.progress then
-    state.progress(state.received, state.total, state.res)
-  end
-  return true
-end
-
-local function body_error(err, what)
-  if ended(err) then return "truncated response: the connection closed " .. what end
-  return err
-end
-
-local function read_length(r, state, n)
-  local left = n
-  while left > 0 do
-    local d, err = r:some(left < BLOCK and left or BLOCK)
-    if not d then
-      return nil, body_error(err, ("after %d of %d body bytes"):format(n - left, n))
-    end
-    left = left - #d
-    local ok, derr = deliver(state, d)
-    if not ok then return nil, derr end
-  end
-  return true
-end
-
-local function read_chunked(r, st, state)
-  while true do
-    local line, err = r:line(1024)
-    if not line then
-      if err == "too long" then return nil, "bad chunk size: the chunk-size line is over 1024 bytes" end
-      return nil, body_error(err, "in a chunked body")
-    end
-    local hex = line:match("^(%x+)[ \t]*;") or line:match("^(%x+)[ \t]*$")
-    if not hex then return nil, "bad chunk size " .. quote(line) end
-    hex = hex:gsub("^0+(%x)", "%1")
-    if #hex > 12 then return nil, "bad chunk size " .. quote(line) .. " (too large)" end
-    local size = tonumber(hex, 16)
-    if size == 0 then break end
-    local ok
-    ok, err = read_length(r, state, size)
-    if not ok then
-      if err:find("^truncated") then return nil, body_error("closed", "in a chunk") end
-      return nil, err
-    end
-    line, err = r:line(0)
-    if not line then
-      if err == "too long" then return nil, "bad chunk: the data is longer than its chunk size" end
-      return nil, body_error(err, "after a chunk")
-    end
-  end
-  -- trailers: read and dropped, within the header limit
-  local left = st.max_header_size
-  while true do
-    local line, err = r:line(left)
-    if not line then
-      if err == "too long" then return nil, header_too_big(st) end
-      return nil, body_error(err, "in the trailers of a chunked body")
-    end
-    left = left - #line - 2
-    if line == "" then return true end
-    if left <= 0 then return nil, header_too_big(st) end
-  end
-end
-
-local function read_until_close(r, state)
-  while true do
-    local d, err = r:some(BLOCK)
-    if not d then
-      if err == "closed" then return true end
-      if err == "truncated" then
-        -- anyone on the path can end a TCP connection: without the
-        -- server's close_notify, the end of this body is not proven
-        return nil, ("truncated response: the connection was cut off (closed without TLS "
-          .. "close_notify) after %d body bytes, in a body delimited by the close"):format(state.received)
-      end
-      return nil, err
-    end
-    local ok, derr = deliver(state, d)
-    if not ok then return nil, derr end
-  end
-end
-
--- Read the body as framed; -> true, reusable | nil, err
-local function read_body(r, st, res, method, state)
-  local code, h = res.status, res.headers
-  if method == "HEAD" or code == 204 or code == 304 or code < 200 then return true, true end
-  local te, cl = h["transfer-encoding"], h["content-length"]
-  local ok, err, reusable
-  if te then
-    -- the last coding decides; anything but chunked runs to the close
-    if te:lower():match("([^,%s]+)[%s,]*$") == "chunked" then
-      ok, err = read_chunked(r, st, state)
-      reusable = true
-    else
-      ok, err = read_until_close(r, state)
-    end
-  elseif cl then
-    local n
-    for v in cl:gmatch("[^,]+") do
-      local d = v:match("^%s*(%d+)%s*$")
-      if not d or #d > 15 or (n and tonumber(d) ~= n) then n = nil; break end
-      n = compat.tointeger(tonumber(d))
-    end
-    if not n then return nil, "malformed response: bad Content-Length " .. quote(cl) end
-    state.total = n
-    if state.max_body and n > state.max_body then
-      return nil, body_too_big(state) .. ": the server announced " .. n
-    end
-    ok, err = read_length(r, state, n)
-    reusable = true
-  else
-    ok, err = read_until_close(r, state)
-  end
-  if not ok then return nil, err end
-  return true, reusable == true
-end
-
 local redirect_codes = { [301] = true, [302] = true, [303] = true, [307] = true, [308] = true }
 
 -- The next hop for a redirect response: hop | nil (do not follow) | nil, err
@@ -765,7 +553,7 @@ local function exchange_on(conn, reused, st, hop, key)
   end
   local r = reader.new(conn, st.timeout, st.deadline, now)
   local res, nothing
-  res, err, nothing = read_head(r, st)
+  res, err, nothing = response.read_head(r, st)
   if not res then
     shut(conn)
     return nil, err, reused and nothing and not hop.source
@@ -783,10 +571,10 @@ local function exchange_on(conn, reused, st, hop, key)
     state.sink, state.progress, state.max_body = st.sink, st.progress, st.max_body
   end
   local reusable
-  ok, reusable = read_body(r, st, res, hop.method, state)
+  ok, reusable = response.read_body(r, st, res, hop.method, state)
   if not ok then shut(conn); return nil, reusable end
   if not follow then
-    ok, err = deliver(state, nil)
+    ok, err = response.deliver(state, nil)
     if not ok then shut(conn); return nil, err end
   end
   local c = (res.headers.connection or ""):lower()
