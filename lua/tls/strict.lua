@@ -208,7 +208,14 @@ end
 
 local ALL, CAS, LEAF = "leaf intermediate anchor", "intermediate anchor", "leaf"
 
-rule("serial", "RFC 5280 4.1.2.2", ALL, function(cert)
+-- The trust anchor's own encoding (its serial number, SKI, the criticality
+-- of its basicConstraints) is the user's configuration, not checked: roots
+-- the public web trusts break these MUSTs (serial 0 in Go Daddy and Starfield
+-- G2, SECOM, HARICA; a non-critical basicConstraints in Go Daddy and
+-- Starfield Class 2, Chunghwa ePKI; no SKI in TWCA Global Root CA, all in
+-- Debian's ca-certificates). Its key, its constraints, a missing
+-- basicConstraints and the BR root profile's EKU and AKI rules are checked.
+rule("serial", "RFC 5280 4.1.2.2", "leaf intermediate", function(cert)
   local hex = cert.serial
   if hex == "00" then return "serial number is zero" end
   if hex:sub(1, 1) == "-" then return "serial number is negative" end
@@ -231,14 +238,13 @@ rule("root_authority_key_id", "BR 7.1.2.1.3", "anchor", function(cert)
   end
 end)
 
-rule("subject_key_id", "RFC 5280 4.2.1.2", CAS, function(cert)
+rule("subject_key_id", "RFC 5280 4.2.1.2", "intermediate", function(cert)
   if not cert.subject_key_id then return "is a CA certificate without subjectKeyIdentifier" end
 end)
 
 rule("basic_constraints", "RFC 5280 4.2.1.9", "anchor", function(cert)
   local e = ext(cert, OID.bc)
   if not e then return "is a CA certificate without basicConstraints" end
-  if not e.critical then return "has a non-critical basicConstraints" end
 end)
 
 rule("policy_constraints", "RFC 5280 4.2.1.11", CAS, function(cert)
