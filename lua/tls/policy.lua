@@ -482,45 +482,117 @@ local function default_on_expiring(cert, days_left)
     days_left, os.date("!%Y-%m-%d %H:%M:%S UTC", cert.not_after)))
 end
 
-local function opt_number(rules, name, min)
-  local v = rules[name]
-  if v == nil or v == false then return nil end
-  if type(v) ~= "number" or v ~= v or v < min then
-    error(sformat("tls.policy: rule '%s' must be a number >= %s, got %s", name, min,
-      type(v) == "number" and tostring(v) or type(v)), 4)
-  end
-  return v
-end
+--- Compiling rules: one compiler per rule, like the checks. Each gets the
+-- rule's value and what was compiled before it, and returns what its check
+-- reads (nil: the rule is off), or fails with a message that compile reports
+-- at the caller's line.
+
+local function fail(fmt, ...) error({ sformat(fmt, ...) }) end
 
 local function callable(v)
   return type(v) == "function" or (getmetatable(v) or {}).__call ~= nil
 end
 
-local function string_list(rules, name)
-  local v = rules[name]
+local function boolean_rule(name, default)
+  return function(v)
+    if v == nil then return default end
+    if type(v) ~= "boolean" then fail("rule '%s' must be a boolean, got %s", name, type(v)) end
+    return v
+  end
+end
+
+local function number_rule(name, min, default)
+  return function(v)
+    if v == nil then return default end
+    if v == false then return nil end
+    if type(v) ~= "number" or v ~= v or v < min then
+      fail("rule '%s' must be a number >= %s, got %s", name, min,
+        type(v) == "number" and tostring(v) or type(v))
+    end
+    return v
+  end
+end
+
+local function string_list(name, v)
   if v == nil or v == false then return nil end
   if type(v) == "string" then v = { v } end
   if type(v) ~= "table" then
-    error(sformat("tls.policy: rule '%s' must be a string or a list of strings, got %s",
-      name, type(v)), 4)
+    fail("rule '%s' must be a string or a list of strings, got %s", name, type(v))
   end
   local out = {}
   for i, s in ipairs(v) do
-    if type(s) ~= "string" then
-      error(sformat("tls.policy: rule '%s' entry %d must be a string, got %s", name, i, type(s)), 4)
-    end
+    if type(s) ~= "string" then fail("rule '%s' entry %d must be a string, got %s", name, i, type(s)) end
     out[#out + 1] = s
   end
-  if #out == 0 then
-    error(sformat("tls.policy: rule '%s' is an empty list (it would reject everything)", name), 4)
-  end
+  if #out == 0 then fail("rule '%s' is an empty list (it would reject everything)", name) end
   return out
 end
 
-local known = {
-  pins = true, require_san = true, strong_signatures = true, min_rsa_bits = true, min_ec_bits = true,
-  max_validity_days = true, expires_within = true, on_expiring = true,
-  issuers = true, eku = true, check = true,
+local compilers = {
+  require_san = boolean_rule("require_san", true),
+  strong_signatures = boolean_rule("strong_signatures", true),
+  min_rsa_bits = number_rule("min_rsa_bits", 0, 2048),
+  min_ec_bits = number_rule("min_ec_bits", 0),
+  max_validity_days = number_rule("max_validity_days", 0),
+  expires_within = number_rule("expires_within", 0),
+}
+
+function compilers.on_expiring(v, r)
+  if v == nil then return default_on_expiring end
+  if not callable(v) then fail("rule 'on_expiring' must be a function, got %s", type(v)) end
+  if not r.expires_within then fail("rule 'on_expiring' needs 'expires_within' (days)") end
+  return v
+end
+
+function compilers.pins(v)
+  if type(v) == "string" then
+    -- curl's --pinnedpubkey form: "sha256//A;sha256//B"
+    local list = {}
+    for p in v:gmatch("[^;]+") do list[#list + 1] = p end
+    v = list
+  end
+  if v == nil or v == false then return nil end
+  if type(v) ~= "table" then fail("rule 'pins' must be a list of pins, got %s", type(v)) end
+  local set, n = {}, 0
+  for i, p in ipairs(v) do
+    local b64, err = policy.normalize_pin(p)
+    if not b64 then fail("pins[%d]: %s", i, err) end
+    set[b64] = true
+    n = n + 1
+  end
+  if n == 0 then fail("rule 'pins' is an empty list (it would reject everything)") end
+  return { set = set, n = n }
+end
+
+-- Names of allowed issuers, and pins of their keys ("sha256//..." or a bare
+-- 44-character base64 pin).
+function compilers.issuers(v)
+  local list = string_list("issuers", v)
+  if not list then return nil end
+  local names, pins = {}, {}
+  for _, s in ipairs(list) do
+    local b64 = s:find("^sha256//") and policy.normalize_pin(s)
+      or (#s == 44 and s:find("^[%w+/]+=$") and policy.normalize_pin(s))
+    if s:find("^sha256//") and not b64 then fail("issuers: '%s' is not a valid pin", s) end
+    if b64 then pins[b64] = true else names[s] = true end
+  end
+  return { names = names, pins = pins }
+end
+
+function compilers.eku(v) return string_list("eku", v) end
+
+function compilers.check(v)
+  if v ~= nil and not callable(v) then
+    fail("rule 'check' must be a function(chain, conn, ctx), got %s", type(v))
+  end
+  return v
+end
+
+-- Rule names in the order they compile (on_expiring after expires_within)
+-- and are listed in messages.
+local rule_names = {
+  "pins", "require_san", "strong_signatures", "min_rsa_bits", "min_ec_bits",
+  "max_validity_days", "expires_within", "on_expiring", "issuers", "eku", "check",
 }
 
 local Policy = {}
@@ -533,81 +605,19 @@ local function compile(rules)
     error("tls.policy: rules must be a table, got " .. type(rules), 3)
   end
   for k in pairs(rules) do
-    if not known[k] then
-      error(sformat("tls.policy: unknown rule '%s' (known: pins, require_san, strong_signatures, min_rsa_bits, "
-        .. "min_ec_bits, max_validity_days, expires_within, on_expiring, issuers, eku, check)",
-        tostring(k)), 3)
+    if not compilers[k] then
+      error(sformat("tls.policy: unknown rule '%s' (known: %s)", tostring(k),
+        concat(rule_names, ", ")), 3)
     end
   end
   local r = {}
-  if rules.require_san == nil then r.require_san = true
-  elseif type(rules.require_san) == "boolean" then r.require_san = rules.require_san
-  else error("tls.policy: rule 'require_san' must be a boolean, got " .. type(rules.require_san), 3)
-  end
-  if rules.strong_signatures == nil then r.strong_signatures = true
-  elseif type(rules.strong_signatures) == "boolean" then r.strong_signatures = rules.strong_signatures
-  else
-    error("tls.policy: rule 'strong_signatures' must be a boolean, got "
-      .. type(rules.strong_signatures), 3)
-  end
-  if rules.min_rsa_bits == nil then r.min_rsa_bits = 2048
-  else r.min_rsa_bits = opt_number(rules, "min_rsa_bits", 0) end
-  r.min_ec_bits = opt_number(rules, "min_ec_bits", 0)
-  r.max_validity_days = opt_number(rules, "max_validity_days", 0)
-  r.expires_within = opt_number(rules, "expires_within", 0)
-  if rules.on_expiring ~= nil then
-    if not callable(rules.on_expiring) then
-      error("tls.policy: rule 'on_expiring' must be a function, got " .. type(rules.on_expiring), 3)
+  for _, name in ipairs(rule_names) do
+    local ok, v = pcall(compilers[name], rules[name], r)
+    if not ok then
+      error("tls.policy: " .. (type(v) == "table" and v[1] or tostring(v)), 3)
     end
-    if not r.expires_within then
-      error("tls.policy: rule 'on_expiring' needs 'expires_within' (days)", 3)
-    end
+    r[name] = v
   end
-  r.on_expiring = rules.on_expiring or default_on_expiring
-
-  local pins = rules.pins
-  if type(pins) == "string" then
-    -- curl's --pinnedpubkey form: "sha256//A;sha256//B"
-    local list = {}
-    for p in pins:gmatch("[^;]+") do list[#list + 1] = p end
-    pins = list
-  end
-  if pins ~= nil and pins ~= false then
-    if type(pins) ~= "table" then
-      error("tls.policy: rule 'pins' must be a list of pins, got " .. type(pins), 3)
-    end
-    local set, n = {}, 0
-    for i, p in ipairs(pins) do
-      local b64, err = policy.normalize_pin(p)
-      if not b64 then error(sformat("tls.policy: pins[%d]: %s", i, err), 3) end
-      set[b64] = true
-      n = n + 1
-    end
-    if n == 0 then
-      error("tls.policy: rule 'pins' is an empty list (it would reject everything)", 3)
-    end
-    r.pins = { set = set, n = n }
-  end
-
-  local issuers = string_list(rules, "issuers")
-  if issuers then
-    local names, ipins = {}, {}
-    for _, s in ipairs(issuers) do
-      local b64 = s:find("^sha256//") and policy.normalize_pin(s)
-        or (#s == 44 and s:find("^[%w+/]+=$") and policy.normalize_pin(s))
-      if s:find("^sha256//") and not b64 then
-        error(sformat("tls.policy: issuers: '%s' is not a valid pin", s), 3)
-      end
-      if b64 then ipins[b64] = true else names[s] = true end
-    end
-    r.issuers = { names = names, pins = ipins }
-  end
-
-  r.eku = string_list(rules, "eku")
-  if rules.check ~= nil and not callable(rules.check) then
-    error("tls.policy: rule 'check' must be a function(chain, conn, ctx), got " .. type(rules.check), 3)
-  end
-  r.check = rules.check
   return r
 end
 
