@@ -42,6 +42,7 @@ build = {
     ["tls.https.reader"] = "lua/tls/https/reader.lua",
     ["tls.https.response"] = "lua/tls/https/response.lua",
     ["tls.https.pool"] = "lua/tls/https/pool.lua",
+    ["tls.https.proxy"] = "lua/tls/https/proxy.lua",
     ["tls.policy"] = "lua/tls/policy.lua",
     ["tls.strict"] = "lua/tls/strict.lua",
     ["tls.tofu"] = "lua/tls/tofu.lua",

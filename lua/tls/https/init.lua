@@ -16,6 +16,7 @@ local headers_mod = require "tls.https.headers"
 local reader = require "tls.https.reader"
 local response = require "tls.https.response"
 local pool_mod = require "tls.https.pool"
+local proxies = require "tls.https.proxy"
 
 local https = {
   _VERSION = "tls.https scm",
@@ -204,44 +205,6 @@ local function form_encode(t)
   return table.concat(parts, "&")
 end
 
---- Proxies
-
-local function no_proxy_match(u, list)
-  for entry in list:gmatch("[^,%s]+") do
-    entry = entry:lower()
-    if entry == "*" then return true end
-    local host, port = entry:match("^%[?([^%]]-)%]?:(%d+)$")
-    if not host then host = entry:gsub("^%[(.*)%]$", "%1") end
-    host = host:gsub("^%*?%.", "")
-    if (not port or tonumber(port) == u.port)
-      and (u.host == host or u.host:sub(-#host - 1) == "." .. host) then
-      return true
-    end
-  end
-  return false
-end
-
--- The proxy for URL u: parsed proxy URL | nil | nil, message
-local function proxy_for(u, st)
-  local p, np = st.proxy, st.no_proxy
-  if p == false or u.scheme ~= "https" then return nil end
-  if p == nil then
-    p = os.getenv("https_proxy") or os.getenv("HTTPS_PROXY")
-    if not p or p == "" then return nil end
-    if np == nil then np = os.getenv("no_proxy") or os.getenv("NO_PROXY") end
-  end
-  if np and no_proxy_match(u, np) then return nil end
-  local text = p
-  if not p:match("^%a[%w+.-]*://") then p = "http://" .. p end
-  if p:match("^https://") then
-    return nil, "proxy: https:// proxy URLs are not supported (" .. text
-      .. "); give the proxy as http://host:port (CONNECT still carries TLS end to end)"
-  end
-  local pu, err = urlmod.parse(p)
-  if not pu then return nil, "proxy: " .. err end
-  return pu
-end
-
 --- Connections
 
 -- The TLS config for this call's connections, built on first need through
@@ -265,59 +228,6 @@ local function tls_options(st, u, timeout)
   return { config = st.cfg, servername = st.servername_for(u), policy = st.policy, timeout = timeout }
 end
 
--- Ask proxy socket s for a tunnel to u: true | nil, err
-local function send_connect(s, u, pu, st)
-  local auth = urlmod.authority(u, true)
-  local req = { "CONNECT " .. auth .. " HTTP/1.1", "Host: " .. auth, "User-Agent: " .. https.USERAGENT }
-  if pu.user then
-    local b64 = require "tls.base64"
-    req[#req + 1] = "Proxy-Authorization: Basic " .. b64.encode(pu.user .. ":" .. (pu.password or ""))
-  end
-  req[#req + 1] = "\r\n"
-  local t = limit(st, st.timeout)
-  if not t then return nil, "timeout" end
-  s:settimeout(t)
-  local ok, err = s:send(table.concat(req, "\r\n"))
-  if not ok then return nil, err == "timeout" and "timeout" or ("proxy: " .. tostring(err)) end
-  return true
-end
-
--- The proxy's answer to CONNECT, within the header limits: true | nil, err
-local function read_connect_answer(s, u, pu, st)
-  local r = reader.new(s, st.timeout, st.deadline, now)
-  local line, err = r:line(st.max_header_size)
-  if not line then
-    if err == "timeout" then return nil, "timeout" end
-    return nil, "proxy: no answer to CONNECT (" .. tostring(err) .. ")"
-  end
-  local code, reason = line:match("^HTTP/%d%.%d (%d%d%d)%s?(.*)$")
-  if not code then return nil, "proxy: malformed answer to CONNECT: " .. quote(line) end
-  local total, count = #line, 0
-  repeat
-    count = count + 1
-    if count > st.max_headers + 1 then
-      return nil, "proxy: over " .. st.max_headers .. " header lines in the answer to CONNECT (option max_headers)"
-    end
-    line, err = r:line(st.max_header_size)
-    if not line then
-      return nil, err == "timeout" and "timeout" or ("proxy: truncated answer to CONNECT (" .. tostring(err) .. ")")
-    end
-    total = total + #line + 2
-    if total > st.max_header_size then
-      return nil, "proxy: header block over " .. st.max_header_size .. " bytes"
-    end
-  until line == ""
-  if code ~= "200" then
-    if code == "407" then
-      return nil, ("proxy: authentication required (407 %s)%s"):format(reason,
-        pu.user and "; the proxy refused the credentials" or "; give them as http://user:pass@host:port")
-    end
-    return nil, ("proxy: CONNECT %s refused: %s %s"):format(urlmod.authority(u, true), code, reason)
-  end
-  if r:buffered() > 0 then return nil, "proxy: sent data after its answer to CONNECT" end
-  return true
-end
-
 -- A CONNECT tunnel through proxy pu to u, then TLS over it: conn | nil, err
 local function tunnel(u, pu, st, ct, ht)
   local socket, serr = need_socket("CONNECT proxies")
@@ -331,8 +241,11 @@ local function tunnel(u, pu, st, ct, ht)
     return nil, ("proxy: cannot connect to %s port %d: %s"):format(pu.host, pu.port, tostring(err))
   end
   s:setoption("tcp-nodelay", true)
-  ok, err = send_connect(s, u, pu, st)
-  if ok then ok, err = read_connect_answer(s, u, pu, st) end
+  local t = limit(st, st.timeout)
+  if not t then s:close(); return nil, "timeout" end
+  s:settimeout(t)
+  ok, err = proxies.send_connect(s, u, pu, https.USERAGENT)
+  if ok then ok, err = proxies.read_connect_answer(reader.new(s, st.timeout, st.deadline, now), u, pu, st) end
   if not ok then s:close(); return nil, err end
   local conn
   conn, err = tls.wrap(s, tls_options(st, u, ht))
@@ -593,7 +506,7 @@ local idempotent = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS
 
 local function exchange(st, hop)
   local u = hop.url
-  local pu, err = proxy_for(u, st)
+  local pu, err = proxies.for_url(u, st.proxy, st.no_proxy)
   if err then return nil, err end
   local key = pool_key(st, u, pu)
   local stats = the_pool.stats
