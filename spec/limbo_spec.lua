@@ -1,24 +1,15 @@
 -- `make limbo` (spec/conformance/limbo.lua) guards the conformance results:
 -- these specs check that the guard itself works, on the real suite.
 
+local pki = require "support.pki"
+local proc = require "support.proc"
+
+local read, write = pki.read, pki.write
+
+-- out, ok
 local function sh(cmd)
-  local p = assert(io.popen(cmd .. " 2>&1"))
-  local out = p:read("*a")
-  local ok = p:close()
-  return out, ok
-end
-
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function write(path, s)
-  local f = assert(io.open(path, "wb"))
-  f:write(s)
-  f:close()
+  local out, status = proc.run(cmd)
+  return out, status == 0
 end
 
 local have_faketime = os.execute("command -v faketime >/dev/null 2>&1")

@@ -4,11 +4,11 @@
 -- OpenSSL does not check. Each rule names its reference in its message.
 --
 --   tls.connect(host, 443, { policy = tls.policy.strict })
---   --> nil, "policy: strict: serial: the leaf's serial number is zero (RFC 5280 4.1.2.2)"
+--   --> nil, "policy: strict: serial: the leaf serial number is zero (RFC 5280 4.1.2.2)"
 --
--- The rules look at the certificates the policy is given (the leaf first,
--- then the CA certificates above it) and, when the connection reports it,
--- at the trust anchor the path ended at. A rule only ever refuses: it never
+-- The rules look at the verified path tls.policy gives its rules (the leaf
+-- first, then the CA certificates above it) and, when tls.policy found it, at
+-- the trust anchor the path ended at (path.anchor). A rule only ever refuses: it never
 -- makes a certificate acceptable that libtls refused.
 
 local asn1 = require "tls.asn1"
@@ -85,8 +85,6 @@ end
 local function wildcard_within_subtree(rest, base)
   return in_dns_subtree(rest, base)
 end
-
-local function ip_bytes(text) return policy.ip_bytes(text) end
 
 local function ip_in_subnet(addr, subnet)
   local n = #addr
@@ -173,7 +171,7 @@ local function nc_violation(nc, san)
     end
   end
   for _, text in ipairs(san.ip) do
-    local addr = ip_bytes(text)
+    local addr = policy.ip_bytes(text)
     if addr then
       for _, c in ipairs(nc.excluded or {}) do
         if c.kind == "ip" and ip_in_subnet(addr, c.value) then
