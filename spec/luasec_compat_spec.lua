@@ -232,6 +232,22 @@ describe("tls.luasec keeps lua-tls's checks", function()
     assert.matches("^verify:.*other%.test", err)
   end)
 
+  it("https.request verifies the server, where LuaSec's default is verify = \"none\"", function()
+    local https = require "tls.luasec.https"
+    local port = proc.free_port()
+    server = proc.start(("lua5.4 spec/support/https_server.lua %d %s %s"):format(port,
+      quote(scratch .. "/certs/serverA.pem"), quote(scratch .. "/certs/serverAkey.pem")), { port = port })
+    local url = ("https://127.0.0.1:%d/x"):format(port)
+    local body, err = https.request(url)   -- the system trust store has no rootA
+    assert.is_nil(body)
+    assert.matches("verify:", err)
+    local t = {}
+    local one, code = https.request({ url = url, verify = "none", sink = require("ltn12").sink.table(t) })
+    assert.equal(1, one)
+    assert.equal(200, code)
+    assert.matches("path=/x", table.concat(t))
+  end)
+
   it("says what a non-blocking handshake waits for (conn:want)", function()
     -- a peer that accepts the TCP connection (backlog) and never answers
     local silent = assert(socket.bind("127.0.0.1", 0))
