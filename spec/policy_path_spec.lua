@@ -229,6 +229,30 @@ describe("tls.policy and the chain the peer sent", function()
       assert.equal("none", anchor_of(unsent, { insecure_noverifycert = true }))
     end)
 
+    it("checks at most 64 links per chain, and each chain's links once", function()
+      local core, calls = tls.core, 0
+      local real = core.x509_issued
+      finally(function() core.x509_issued = real end)
+      core.x509_issued = function(a, b) calls = calls + 1 return real(a, b) end
+      -- a leaf and 100 certificates that issued nothing of it
+      local sent = { tls.x509.parse(pki.read(pki.server.cert)) }
+      for i = 1, 100 do sent[i + 1] = { der = "not a certificate " .. i } end
+      local path = tls.policy.verified_path(sent, true)
+      assert.equal(1, #path)
+      assert.equal(64, calls)
+      -- a real chain, through a conn: the second connection checks no link again
+      local pem = pki.read(pki.chained.cert) .. "\n"  -- a text no earlier spec checked
+      local conn = { peer = function() return { chain_pem = pem } end }
+      local ctx = { mode = "client", verify_cert = true }
+      local p = tls.policy { require_san = false }
+      calls = 0
+      assert.is_true(p(conn, ctx))
+      local first = calls
+      assert.is_true(first > 0)
+      assert.is_true(p(conn, ctx))
+      assert.equal(first, calls)
+    end)
+
     it("key sizes count only the verified path: an appended weak certificate does not fail it", function()
       local weak = pki.leaf("weak-extra", { key = "rsa1024" })
       local port = serve(pki.server, { weak.cert }, "-cipher DEFAULT:@SECLEVEL=0")
