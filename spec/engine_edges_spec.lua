@@ -50,7 +50,7 @@ describe("engine lifecycle", function()
 
   it("until the certificate policy has run, receive and send refuse and hand the prefix back", function()
     local c, s = pair()
-    c:_setcheck(function() return true end)  -- what a policy option leaves before handshake()
+    c:setcheck(function() return true end)  -- what a policy option leaves before handshake()
     s:send("line\n")
     H.move(s, c)
     local data, err, partial = c:receive("*l", "pre")

@@ -499,7 +499,7 @@ describe("tls.policy", function()
 
     it("name_matches is the SNI matcher of conn:keypair(): one function, one answer", function()
       assert.equal(require("tls.hostname").matches, tls.policy.name_matches)
-      assert.equal(require("tls.hostname").matches, require("tls.server").match_name)
+      assert.equal(require("tls.hostname").matches, require("tls.sni").match_name)
     end)
 
     it("san_covers drops one trailing dot from the client's name, as a libtls client does", function()

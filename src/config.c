@@ -868,12 +868,20 @@ static int config_tostring(lua_State *L)
 	return 1;
 }
 
-/* cfg:_keypair_certs() -> {cert PEM, ...}: [1] is the default keypair,
- * the rest are SNI alternatives in the order libtls tries them. */
+/* cfg:keypair_certs() -> {cert PEM, ...}, a fresh list: [1] is the
+ * default keypair, the rest are SNI alternatives in the order libtls tries
+ * them (tls.sni applies libtls's rule to them). */
 static int config_keypair_certs(lua_State *L)
 {
+	lua_Integer i, n;
 	luaL_checkudata(L, 1, LTLS_CONFIG);
 	lua_getiuservalue(L, 1, 1);
+	n = (lua_Integer)lua_rawlen(L, -1);
+	lua_createtable(L, (int)n, 0);
+	for (i = 1; i <= n; i++) {
+		lua_rawgeti(L, -2, i);
+		lua_rawseti(L, -2, i);
+	}
 	return 1;
 }
 
@@ -905,7 +913,7 @@ void ltls_config_open(lua_State *L)
 	static const luaL_Reg methods[] = {
 		{ "has_keypair", config_has_keypair },
 		{ "insecure", config_insecure },
-		{ "_keypair_certs", config_keypair_certs },
+		{ "keypair_certs", config_keypair_certs },
 		{ NULL, NULL }
 	};
 	luaL_newmetatable(L, LTLS_CONFIG);

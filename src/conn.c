@@ -44,7 +44,8 @@ ltls_conn *ltls_conn_alloc(lua_State *L, int owner_idx, int mode)
 	c->timeout = -1;
 	c->mem_limit = LTLS_MEM_LIMIT_DEFAULT;
 	c->max_line = LTLS_MAX_LINE_DEFAULT;
-	c->mode = mode;
+	if (mode == LTLS_SERVER_CONN)
+		c->flags |= LTLS_F_SERVER;
 	luaL_setmetatable(L, LTLS_CONN);
 	lua_pushvalue(L, owner_idx);
 	lua_setiuservalue(L, -2, 1);
@@ -67,6 +68,14 @@ ltls_conn *ltls_checkconn(lua_State *L, int idx)
 	return luaL_checkudata(L, idx, LTLS_CONN);
 }
 
+static void set_flag(ltls_conn *c, unsigned flag, int on)
+{
+	if (on)
+		c->flags |= flag;
+	else
+		c->flags &= ~flag;
+}
+
 static ltls_conn *checkopen(lua_State *L)
 {
 	ltls_conn *c = ltls_checkconn(L, 1);
@@ -79,15 +88,16 @@ static void release(ltls_conn *c, int send_close_notify)
 {
 	if (c->ctx != NULL) {
 		/* one non-blocking attempt: __gc must never wait for the peer */
-		if (send_close_notify && c->handshake_done)
+		if (send_close_notify && c->state == LTLS_ESTABLISHED)
 			(void)tls_close(c->ctx);
 		tls_free(c->ctx);
 		c->ctx = NULL;
 	}
+	c->state = LTLS_CLOSED;
 	if (c->fd >= 0) {
 		close(c->fd);
 		c->fd = -1;
-		c->was_socket = 1;
+		c->flags |= LTLS_F_SOCKET;
 	}
 	free(c->rbuf);
 	c->rbuf = NULL;
@@ -195,7 +205,7 @@ static void push_failure(lua_State *L, ltls_conn *c, const char *what)
 {
 	const char *msg = c->ctx ? tls_error(c->ctx) : NULL;
 	/* a server verifies only when verify_client asks it to */
-	if (!c->handshake_done && (c->mode != LTLS_CLIENT || c->verify_enabled) &&
+	if (c->state == LTLS_HANDSHAKING && (c->flags & (LTLS_F_SERVER | LTLS_F_VERIFY)) &&
 	    msg != NULL && is_verify_error(msg)) {
 		/* OpenSSL's security level (a small key, a SHA-1 signature) is a
 		 * strength rule like tls.policy's, which refuses the same
@@ -209,7 +219,7 @@ static void push_failure(lua_State *L, ltls_conn *c, const char *what)
 	}
 	/* the libraries word this differently (http request, wrong version
 	 * number, protocol version): the bytes the peer sent say it plainly */
-	if (!c->handshake_done && peer_spoke_http(c)) {
+	if (c->state == LTLS_HANDSHAKING && peer_spoke_http(c)) {
 		lua_pushfstring(L, "%s: the peer speaks plain HTTP, not TLS (%s)", what,
 		    msg ? msg : "no TLS record");
 		return;
@@ -226,11 +236,11 @@ static void push_failure(lua_State *L, ltls_conn *c, const char *what)
 		lua_pushfstring(L, "%s: %s", what, strerror(c->io_errno));
 		return;
 	}
-	if (c->peer_eof && strcmp(what, "handshake") != 0) {
+	if ((c->flags & LTLS_F_PEER_EOF) && strcmp(what, "handshake") != 0) {
 		lua_pushliteral(L, "closed");
 		return;
 	}
-	if (c->peer_eof)
+	if (c->flags & LTLS_F_PEER_EOF)
 		lua_pushfstring(L, "%s: the peer closed the connection (%s)", what,
 		    msg ? msg : "without a TLS alert");
 	else
@@ -242,24 +252,56 @@ static int run_handshake(ltls_conn *c, double deadline)
 	/* A failed handshake stays failed: called again, libtls reports success
 	 * (after a fatal alert, with no peer certificate checked). tls_error()
 	 * still holds the first failure's message. */
-	if (c->handshake_failed)
+	if (c->failure[0] != '\0')
 		return E_FAIL;
 	for (;;) {
 		int r = tls_handshake(c->ctx);
 		if (r == 0) {
-			c->handshake_done = 1;
+			c->state = LTLS_ESTABLISHED;
 			c->want = 0;
 			return E_OK;
 		}
 		if ((r = settle(c, r, deadline)) != E_RETRY) {
-			if (r == E_FAIL)
-				c->handshake_failed = 1;
-			return r;
+			return r;  /* E_FAIL: push_error stores the failure, which is final */
 		}
 	}
 }
 
-/* conn:handshake() -> true | nil, err */
+static void close_conn(ltls_conn *c);
+
+/* The setcheck() check, run once the handshake is done: check(conn) ->
+ * true, or false/nil and a reason. It passes once (and is dropped), or the
+ * conn is closed and handshake() returns nil, "policy: <reason>". What the
+ * check raises propagates. */
+static int run_check(lua_State *L, ltls_conn *c)
+{
+	lua_settop(L, 1);
+	lua_getiuservalue(L, 1, 2);
+	lua_pushvalue(L, 1);
+	lua_call(L, 1, 2);
+	if (lua_toboolean(L, -2)) {
+		c->flags &= ~LTLS_F_CHECK;
+		lua_pushnil(L);
+		lua_setiuservalue(L, 1, 2);
+		lua_pushboolean(L, 1);
+		return 1;
+	}
+	close_conn(c);
+	if (lua_isnil(L, -1) || (lua_isboolean(L, -1) && !lua_toboolean(L, -1)))
+		lua_pushliteral(L, "rejected");
+	else
+		luaL_tolstring(L, -1, NULL);
+	if (strncmp(lua_tostring(L, -1), "policy:", 7) != 0) {
+		lua_pushliteral(L, "policy: ");
+		lua_insert(L, -2);
+		lua_concat(L, 2);
+	}
+	lua_pushnil(L);
+	lua_insert(L, -2);
+	return 2;
+}
+
+/* conn:handshake() -> true | nil, err; then the pending check, if any. */
 static int conn_handshake(lua_State *L)
 {
 	ltls_conn *c = ltls_checkconn(L, 1);
@@ -269,18 +311,16 @@ static int conn_handshake(lua_State *L)
 		lua_pushliteral(L, "closed");
 		return 2;
 	}
-	if (c->handshake_done) {
-		lua_pushboolean(L, 1);
-		return 1;
+	if (c->state == LTLS_HANDSHAKING &&
+	    (r = run_handshake(c, ltls_deadline(c->timeout))) != E_OK) {
+		lua_pushnil(L);
+		push_error(L, c, r, "handshake");
+		return 2;
 	}
-	r = run_handshake(c, ltls_deadline(c->timeout));
-	if (r == E_OK) {
-		lua_pushboolean(L, 1);
-		return 1;
-	}
-	lua_pushnil(L);
-	push_error(L, c, r, "handshake");
-	return 2;
+	if (c->flags & LTLS_F_CHECK)
+		return run_check(L, c);
+	lua_pushboolean(L, 1);
+	return 1;
 }
 
 /* One tls_read into dst, which has room for a whole record, waiting as the
@@ -300,9 +340,9 @@ static ssize_t read_record(ltls_conn *c, char *dst, double deadline)
 		 * libtls returns 0 (with TLS_EOF_NO_CLOSE_NOTIFY), so the
 		 * transport's own state decides, not the library's wording. */
 		if (n == 0)
-			return c->peer_eof ? E_TRUNCATED : E_CLOSED;
+			return (c->flags & LTLS_F_PEER_EOF) ? E_TRUNCATED : E_CLOSED;
 		if ((n = settle(c, n, deadline)) != E_RETRY) {
-			if (n == E_FAIL && (c->peer_eof || is_disconnect(c->io_errno)) &&
+			if (n == E_FAIL && ((c->flags & LTLS_F_PEER_EOF) || is_disconnect(c->io_errno)) &&
 			    !peer_alerted(c))
 				return E_TRUNCATED;
 			return n;
@@ -499,7 +539,7 @@ static int recv_direct(lua_State *L, ltls_conn *c, double deadline)
 	size_t have;
 	if (n <= 0 || (size_t)n > LTLS_RBUF_SIZE)
 		return -1;
-	if (c->rbuf == NULL && !c->long_records) {  /* nothing buffered */
+	if (c->rbuf == NULL && !(c->flags & LTLS_F_LONG_RECORDS)) {  /* nothing buffered */
 		size_t take;
 		int r;
 		c->rbuf = stack;  /* taken back below, before any Lua call */
@@ -507,7 +547,7 @@ static int recv_direct(lua_State *L, ltls_conn *c, double deadline)
 		have = r == E_OK ? c->rlast : 0;
 		c->rbuf = NULL;
 		c->rfirst = c->rlast = 0;
-		c->long_records = have > (size_t)n;
+		set_flag(c, LTLS_F_LONG_RECORDS, have > (size_t)n);
 		/* a record shorter than n is kept whole for the general path */
 		take = have >= (size_t)n ? (size_t)n : 0;
 		/* out of memory: the record is lost, so the failure is final, and
@@ -525,7 +565,7 @@ static int recv_direct(lua_State *L, ltls_conn *c, double deadline)
 		int r = fill(c, deadline);
 		if (r != E_OK)
 			return direct_failed(L, c, r);
-		c->long_records = c->rlast > (size_t)n;
+		set_flag(c, LTLS_F_LONG_RECORDS, c->rlast > (size_t)n);
 	}
 	have = c->rlast - c->rfirst;
 	if (have < (size_t)n)
@@ -569,14 +609,14 @@ static int receive(lua_State *L)
 	if (c->failure[0] != '\0')  /* final: libtls is not called again */
 		return failed(L, c, prefix, plen);
 	deadline = ltls_deadline(c->timeout);
-	if (!c->handshake_done && (r = run_handshake(c, deadline)) != E_OK) {
+	if (c->state == LTLS_HANDSHAKING && (r = run_handshake(c, deadline)) != E_OK) {
 		lua_pushnil(L);
 		push_error(L, c, r, "handshake");
 		lua_pushlstring(L, prefix, plen);
 		return 3;
 	}
 	/* a failed handshake reports itself, not the policy that never ran */
-	if (c->check_pending) {
+	if (c->flags & LTLS_F_CHECK) {
 		lua_pushnil(L);
 		lua_pushliteral(L, "policy: the certificate policy has not run yet; "
 		    "call conn:handshake() before receive()");
@@ -671,14 +711,14 @@ static int conn_send(lua_State *L)
 		return 3;
 	}
 	deadline = ltls_deadline(c->timeout);
-	if (!c->handshake_done && (r = run_handshake(c, deadline)) != E_OK) {
+	if (c->state == LTLS_HANDSHAKING && (r = run_handshake(c, deadline)) != E_OK) {
 		lua_pushnil(L);
 		push_error(L, c, r, "handshake");
 		lua_pushinteger(L, (lua_Integer)start);
 		return 3;
 	}
 	/* a failed handshake reports itself, not the policy that never ran */
-	if (c->check_pending) {
+	if (c->flags & LTLS_F_CHECK) {
 		lua_pushnil(L);
 		lua_pushliteral(L, "policy: the certificate policy has not run yet; "
 		    "call conn:handshake() before send()");
@@ -728,11 +768,10 @@ static int conn_send(lua_State *L)
 	return 3;
 }
 
-/* conn:close() -> true; sends close_notify within the timeout, then frees. */
-static int conn_close(lua_State *L)
+/* Send close_notify within the timeout (5 s at most), then free. */
+static void close_conn(ltls_conn *c)
 {
-	ltls_conn *c = ltls_checkconn(L, 1);
-	if (c->ctx != NULL && c->handshake_done) {
+	if (c->state == LTLS_ESTABLISHED) {
 		double deadline = ltls_deadline(c->timeout < 0 || c->timeout > 5 ? 5 : c->timeout);
 		for (;;) {
 			int r = tls_close(c->ctx);
@@ -742,6 +781,12 @@ static int conn_close(lua_State *L)
 		}
 	}
 	release(c, 0);
+}
+
+/* conn:close() -> true */
+static int conn_close(lua_State *L)
+{
+	close_conn(ltls_checkconn(L, 1));
 	lua_pushboolean(L, 1);
 	return 1;
 }
@@ -827,7 +872,7 @@ static int conn_dirty(lua_State *L)
 static int conn_info(lua_State *L)
 {
 	ltls_conn *c = checkopen(L);
-	if (!c->handshake_done) {
+	if (c->state != LTLS_ESTABLISHED) {
 		lua_pushnil(L);
 		lua_pushliteral(L, "handshake not done");
 		return 2;
@@ -838,7 +883,7 @@ static int conn_info(lua_State *L)
 static int conn_peer(lua_State *L)
 {
 	ltls_conn *c = checkopen(L);
-	if (!c->handshake_done) {
+	if (c->state != LTLS_ESTABLISHED) {
 		lua_pushnil(L);
 		lua_pushliteral(L, "handshake not done");
 		return 2;
@@ -846,17 +891,50 @@ static int conn_peer(lua_State *L)
 	return ltls_push_peer(L, c);
 }
 
-static int conn_tostring(lua_State *L)
+static const char *mode_of(const ltls_conn *c)
+{
+	return (c->flags & LTLS_F_SERVER) ? "server" : "client";
+}
+
+static int is_socket(const ltls_conn *c)
+{
+	return c->fd >= 0 || (c->flags & LTLS_F_SOCKET);
+}
+
+/* conn:mode() -> "client" | "server" */
+static int conn_mode(lua_State *L)
+{
+	lua_pushstring(L, mode_of(ltls_checkconn(L, 1)));
+	return 1;
+}
+
+/* conn:kind() -> "socket" (it has, or had, a descriptor) | "engine" */
+static int conn_kind(lua_State *L)
+{
+	lua_pushstring(L, is_socket(ltls_checkconn(L, 1)) ? "socket" : "engine");
+	return 1;
+}
+
+/* conn:config() -> the tls.config the conn was made from: a client's own,
+ * a server-side conn's server's (uservalue 1 of each) */
+static int conn_config(lua_State *L)
 {
 	ltls_conn *c = ltls_checkconn(L, 1);
-	const char *state = c->ctx == NULL ? "closed" :
-	    c->handshake_done ? "established" : "handshaking";
-	if (c->fd >= 0 || c->was_socket)
+	lua_getiuservalue(L, 1, 1);
+	if (c->flags & LTLS_F_SERVER)
+		lua_getiuservalue(L, -1, 1);
+	return 1;
+}
+
+static int conn_tostring(lua_State *L)
+{
+	static const char *const states[] = { "handshaking", "established", "closed" };
+	ltls_conn *c = ltls_checkconn(L, 1);
+	if (is_socket(c))
 		lua_pushfstring(L, "tls.conn (%s, %s, fd %d): %p",
-		    c->mode == LTLS_CLIENT ? "client" : "server", state, c->fd, (void *)c);
+		    mode_of(c), states[c->state], c->fd, (void *)c);
 	else
-		lua_pushfstring(L, "tls.engine (%s, %s): %p",
-		    c->mode == LTLS_CLIENT ? "client" : "server", state, (void *)c);
+		lua_pushfstring(L, "tls.engine (%s, %s): %p", mode_of(c), states[c->state], (void *)c);
 	return 1;
 }
 
@@ -864,7 +942,7 @@ static int conn_tostring(lua_State *L)
  * over memory: a handshake begun through feed()/drain() cannot move. */
 static void check_no_transport(lua_State *L, ltls_conn *c, const char *what)
 {
-	if (c->fd >= 0 || c->handshake_done || ltls_membuf_len(&c->in) || ltls_membuf_len(&c->out))
+	if (c->fd >= 0 || c->state != LTLS_HANDSHAKING || ltls_membuf_len(&c->in) || ltls_membuf_len(&c->out))
 		luaL_error(L, "%s: the connection already has a transport", what);
 }
 
@@ -888,7 +966,7 @@ static int conn_connect(lua_State *L)
 	double timeout = ltls_opttimeout(L, 4);
 	char err[256];
 	int fd;
-	if (c->mode != LTLS_CLIENT)
+	if (c->flags & LTLS_F_SERVER)
 		return luaL_error(L, "connect: only a client connection can connect "
 		    "(a server's comes from listener:accept() or tls.wrap)");
 	check_no_transport(L, c, "connect");
@@ -917,7 +995,7 @@ static int conn_feed(lua_State *L)
 		lua_pushliteral(L, "closed");
 		return 2;
 	}
-	if (c->in_eof)
+	if (c->flags & LTLS_F_INPUT_ENDED)
 		return luaL_error(L, "feed: input was already ended with feed_eof()");
 	if ((r = ltls_membuf_push(&c->in, p, n, c->mem_limit)) != 0) {
 		lua_pushnil(L);
@@ -939,7 +1017,7 @@ static int conn_feed(lua_State *L)
 static int conn_feed_eof(lua_State *L)
 {
 	ltls_conn *c = ltls_checkconn(L, 1);
-	c->in_eof = 1;
+	c->flags |= LTLS_F_INPUT_ENDED;
 	return 0;
 }
 
@@ -1009,7 +1087,7 @@ int ltls_conn_client(lua_State *L)
 	int r;
 	/* the allocation may have run a finalizer that closed the config */
 	cfg = ltls_checkconfig(L, 1);
-	c->verify_enabled = verify;
+	set_flag(c, LTLS_F_VERIFY, verify);
 	if ((r = start_client(L, c, cfg, servername)) != 0)
 		return r;
 	return 1;
@@ -1027,43 +1105,42 @@ int ltls_conn_start_server(lua_State *L, ltls_conn *c, ltls_server *s)
 	return 0;
 }
 
-/* conn:_setcheck(v): v (a policy) must be run by the Lua layer after the
- * handshake; until _setcheck(nil), receive and send refuse to move data. */
+/* conn:setcheck(check): check(conn) must pass before data flows. The next
+ * handshake() that finds the handshake done runs it (see run_check); until
+ * it passed, receive and send refuse. setcheck(nil) drops it. */
 static int conn_setcheck(lua_State *L)
 {
-	ltls_conn *c = ltls_checkconn(L, 1);
+	ltls_conn *c = checkopen(L);
 	lua_settop(L, 2);
-	c->check_pending = !lua_isnil(L, 2);
+	if (!lua_isnil(L, 2) && lua_type(L, 2) != LUA_TFUNCTION &&
+	    luaL_getmetafield(L, 2, "__call") == LUA_TNIL)
+		luaL_argerror(L, 2, "a function, a callable or nil expected");
+	lua_settop(L, 2);
+	set_flag(c, LTLS_F_CHECK, !lua_isnil(L, 2));
 	lua_setiuservalue(L, 1, 2);
 	return 0;
 }
 
-/* conn:_server() -> the tls.server a server-side conn came from (its
- * uservalue 1), so the Lua layer can tell which keypair SNI chose; or nil. */
-static int conn_server(lua_State *L)
+/* core.interpose(name, fn) -> the method it replaces (or nil): the one way
+ * the Lua layer adds or wraps a conn method (cqueues' interpose). */
+int ltls_conn_interpose(lua_State *L)
 {
-	ltls_conn *c = ltls_checkconn(L, 1);
-	if (c->mode != LTLS_SERVER_CONN) {
-		lua_pushnil(L);
-		return 1;
-	}
-	lua_getiuservalue(L, 1, 1);
-	return 1;
-}
-
-static int conn_getcheck(lua_State *L)
-{
-	ltls_checkconn(L, 1);
-	lua_getiuservalue(L, 1, 2);
+	const char *name = luaL_checkstring(L, 1);
+	luaL_checktype(L, 2, LUA_TFUNCTION);
+	luaL_getmetatable(L, LTLS_CONN);
+	lua_getfield(L, -1, "__index");
+	lua_getfield(L, -1, name);
+	lua_pushvalue(L, 2);
+	lua_setfield(L, -3, name);
 	return 1;
 }
 
 static const luaL_Reg conn_methods[] = {
-	{ "_setcheck", conn_setcheck },
-	{ "_getcheck", conn_getcheck },
-	{ "_server", conn_server },
+	{ "setcheck", conn_setcheck },
+	{ "mode", conn_mode },
+	{ "kind", conn_kind },
+	{ "config", conn_config },
 	{ "handshake", conn_handshake },
-	{ "_handshake", conn_handshake },  /* the C one, under init.lua's wrapper */
 	{ "receive", conn_receive },
 	{ "send", conn_send },
 	{ "close", conn_close },

@@ -53,6 +53,22 @@ static int core_timeout_problem(lua_State *L)
 	return 1;
 }
 
+/* core.type(v) -> the type name of one of the core's objects ("tls.config",
+ * "tls.server", "tls.conn", "tls.listen_socket"), or nil: what Lua checks
+ * instead of comparing metatables out of the registry. */
+static int core_type(lua_State *L)
+{
+	static const char *const names[] = { LTLS_CONFIG, LTLS_SERVER, LTLS_CONN, LTLS_LISTENER, NULL };
+	const char *const *n;
+	for (n = names; *n != NULL; n++)
+		if (luaL_testudata(L, 1, *n) != NULL) {
+			lua_pushstring(L, *n);
+			return 1;
+		}
+	lua_pushnil(L);
+	return 1;
+}
+
 /* core.now() -> seconds on the monotonic clock, for Lua-side deadlines */
 static int core_now(lua_State *L)
 {
@@ -72,6 +88,8 @@ LTLS_EXPORT int luaopen_tls_core(lua_State *L)
 		{ "replace_file", ltls_replace_file },
 		{ "mkdir", ltls_mkdir },
 		{ "timeout_problem", core_timeout_problem },
+		{ "type", core_type },
+		{ "interpose", ltls_conn_interpose },
 		{ NULL, NULL }
 	};
 	if (tls_init() != 0)

@@ -18,7 +18,7 @@
 #define LTLS_CONFIG   "tls.config"
 #define LTLS_SERVER   "tls.server"
 #define LTLS_CONN     "tls.conn"
-#define LTLS_LISTENER "tls.listener"
+#define LTLS_LISTENER "tls.listen_socket"  /* core.listen; tls.listen wraps it */
 
 /* Plaintext bytes kept between receive() calls (lines, partial reads). */
 #define LTLS_RBUF_SIZE 16384
@@ -65,29 +65,39 @@ typedef struct ltls_membuf {
 
 enum { LTLS_CLIENT = 0, LTLS_SERVER_CONN = 1 };
 
+/* A conn's life cycle. A failure (failure[] set) is final in any state:
+ * send and receive repeat it without calling libtls. */
+enum ltls_state {
+	LTLS_HANDSHAKING,        /* until tls_handshake succeeds */
+	LTLS_ESTABLISHED,        /* data may flow (once a check has passed) */
+	LTLS_CLOSED              /* the context is freed; only close/gc remain */
+};
+
+/* ltls_conn.flags: what is true of a conn besides its state. */
+#define LTLS_F_SERVER       0x01  /* the server side (else the client) */
+#define LTLS_F_SOCKET       0x02  /* has, or had before closing, a descriptor */
+#define LTLS_F_VERIFY       0x04  /* a client that verifies: classify its failures */
+#define LTLS_F_CHECK        0x08  /* a setcheck() check must pass before data flows */
+#define LTLS_F_PEER_EOF     0x10  /* the transport saw the end of the stream */
+#define LTLS_F_INPUT_ENDED  0x20  /* engine: feed_eof() marked the end of input */
+#define LTLS_F_LONG_RECORDS 0x40  /* the last record read outgrew the count asked for */
+
 typedef struct ltls_conn {
-	struct tls *ctx;
+	struct tls *ctx;         /* NULL once LTLS_CLOSED */
 	int fd;                  /* -1: memory transport (engine) */
-	int mode;                /* LTLS_CLIENT or LTLS_SERVER_CONN */
-	int handshake_done;
-	int handshake_failed;    /* a handshake error is final: never retried */
-	int was_socket;          /* had a descriptor (tostring after close) */
+	enum ltls_state state;
+	unsigned flags;          /* LTLS_F_* */
 	char failure[256];       /* the first fatal error, repeated after it */
 	int want;                /* 0, TLS_WANT_POLLIN or TLS_WANT_POLLOUT */
 	int io_errno;            /* errno of the last transport failure */
-	int peer_eof;            /* transport saw end of stream */
 	char head[8];            /* the peer's first bytes: plain HTTP shows in them */
 	unsigned char head_len;
-	int verify_enabled;      /* client verifies the peer: classify failures */
-	int check_pending;       /* a Lua-side check (policy) must pass before data flows */
 	double timeout;          /* seconds; < 0 blocks */
 	/* plaintext receive buffer */
 	size_t rfirst, rlast;
-	int long_records;        /* the last record read outgrew the count asked for */
 	/* memory transport */
 	ltls_membuf in, out;
 	size_t mem_limit;
-	int in_eof;              /* engine: feed(nil) marked end of input */
 	/* LTLS_RBUF_SIZE bytes, allocated when a read needs it and freed once
 	 * receive() has handed everything out: idle connections hold none */
 	char *rbuf;
@@ -115,6 +125,7 @@ int ltls_conn_client(lua_State *L);
 ltls_conn *ltls_checkconn(lua_State *L, int idx);
 void ltls_conn_open(lua_State *L);
 int ltls_conn_start_server(lua_State *L, ltls_conn *c, ltls_server *s);
+int ltls_conn_interpose(lua_State *L);
 
 /* transport.c: the libtls callbacks and the wait between wants */
 ssize_t ltls_read_cb(struct tls *ctx, void *buf, size_t len, void *arg);

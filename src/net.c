@@ -16,9 +16,9 @@
 
 #include "ltls.h"
 
-typedef struct ltls_listener {
+typedef struct ltls_listen_socket {
 	int fd;
-} ltls_listener;
+} ltls_listen_socket;
 
 /* Push the address and port of ss, as text and integer. */
 static void push_address(lua_State *L, const struct sockaddr_storage *ss)
@@ -108,7 +108,7 @@ int ltls_listen(lua_State *L)
 	const char *port = luaL_checkstring(L, 2);
 	int backlog = (int)luaL_optinteger(L, 3, 128);
 	struct addrinfo hints, *res, *ai;
-	ltls_listener *l;
+	ltls_listen_socket *l;
 	int rc, one = 1, saved = 0;
 
 	l = lua_newuserdatauv(L, sizeof(*l), 0);
@@ -150,11 +150,11 @@ int ltls_listen(lua_State *L)
 	return 1;
 }
 
-static ltls_listener *checklistener(lua_State *L)
+static ltls_listen_socket *check_listen_socket(lua_State *L)
 {
-	ltls_listener *l = luaL_checkudata(L, 1, LTLS_LISTENER);
+	ltls_listen_socket *l = luaL_checkudata(L, 1, LTLS_LISTENER);
 	if (l->fd < 0)
-		luaL_error(L, "attempt to use a closed tls listener");
+		luaL_error(L, "attempt to use a closed tls listening socket");
 	return l;
 }
 
@@ -162,7 +162,7 @@ static ltls_listener *checklistener(lua_State *L)
  * peer address, peer port | nil, "timeout" | nil, message */
 static int listener_accept(lua_State *L)
 {
-	ltls_listener *l = checklistener(L);
+	ltls_listen_socket *l = check_listen_socket(L);
 	ltls_server *s = ltls_checkserver(L, 2);
 	double timeout = ltls_opttimeout(L, 3);
 	double deadline = ltls_deadline(timeout);
@@ -210,7 +210,7 @@ static int listener_accept(lua_State *L)
 
 static int listener_getfd(lua_State *L)
 {
-	ltls_listener *l = luaL_checkudata(L, 1, LTLS_LISTENER);
+	ltls_listen_socket *l = luaL_checkudata(L, 1, LTLS_LISTENER);
 	lua_pushinteger(L, l->fd);
 	return 1;
 }
@@ -218,7 +218,7 @@ static int listener_getfd(lua_State *L)
 /* listener:getsockname() -> address, port (the port the system picked for 0) */
 static int listener_getsockname(lua_State *L)
 {
-	ltls_listener *l = checklistener(L);
+	ltls_listen_socket *l = check_listen_socket(L);
 	struct sockaddr_storage ss;
 	socklen_t slen = sizeof(ss);
 	if (getsockname(l->fd, (struct sockaddr *)&ss, &slen) != 0) {
@@ -232,7 +232,7 @@ static int listener_getsockname(lua_State *L)
 
 static int listener_close(lua_State *L)
 {
-	ltls_listener *l = luaL_checkudata(L, 1, LTLS_LISTENER);
+	ltls_listen_socket *l = luaL_checkudata(L, 1, LTLS_LISTENER);
 	if (l->fd >= 0) {
 		close(l->fd);
 		l->fd = -1;
@@ -243,11 +243,11 @@ static int listener_close(lua_State *L)
 
 static int listener_tostring(lua_State *L)
 {
-	ltls_listener *l = luaL_checkudata(L, 1, LTLS_LISTENER);
+	ltls_listen_socket *l = luaL_checkudata(L, 1, LTLS_LISTENER);
 	if (l->fd < 0)
-		lua_pushfstring(L, "tls.listener (closed): %p", (void *)l);
+		lua_pushfstring(L, "tls.listen_socket (closed): %p", (void *)l);
 	else
-		lua_pushfstring(L, "tls.listener (fd %d): %p", l->fd, (void *)l);
+		lua_pushfstring(L, "tls.listen_socket (fd %d): %p", l->fd, (void *)l);
 	return 1;
 }
 

@@ -71,7 +71,7 @@ static int server_wrap(lua_State *L)
 	return 1;
 }
 
-/* server:_config() -> the tls.config it was configured with */
+/* server:config() -> the tls.config it was configured with */
 static int server_config(lua_State *L)
 {
 	luaL_checkudata(L, 1, LTLS_SERVER);
@@ -105,7 +105,7 @@ void ltls_server_open(lua_State *L)
 	static const luaL_Reg methods[] = {
 		{ "engine", server_engine },
 		{ "wrap", server_wrap },
-		{ "_config", server_config },
+		{ "config", server_config },
 		{ NULL, NULL }
 	};
 	luaL_newmetatable(L, LTLS_SERVER);

@@ -110,8 +110,8 @@ ssize_t ltls_read_cb(struct tls *ctx, void *buf, size_t len, void *arg)
 	if (c->fd < 0) {
 		size_t avail = ltls_membuf_len(&c->in);
 		if (avail == 0) {
-			if (c->in_eof) {
-				c->peer_eof = 1;
+			if (c->flags & LTLS_F_INPUT_ENDED) {
+				c->flags |= LTLS_F_PEER_EOF;
 				return 0;
 			}
 			return TLS_WANT_POLLIN;
@@ -136,7 +136,7 @@ ssize_t ltls_read_cb(struct tls *ctx, void *buf, size_t len, void *arg)
 		return -1;
 	}
 	if (n == 0)
-		c->peer_eof = 1;
+		c->flags |= LTLS_F_PEER_EOF;
 	else if (c->head_len < sizeof(c->head))
 		keep_head(c, buf, (size_t)n);
 	return n;

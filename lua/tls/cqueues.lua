@@ -29,7 +29,6 @@ local EAGAIN, EPIPE, ECONNRESET = errno.EAGAIN, errno.EPIPE, errno.ECONNRESET
 
 local M = { _VERSION = tls._VERSION }
 
-local conn_mt = debug.getregistry()["tls.conn"]
 
 -- Largest read from the socket per wakeup: one full TLS record.
 local READ_CHUNK = 16384 + 512
@@ -173,7 +172,7 @@ end
 -- socket, required for an engine and only for one), timeout (seconds per
 -- operation; nil waits forever). The conn is switched to non-blocking mode.
 function M.wrap(conn, opts)
-  if getmetatable(conn) ~= conn_mt then
+  if tls.core.type(conn) ~= "tls.conn" then
     error("tls.cqueues.wrap: expected a tls conn or engine, got " .. tostring(conn), 2)
   end
   opts = opts or {}
@@ -187,7 +186,7 @@ function M.wrap(conn, opts)
   end
   check_timeout(opts.timeout, "tls.cqueues.wrap")
   local self = setmetatable({ conn = conn, timeout = opts.timeout, _unsent = "" }, Conn)
-  local is_engine = tostring(conn):find("^tls%.engine") ~= nil
+  local is_engine = conn:kind() == "engine"
   if is_engine then
     local sock = opts.socket
     if sock == nil or type(sock.recv) ~= "function" or type(sock.send) ~= "function"

@@ -18,9 +18,6 @@ local conn_options = {
   connect_timeout = true,
 }
 
-local conn_mt = debug.getregistry()["tls.conn"]
-local methods = conn_mt.__index
-
 -- Configs built from options are cached by their values, so a loop over
 -- tls.connect(host, port, opts) does not build one per connection (libtls's
 -- tls_config_new and tls_config_set_ciphers each make a throwaway OpenSSL
@@ -74,7 +71,7 @@ local function config_of(opts, where)
       error(where .. ": give either config = cfg or config options such as '"
         .. tostring(k) .. "', not both", 3)
     end
-    if getmetatable(given) ~= debug.getregistry()["tls.config"] then
+    if core.type(given) ~= "tls.config" then
       error(where .. ": option 'config' must be a tls.config, got " .. type(given), 3)
     end
     return given
@@ -185,32 +182,12 @@ local function policy_for(opts, mode)
   return default_policy
 end
 
--- (the C handshake under its own name: loading this file twice, as busted's
--- insulation does, must not stack wrappers)
-local c_handshake = methods._handshake
-
--- conn:handshake() -> true | nil, err. Runs the pending policy once.
-function methods.handshake(conn)
-  local ok, err = c_handshake(conn)
-  if not ok then return nil, err end
-  local check = conn:_getcheck()
-  if check == nil then return true end
-  local passed, reason = check(conn)
-  if passed then
-    conn:_setcheck(nil)
-    return true
-  end
-  conn:close()
-  reason = tostring(reason or "rejected")
-  if not reason:find("^policy:") then reason = "policy: " .. reason end
-  return nil, reason
-end
-
 -- conn:keypair() -> index, details of the keypair the server side chose
--- by SNI (libtls does not say; tls.server applies libtls's rule).
-function methods.keypair(conn)
-  return require("tls.server").keypair(conn)
-end
+-- by SNI (libtls does not say; tls.sni applies libtls's rule). Lua methods
+-- join the C ones through core.interpose, the one way to do so.
+core.interpose("keypair", function(conn)
+  return require("tls.sni").keypair(conn)
+end)
 
 --- Clients
 
@@ -228,7 +205,7 @@ local function new_client(cfg, opts, servername, host, port)
     -- verify_cert when it verified the chain against config's CAs.
     local ctx = { mode = "client", host = host, port = port, servername = servername,
       verify_name = not noname, verify_cert = not nocert, config = cfg }
-    conn:_setcheck(function(c) return policy(c, ctx) end)
+    conn:setcheck(function(c) return policy(c, ctx) end)
   end
   return conn
 end
@@ -306,7 +283,7 @@ function tls.wrap(sock, opts)
     if not conn then return nil, err end
     conn:settimeout(opts.timeout)
     local policy = policy_for(opts, "server")
-    if policy then conn:_setcheck(policy) end
+    if policy then conn:setcheck(policy) end
   end
   if luasocket and luasocket.setfd then luasocket:setfd(-1) end
   return conn
@@ -334,7 +311,7 @@ function tls.engine(opts)
     conn, err = server:engine()
     if conn then
       local policy = policy_for(opts, "server")
-      if policy then conn:_setcheck(policy) end
+      if policy then conn:setcheck(policy) end
     end
   end
   if not conn then return nil, err end
@@ -356,7 +333,8 @@ Listener.__index = Listener
 Listener.__name = "tls.listener"
 
 function Listener:__tostring()
-  return tostring(self.socket)
+  local fd = self.socket:getfd()
+  return fd >= 0 and ("tls.listener (fd " .. fd .. ")") or "tls.listener (closed)"
 end
 
 -- tls.listen(host, port, opts) -> listener | nil, err
@@ -396,7 +374,7 @@ function Listener:accept(timeout)
   local conn, addr, port = self.socket:accept(self.server, timeout)
   if not conn then return nil, addr end
   conn:settimeout(self.handshake_timeout)
-  if self.policy then conn:_setcheck(self.policy) end
+  if self.policy then conn:setcheck(self.policy) end
   local ok, err = conn:handshake()
   if not ok then
     conn:close()
@@ -413,7 +391,7 @@ function Listener:accept_raw(timeout)
   local conn, addr, port = self.socket:accept(self.server, timeout)
   if not conn then return nil, addr end
   conn:settimeout(self.timeout)
-  if self.policy then conn:_setcheck(self.policy) end
+  if self.policy then conn:setcheck(self.policy) end
   return conn, addr, port
 end
 
@@ -421,7 +399,7 @@ end
 -- new certificates; open connections finish on the old ones.
 function Listener:reload(opts)
   local cfg, err
-  if getmetatable(opts) == debug.getregistry()["tls.config"] then
+  if core.type(opts) == "tls.config" then
     cfg = opts
   else
     cfg, err = config_of(opts, "listener:reload")

@@ -159,11 +159,11 @@ function policy.find_anchor(path)
   return cert
 end
 
--- Which side of the connection we are on: the context says, or the conn's
--- own description ("tls.conn (client, ...)", "tls.engine (server, ...)").
+-- Which side of the connection we are on: the context says, or the conn.
 local function mode_of(conn, ctx)
   if ctx and ctx.mode then return ctx.mode end
-  return tostring(conn):match("^tls%.%a+ %((%a+),") or "client"
+  local ok, mode = pcall(function() return conn:mode() end)
+  return ok and mode or "client"
 end
 
 --- Names and addresses
@@ -628,9 +628,8 @@ end
 local function verification_of(conn, ctx)
   if ctx and ctx.verify_cert ~= nil then return ctx.verify_cert, ctx.config end
   if conn ~= nil and mode_of(conn, ctx) == "server" then
-    local ok, srv = pcall(function() return conn:_server() end)
-    local cfg = ok and srv and srv:_config()
-    if cfg then return not cfg:insecure(), cfg end
+    local ok, cfg = pcall(function() return conn:config() end)
+    if ok and cfg then return not cfg:insecure(), cfg end
   end
   return false, nil
 end

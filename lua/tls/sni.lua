@@ -1,4 +1,4 @@
--- tls.server: what the server side of a connection can tell beyond libtls.
+-- tls.sni: which keypair the server side of a connection presented.
 --
 -- libtls picks a keypair by the client's server name (SNI) but never says
 -- which one. conn:keypair() answers by applying libtls's own rule to the
@@ -17,11 +17,11 @@
 local x509 = require "tls.x509"
 local hostname = require "tls.hostname"
 
-local server = {}
+local sni = {}
 
 -- libtls matches the SNI name as the client sent it (tls.hostname).
 local match_name = hostname.matches
-server.match_name = match_name
+sni.match_name = match_name
 
 -- The names libtls would match against, from one keypair's certificate.
 local function names_of(pem)
@@ -43,22 +43,22 @@ local function names_of(pem)
   }
 end
 
--- Parsed keypairs of a config, cached in the config's own certificate list.
+-- Parsed keypairs of a config, parsed once per config.
+local parsed_of = setmetatable({}, { __mode = "k" })
 local function keypairs_of(cfg)
-  local certs = cfg:_keypair_certs()
-  local parsed = rawget(certs, "parsed")
+  local parsed = parsed_of[cfg]
   if not parsed then
     parsed = {}
-    for i, pem in ipairs(certs) do
+    for i, pem in ipairs(cfg:keypair_certs()) do
       parsed[i] = names_of(pem) or { names = {}, subject = "?" }
     end
-    certs.parsed = parsed
+    parsed_of[cfg] = parsed
   end
   return parsed
 end
 
--- server.choose(cfg, servername) -> index of the keypair libtls uses.
-function server.choose(cfg, servername)
+-- sni.choose(cfg, servername) -> index of the keypair libtls uses.
+function sni.choose(cfg, servername)
   local kps = keypairs_of(cfg)
   if type(servername) == "string" and servername ~= "" then
     for i = 2, #kps do
@@ -73,14 +73,13 @@ end
 -- conn:keypair() -> index, {index, default, names, subject, fingerprint,
 -- servername} for a server-side connection after its handshake; nil and a
 -- message for a client connection or before the handshake.
-function server.keypair(conn)
-  local srv = conn:_server()
-  if not srv then return nil, "keypair: not a server-side connection" end
+function sni.keypair(conn)
+  if conn:mode() ~= "server" then return nil, "keypair: not a server-side connection" end
   local ok, info = pcall(conn.info, conn)
   if not ok or not info or not info.version then
     return nil, "keypair: the handshake is not done"
   end
-  local index, kp = server.choose(srv:_config(), info.servername)
+  local index, kp = sni.choose(conn:config(), info.servername)
   local names = {}
   for i, n in ipairs(kp.names) do names[i] = n end
   return index, {
@@ -89,4 +88,4 @@ function server.keypair(conn)
   }
 end
 
-return server
+return sni
