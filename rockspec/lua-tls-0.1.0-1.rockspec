@@ -52,6 +52,7 @@ build = {
     ["tls.https.headers"] = "lua/tls/https/headers.lua",
     ["tls.https.reader"] = "lua/tls/https/reader.lua",
     ["tls.https.response"] = "lua/tls/https/response.lua",
+    ["tls.https.options"] = "lua/tls/https/options.lua",
     ["tls.https.pool"] = "lua/tls/https/pool.lua",
     ["tls.https.proxy"] = "lua/tls/https/proxy.lua",
     ["tls.policy"] = "lua/tls/policy.lua",
