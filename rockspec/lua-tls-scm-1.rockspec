@@ -1,4 +1,6 @@
 -- luarocks make rockspec/lua-tls-scm-1.rockspec   (Lua 5.4: add --lua-version 5.4)
+-- On LibreSSL under a prefix: add LIBTLS_DIR=/opt/libressl LIBFLAG="-shared -Wl,--disable-new-dtags"
+--   (doc/libraries.md)
 rockspec_format = "3.0"
 package = "lua-tls"
 version = "scm-1"
