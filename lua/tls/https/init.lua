@@ -316,7 +316,8 @@ local function next_hop(st, hop, res)
 end
 
 local function pool_key(st, u, pu)
-  local proxy = pu and (urlmod.tostring(pu) .. "@" .. tostring(pu.user) .. ":" .. tostring(pu.password)) or ""
+  local proxy = pu and (urlmod.tostring(pu) .. "@" .. tostring(pu.user) .. ":"
+    .. (pu.password and options.digest(pu.password) or "")) or ""
   return u.scheme .. "|" .. u.host .. "|" .. u.port .. "|" .. proxy .. "|" .. st.tls_key
     .. "|" .. (st.servername_for(u) or "") .. "|" .. id_of(st.policy)
     .. "|" .. (type(st.transport) == "string" and st.transport or id_of(st.transport))

@@ -230,6 +230,12 @@ end
 -- Secret option values never become part of a pool key as they are.
 local secret_options = { key = true, key_password = true }
 
+-- What stands for a secret in a pool key: its SHA-256, never the secret.
+local function digest(secret)
+  return "sha256:" .. require("tls.sha256").hex(secret)
+end
+options.digest = digest
+
 -- The TLS side: { config = given config } or { options = TLS options },
 -- and the part of the pool key they make (connections made with different
 -- TLS settings are never shared).
@@ -257,7 +263,7 @@ local function tls_of(o, level)
         keyed = {}
         for k, v in pairs(topts) do keyed[k] = v end
       end
-      keyed[name] = "sha256:" .. require("tls.sha256").hex(topts[name])
+      keyed[name] = digest(topts[name])
     end
   end
   return { options = topts, key = table.concat(serialize(keyed, {})),
