@@ -252,7 +252,8 @@ describe("tls server", function()
     end)
 
     it("rejects a malformed protocol list", function()
-      assert.has_error(function() tls.config{ alpn = { "" } } end, nil)
+      assert.error_matches(function() tls.config{ alpn = { "" } } end,
+        "tls.config: alpn[1] must be a protocol name of 1 to 255 bytes without commas", 1, true)
       local ok, err = pcall(tls.config, { alpn = { "a,b" } })
       assert.is_false(ok)
       assert.matches("alpn%[1%]", err)

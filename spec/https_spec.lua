@@ -334,7 +334,8 @@ describe("tls.https against nginx", function()
     end)
 
     it("raises on misuse, naming the option", function()
-      assert.has_error(function() https.get(base, opts { no_such_option = 1 }) end)
+      assert.error_matches(function() https.get(base, opts { no_such_option = 1 }) end,
+        "tls.https: unknown option 'no_such_option'", 1, true)
       local ok, err = pcall(https.get, base, opts { timeout = "soon" })
       assert.is_false(ok)
       assert.matches("option 'timeout' must be a positive number", err)

@@ -360,9 +360,12 @@ describe("tls.over", function()
       local t = { read = function() error("read called") end, write = function() end,
         close = function() end }
       local c = assert(tls.over(t, { servername = "localhost" }))
-      assert.has_error(function() c:receive("*x") end)
-      assert.has_error(function() c:receive(-1) end)
-      assert.has_error(function() c:send({}) end)
+      assert.error_matches(function() c:receive("*x") end,
+        "bad argument #1 to 'receive' (invalid receive pattern", 1, true)
+      assert.error_matches(function() c:receive(-1) end,
+        "bad argument #1 to 'receive' (byte count must be a non-negative integer)", 1, true)
+      assert.error_matches(function() c:send({}) end,
+        "bad argument #1 to 'send' (string expected, got table)", 1, true)
     end)
 
     it("names the ready transports and refuses others", function()
