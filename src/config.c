@@ -41,25 +41,58 @@
 
 enum { T_STRING, T_INT, T_BOOL, T_LIST, T_KEYPAIRS, T_VERIFYCLIENT };
 
+/* The setters of the options table (defined below). */
+typedef int (*setter)(lua_State *L, ltls_config *c, int t);
+static int set_protocols(lua_State *L, ltls_config *c, int t);
+static int set_trust(lua_State *L, ltls_config *c, int t);
+static int set_ciphers(lua_State *L, ltls_config *c, int t);
+static int set_ecdhecurves(lua_State *L, ltls_config *c, int t);
+static int set_alpn(lua_State *L, ltls_config *c, int t);
+static int set_keypairs(lua_State *L, ltls_config *c, int t);
+static int check_staple_owner(lua_State *L, ltls_config *c, int t);
+static int set_verify_depth(lua_State *L, ltls_config *c, int t);
+static int set_verify_client(lua_State *L, ltls_config *c, int t);
+static int set_crl(lua_State *L, ltls_config *c, int t);
+static int set_ocsp_require_stapling(lua_State *L, ltls_config *c, int t);
+static int set_session_lifetime(lua_State *L, ltls_config *c, int t);
+static int set_ticket_keys(lua_State *L, ltls_config *c, int t);
+static int set_session_file(lua_State *L, ltls_config *c, int t);
+static int set_session_id(lua_State *L, ltls_config *c, int t);
+static int set_noverifycert(lua_State *L, ltls_config *c, int t);
+static int set_noverifyname(lua_State *L, ltls_config *c, int t);
+static int set_noverifytime(lua_State *L, ltls_config *c, int t);
+
+/* Every option: its name, its type, and the setter that applies it.
+ * Options applied together (the trust options, a keypair's parts) carry
+ * the setter on their first entry only. apply() runs the setters in this
+ * order: the keypairs come after the trust options and before the
+ * top-level staple check. */
 static const struct option {
 	const char *name;
 	int type;
+	setter set;
 } options[] = {
-	{ "ca_file", T_STRING }, { "ca_path", T_STRING }, { "ca", T_STRING },
-	{ "cert_file", T_STRING }, { "key_file", T_STRING },
-	{ "cert", T_STRING }, { "key", T_STRING }, { "key_password", T_STRING },
-	{ "keypairs", T_KEYPAIRS },
-	{ "ocsp_staple_file", T_STRING }, { "ocsp_staple", T_STRING },
-	{ "protocols", T_STRING }, { "ciphers", T_STRING },
-	{ "ecdhecurves", T_STRING }, { "alpn", T_LIST },
-	{ "verify_depth", T_INT }, { "verify_client", T_VERIFYCLIENT },
-	{ "crl_file", T_STRING }, { "crl", T_STRING },
-	{ "ocsp_require_stapling", T_BOOL },
-	{ "session_lifetime", T_INT }, { "session_file", T_STRING },
-	{ "ticket_keys", T_LIST }, { "session_id", T_STRING },
-	{ "insecure_noverifycert", T_BOOL }, { "insecure_noverifyname", T_BOOL },
-	{ "insecure_noverifytime", T_BOOL },
-	{ NULL, 0 }
+	{ "protocols", T_STRING, set_protocols },
+	{ "ca_file", T_STRING, set_trust }, { "ca_path", T_STRING, NULL }, { "ca", T_STRING, NULL },
+	{ "ciphers", T_STRING, set_ciphers },
+	{ "ecdhecurves", T_STRING, set_ecdhecurves },
+	{ "alpn", T_LIST, set_alpn },
+	{ "cert_file", T_STRING, set_keypairs }, { "key_file", T_STRING, NULL },
+	{ "cert", T_STRING, NULL }, { "key", T_STRING, NULL }, { "key_password", T_STRING, NULL },
+	{ "keypairs", T_KEYPAIRS, NULL },
+	{ "ocsp_staple_file", T_STRING, check_staple_owner }, { "ocsp_staple", T_STRING, NULL },
+	{ "verify_depth", T_INT, set_verify_depth },
+	{ "verify_client", T_VERIFYCLIENT, set_verify_client },
+	{ "crl_file", T_STRING, set_crl }, { "crl", T_STRING, NULL },
+	{ "ocsp_require_stapling", T_BOOL, set_ocsp_require_stapling },
+	{ "session_lifetime", T_INT, set_session_lifetime },
+	{ "ticket_keys", T_LIST, set_ticket_keys },
+	{ "session_file", T_STRING, set_session_file },
+	{ "session_id", T_STRING, set_session_id },
+	{ "insecure_noverifycert", T_BOOL, set_noverifycert },
+	{ "insecure_noverifyname", T_BOOL, set_noverifyname },
+	{ "insecure_noverifytime", T_BOOL, set_noverifytime },
+	{ NULL, 0, NULL }
 };
 
 static const char *const type_names[] = {
@@ -703,15 +736,9 @@ static int set_session_file(lua_State *L, ltls_config *c, int t)
 	return 0;
 }
 
-static int apply(lua_State *L, ltls_config *c, int t)
+static int set_ciphers(lua_State *L, ltls_config *c, int t)
 {
-	const char *s;
-	size_t len;
-	lua_Integer n;
-
-	if (set_protocols(L, c, t) != 0 || set_trust(L, c, t) != 0)
-		return -1;
-	s = opt_string(L, t, "ciphers", NULL);
+	const char *s = opt_string(L, t, "ciphers", NULL);
 	if (s == NULL || strcmp(s, "secure") == 0 || strcmp(s, "default") == 0)
 		s = LTLS_DEFAULT_CIPHERS;  /* libtls's aliases for "the safe set" */
 	else if (strcmp(s, "compat") == 0 || strcmp(s, "legacy") == 0 ||
@@ -731,72 +758,141 @@ static int apply(lua_State *L, ltls_config *c, int t)
 		    opt_string(L, t, "ciphers", NULL), tls_config_error(c->cfg));
 		return -1;
 	}
-	if ((s = opt_string(L, t, "ecdhecurves", NULL)) != NULL &&
-	    tls_config_set_ecdhecurves(c->cfg, s) != 0) {
+	return 0;
+}
+
+static int set_ecdhecurves(lua_State *L, ltls_config *c, int t)
+{
+	const char *s = opt_string(L, t, "ecdhecurves", NULL);
+	if (s != NULL && tls_config_set_ecdhecurves(c->cfg, s) != 0) {
 		lua_pushfstring(L, "ecdhecurves: %s", tls_config_error(c->cfg));
 		return -1;
 	}
-	if (set_alpn(L, c, t) != 0 || set_keypairs(L, c, t) != 0)
-		return -1;
-	/* a top-level staple without a top-level cert has nothing to attach to */
+	return 0;
+}
+
+/* A top-level staple without a top-level cert has nothing to attach to
+ * (set_keypairs, which runs first, staples the ones that do). */
+static int check_staple_owner(lua_State *L, ltls_config *c, int t)
+{
 	if (!c->has_keypair && (opt_string(L, t, "ocsp_staple_file", NULL) ||
 	    opt_string(L, t, "ocsp_staple", NULL))) {
 		lua_pushstring(L, "ocsp_staple_file: a staple needs the cert_file/key_file it belongs to");
 		return -1;
 	}
-	lua_getfield(L, t, "verify_depth");
-	if (!lua_isnil(L, -1)) {
-		n = lua_tointeger(L, -1);
-		if (n < 0 || n > 100) {
-			lua_pushstring(L, "verify_depth: must be between 0 and 100");
-			return -1;
-		}
-		tls_config_set_verify_depth(c->cfg, (int)n + VERIFY_DEPTH_EXTRA);
-	}
+	return 0;
+}
+
+/* An integer option within [min, max], or -1 when it is not given. */
+static int opt_range(lua_State *L, int t, const char *name, lua_Integer min, lua_Integer max,
+    lua_Integer *n)
+{
+	int given;
+	lua_getfield(L, t, name);
+	given = !lua_isnil(L, -1);
+	*n = lua_tointeger(L, -1);
 	lua_pop(L, 1);
+	if (!given)
+		return 0;
+	return *n >= min && *n <= max ? 1 : -1;
+}
+
+static int set_verify_depth(lua_State *L, ltls_config *c, int t)
+{
+	lua_Integer n;
+	int r = opt_range(L, t, "verify_depth", 0, 100, &n);
+	if (r < 0) {
+		lua_pushstring(L, "verify_depth: must be between 0 and 100");
+		return -1;
+	}
+	if (r > 0)
+		tls_config_set_verify_depth(c->cfg, (int)n + VERIFY_DEPTH_EXTRA);
+	return 0;
+}
+
+static int set_verify_client(lua_State *L, ltls_config *c, int t)
+{
 	lua_getfield(L, t, "verify_client");
 	if (lua_type(L, -1) == LUA_TSTRING)
 		tls_config_verify_client_optional(c->cfg);
 	else if (lua_toboolean(L, -1))
 		tls_config_verify_client(c->cfg);
 	lua_pop(L, 1);
-	if (set_file_or_mem(L, c, t, "crl_file", "crl", tls_config_set_crl_file,
-	    tls_config_set_crl_mem) != 0)
-		return -1;
+	return 0;
+}
+
+static int set_crl(lua_State *L, ltls_config *c, int t)
+{
+	return set_file_or_mem(L, c, t, "crl_file", "crl", tls_config_set_crl_file,
+	    tls_config_set_crl_mem);
+}
+
+static int set_ocsp_require_stapling(lua_State *L, ltls_config *c, int t)
+{
 	if (opt_bool(L, t, "ocsp_require_stapling"))
 		tls_config_ocsp_require_stapling(c->cfg);
-	lua_getfield(L, t, "session_lifetime");
-	if (!lua_isnil(L, -1)) {
-		n = lua_tointeger(L, -1);
-		if (n < 0 || n > 7 * 24 * 3600 ||
-		    tls_config_set_session_lifetime(c->cfg, (int)n) != 0) {
-			lua_pushstring(L, "session_lifetime: must be 0 to 604800 seconds");
-			return -1;
-		}
-	}
-	lua_pop(L, 1);
-	if (set_ticket_keys(L, c, t) != 0 || set_session_file(L, c, t) != 0)
+	return 0;
+}
+
+static int set_session_lifetime(lua_State *L, ltls_config *c, int t)
+{
+	lua_Integer n;
+	int r = opt_range(L, t, "session_lifetime", 0, 7 * 24 * 3600, &n);
+	if (r < 0 || (r > 0 && tls_config_set_session_lifetime(c->cfg, (int)n) != 0)) {
+		lua_pushstring(L, "session_lifetime: must be 0 to 604800 seconds");
 		return -1;
-	if ((s = opt_string(L, t, "session_id", &len)) != NULL) {
-		if (len < 1 || len > TLS_MAX_SESSION_ID_LENGTH ||
-		    tls_config_set_session_id(c->cfg, (const unsigned char *)s, len) != 0) {
-			lua_pushfstring(L, "session_id: must be 1 to %d bytes",
-			    TLS_MAX_SESSION_ID_LENGTH);
-			return -1;
-		}
 	}
+	return 0;
+}
+
+static int set_session_id(lua_State *L, ltls_config *c, int t)
+{
+	size_t len;
+	const char *s = opt_string(L, t, "session_id", &len);
+	if (s != NULL && (len < 1 || len > TLS_MAX_SESSION_ID_LENGTH ||
+	    tls_config_set_session_id(c->cfg, (const unsigned char *)s, len) != 0)) {
+		lua_pushfstring(L, "session_id: must be 1 to %d bytes", TLS_MAX_SESSION_ID_LENGTH);
+		return -1;
+	}
+	return 0;
+}
+
+static int set_noverifycert(lua_State *L, ltls_config *c, int t)
+{
 	if (opt_bool(L, t, "insecure_noverifycert")) {
 		tls_config_insecure_noverifycert(c->cfg);
 		c->insecure |= LTLS_INSECURE_NOVERIFYCERT;
 	}
+	return 0;
+}
+
+static int set_noverifyname(lua_State *L, ltls_config *c, int t)
+{
 	if (opt_bool(L, t, "insecure_noverifyname")) {
 		tls_config_insecure_noverifyname(c->cfg);
 		c->insecure |= LTLS_INSECURE_NOVERIFYNAME;
 	}
+	return 0;
+}
+
+static int set_noverifytime(lua_State *L, ltls_config *c, int t)
+{
 	if (opt_bool(L, t, "insecure_noverifytime")) {
 		tls_config_insecure_noverifytime(c->cfg);
 		c->insecure |= LTLS_INSECURE_NOVERIFYTIME;
 	}
+	return 0;
+}
+
+/* Every option's setter, in the options table's order (which is the order
+ * they are applied in); each runs whether its option is given or not, so
+ * that defaults are set too. */
+static int apply(lua_State *L, ltls_config *c, int t)
+{
+	const struct option *o;
+	for (o = options; o->name != NULL; o++)
+		if (o->set != NULL && o->set(L, c, t) != 0)
+			return -1;
 	return 0;
 }
 
