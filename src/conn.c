@@ -676,19 +676,10 @@ static int conn_receive(lua_State *L)
 	return n;
 }
 
-/* conn:send(data [, i [, j]]) -> last index sent | nil, err, last index sent */
-static int conn_send(lua_State *L)
+/* data:sub(i, j)'s bounds, by string.sub's index rules, as the offsets
+ * [*start, *end) of a string of len bytes. */
+static void sub_range(lua_Integer i, lua_Integer j, size_t len, size_t *start, size_t *end)
 {
-	ltls_conn *c = ltls_checkconn(L, 1);
-	size_t len;
-	const char *data = luaL_checklstring(L, 2, &len);
-	int whole = lua_gettop(L) == 2;  /* send(data), the common call */
-	lua_Integer i = whole ? 1 : luaL_optinteger(L, 3, 1);
-	lua_Integer j = whole ? -1 : luaL_optinteger(L, 4, -1);
-	size_t sent = 0, start, end;
-	double deadline;
-	int r = E_OK;
-	/* string.sub's index rules */
 	if (i < 0)
 		i = (lua_Integer)len + i + 1;
 	if (i < 1)
@@ -697,8 +688,74 @@ static int conn_send(lua_State *L)
 		j = (lua_Integer)len + j + 1;
 	if (j > (lua_Integer)len)
 		j = (lua_Integer)len;
-	start = (size_t)i - 1;
-	end = j >= i ? (size_t)j : start;
+	*start = (size_t)i - 1;
+	*end = j >= i ? (size_t)j : *start;
+}
+
+/* How much of chunk an engine may hand libtls now: it queues whole
+ * records, each only if it fits under the limit (an empty queue always
+ * takes one); 0 when the queue must be drained first. */
+static size_t engine_room(const ltls_conn *c, size_t chunk)
+{
+	size_t used = ltls_membuf_len(&c->out);
+	size_t room = c->mem_limit > used + LTLS_RECORD_OVERHEAD ?
+	    c->mem_limit - used - LTLS_RECORD_OVERHEAD : 0;
+	if (room == 0 || (room < 1024 && room < chunk && used > 0))
+		return 0;
+	if (chunk > room)
+		chunk = room;
+	return chunk > LTLS_RECORD_SIZE ? LTLS_RECORD_SIZE : chunk;
+}
+
+/* Write len bytes from p, waiting as the timeout allows; *sent counts what
+ * libtls took. E_OK once all went, else the E_ code that stopped it. */
+static int write_all(ltls_conn *c, const char *p, size_t len, size_t *sent, double deadline)
+{
+	while (*sent < len) {
+		size_t chunk = len - *sent;
+		ssize_t n;
+		int r;
+		if (c->fd < 0 && (chunk = engine_room(c, chunk)) == 0) {
+			c->want = TLS_WANT_POLLOUT;
+			return E_WANTWRITE;
+		}
+		n = tls_write(c->ctx, p + *sent, chunk);
+		if (n > 0) {
+			*sent += (size_t)n;
+			c->want = 0;
+			continue;
+		}
+		if ((r = settle(c, n, deadline)) == E_RETRY)
+			continue;
+		return r == E_FAIL && is_disconnect(c->io_errno) ? E_CLOSED : r;
+	}
+	return E_OK;
+}
+
+/* nil, the error for code and the last index sent */
+static int send_failed(lua_State *L, ltls_conn *c, int code, const char *what, size_t last)
+{
+	lua_pushnil(L);
+	push_error(L, c, code, what);
+	lua_pushinteger(L, (lua_Integer)last);
+	return 3;
+}
+
+/* conn:send(data [, i [, j]]) -> last index sent | nil, err, last index sent */
+static int conn_send(lua_State *L)
+{
+	ltls_conn *c = ltls_checkconn(L, 1);
+	size_t len;
+	const char *data = luaL_checklstring(L, 2, &len);
+	int whole = lua_gettop(L) == 2;  /* send(data), the common call */
+	size_t sent = 0, start, end;
+	double deadline;
+	int r;
+	if (whole) {
+		start = 0;
+		end = len;
+	} else
+		sub_range(luaL_optinteger(L, 3, 1), luaL_optinteger(L, 4, -1), len, &start, &end);
 	if (c->ctx == NULL || c->failure[0] != '\0') {
 		lua_pushnil(L);
 		/* final: libtls is not called again; a truncated stream means
@@ -711,12 +768,8 @@ static int conn_send(lua_State *L)
 		return 3;
 	}
 	deadline = ltls_deadline(c->timeout);
-	if (c->state == LTLS_HANDSHAKING && (r = run_handshake(c, deadline)) != E_OK) {
-		lua_pushnil(L);
-		push_error(L, c, r, "handshake");
-		lua_pushinteger(L, (lua_Integer)start);
-		return 3;
-	}
+	if (c->state == LTLS_HANDSHAKING && (r = run_handshake(c, deadline)) != E_OK)
+		return send_failed(L, c, r, "handshake", start);
 	/* a failed handshake reports itself, not the policy that never ran */
 	if (c->flags & LTLS_F_CHECK) {
 		lua_pushnil(L);
@@ -725,47 +778,11 @@ static int conn_send(lua_State *L)
 		lua_pushinteger(L, (lua_Integer)start);
 		return 3;
 	}
-	while (start + sent < end) {
-		size_t chunk = end - start - sent;
-		ssize_t n;
-		if (c->fd < 0) {
-			/* an engine queues whole records, each only if it fits
-			 * under the limit (an empty queue always takes one) */
-			size_t used = ltls_membuf_len(&c->out);
-			size_t room = c->mem_limit > used + LTLS_RECORD_OVERHEAD ?
-			    c->mem_limit - used - LTLS_RECORD_OVERHEAD : 0;
-			if (room == 0 || (room < 1024 && room < chunk && used > 0)) {
-				c->want = TLS_WANT_POLLOUT;
-				r = E_WANTWRITE;
-				break;
-			}
-			if (chunk > room)
-				chunk = room;
-			if (chunk > LTLS_RECORD_SIZE)
-				chunk = LTLS_RECORD_SIZE;
-		}
-		n = tls_write(c->ctx, data + start + sent, chunk);
-		if (n > 0) {
-			sent += (size_t)n;
-			c->want = 0;
-			continue;
-		}
-		if ((r = settle(c, n, deadline)) == E_RETRY) {
-			r = E_OK;
-			continue;
-		}
-		if (r == E_FAIL && is_disconnect(c->io_errno))
-			r = E_CLOSED;
-		break;
-	}
-	if (start + sent >= end) {
+	if ((r = write_all(c, data + start, end - start, &sent, deadline)) == E_OK) {
 		lua_pushinteger(L, (lua_Integer)end);
 		return 1;
 	}
-	lua_pushnil(L);
-	push_error(L, c, r, "send");
-	lua_pushinteger(L, (lua_Integer)(start + sent));
-	return 3;
+	return send_failed(L, c, r, "send", start + sent);
 }
 
 /* Send close_notify within the timeout (5 s at most), then free. */
@@ -1029,10 +1046,9 @@ static int conn_drain(lua_State *L)
 	lua_Integer max = luaL_optinteger(L, 2, (lua_Integer)n);
 	if (max >= 0 && (size_t)max < n)
 		n = (size_t)max;
-	lua_pushlstring(L, c->out.data ? c->out.data + c->out.head : "", n);
-	c->out.head += n;
-	if (c->out.head == c->out.tail)
-		c->out.head = c->out.tail = 0;
+	/* taken before the push, which can run a finalizer (the bytes stay
+	 * where they are until the queue is next pushed to) */
+	lua_pushlstring(L, ltls_membuf_take(&c->out, n), n);
 	return 1;
 }
 

@@ -141,6 +141,7 @@ void ltls_membuf_free(ltls_membuf *b);
 #define LTLS_MEMBUF_NOMEM (-2)
 int ltls_membuf_push(ltls_membuf *b, const char *p, size_t n, size_t limit);
 size_t ltls_membuf_len(const ltls_membuf *b);
+const char *ltls_membuf_take(ltls_membuf *b, size_t n);
 
 /* info.c */
 int ltls_push_info(lua_State *L, ltls_conn *c);

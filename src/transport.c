@@ -65,6 +65,17 @@ void ltls_membuf_free(ltls_membuf *b)
 	b->head = b->tail = b->cap = 0;
 }
 
+/* Take the n bytes (n <= the length) at the front of b out of it: the
+ * pointer returned stays valid until b is next pushed to. */
+const char *ltls_membuf_take(ltls_membuf *b, size_t n)
+{
+	const char *p = b->data != NULL ? b->data + b->head : "";
+	b->head += n;
+	if (b->head == b->tail)
+		b->head = b->tail = 0;
+	return p;
+}
+
 /* Append n bytes unless that would pass limit (LTLS_MEMBUF_FULL) or memory
  * ran out (LTLS_MEMBUF_NOMEM); compacts before it grows. */
 int ltls_membuf_push(ltls_membuf *b, const char *p, size_t n, size_t limit)
@@ -118,10 +129,7 @@ ssize_t ltls_read_cb(struct tls *ctx, void *buf, size_t len, void *arg)
 		}
 		if (len > avail)
 			len = avail;
-		memcpy(buf, c->in.data + c->in.head, len);
-		c->in.head += len;
-		if (c->in.head == c->in.tail)
-			c->in.head = c->in.tail = 0;
+		memcpy(buf, ltls_membuf_take(&c->in, len), len);
 		if (c->head_len < sizeof(c->head))
 			keep_head(c, buf, len);
 		return (ssize_t)len;
