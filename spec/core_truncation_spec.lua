@@ -16,7 +16,7 @@ describe("the end of a peer's stream", function()
     pki.setup()
     for _, mode in ipairs({ "notify", "cut", "reset" }) do
       local port = proc.free_port()
-      servers[mode] = proc.start(("python3 spec/support/tls_end_server.py %d %s %s %s")
+      servers[mode] = proc.start(("python3 spec/peers/tls_end_server.py %d %s %s %s")
         :format(port, peers.quote(pki.server.cert), peers.quote(pki.server.key), mode),
         { port = port })
       servers[mode].port = port

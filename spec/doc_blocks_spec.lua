@@ -23,12 +23,7 @@ local peers = require "support.peers"
 
 local quote = peers.quote
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = pki.read
 
 local function pages()
   local list = { "README.md" }
@@ -117,9 +112,7 @@ local function start_peer(name, port)
   local dir = fixtures()
   local script = ({ https = "https_server.lua", echo = "echo_server.lua" })[name]
   assert(script, "unknown peer=" .. tostring(name))
-  local h = proc.start(("lua5.4 spec/support/%s %d %s %s"):format(script, port,
-    quote(dir .. "/server.crt"), quote(dir .. "/server.key")), { port = port })
-  return h
+  return peers.lua_server_on(port, script, { cert = dir .. "/server.crt", key = dir .. "/server.key" })
 end
 
 -- Write prelude + block with 8443 replaced by port; the chunk's path.
@@ -132,15 +125,7 @@ local function chunk_file(b, port)
   return path
 end
 
--- The module search paths of this process, made absolute (blocks run in
--- the scratch directory).
-local function absolute(paths)
-  local root = os.getenv("PWD")
-  return (paths:gsub("[^;]+", function(entry)
-    if entry:sub(1, 1) == "/" then return entry end
-    return root .. "/" .. entry:gsub("^%./", "")
-  end))
-end
+local absolute = proc.absolute_paths
 
 -- How a block is run: in the fixtures, a fresh HOME, bounded (a hang guard).
 local homes = 0
@@ -175,7 +160,7 @@ local function serve_block(b)
   local client = clients[b.opts.client or "s_client"]
   assert(client, "unknown client=" .. tostring(b.opts.client))
   local out, status = proc.run("cd " .. quote(fixtures()) .. " && timeout 60 " .. client:format(port))
-  local alive = peers.running(server.pid)
+  local alive = proc.running(server.pid)
   local log = server.output()
   server.stop()
   assert(status == 0, ("%s:%d: a client could not talk to the server (exit %s):\n%s\nserver:\n%s")

@@ -498,7 +498,7 @@ describe("tls.engine", function()
     it(("stays flat over %d engine handshakes"):format(N), function()
       -- in a fresh process, so what other specs left in this one's heap
       -- does not move its RSS
-      local out, status = proc.run(("lua5.4 spec/support/engine_soak.lua %d %s %s %s")
+      local out, status = proc.run(("lua5.4 spec/peers/engine_soak.lua %d %s %s %s")
         :format(N, pki.server.cert, pki.server.key, pki.ca.cert))
       assert.equal(0, status, out)
       local lua0, lua1, rss0, rss1 = out:match("lua (%d+) (%d+) rss (%d+) (%d+)")

@@ -1,5 +1,5 @@
 -- tls.https against a misbehaving HTTPS server written here (on the
--- module, through spec/support/scripted_server.lua): every broken answer
+-- module, through spec/peers/scripted_server.lua): every broken answer
 -- gives nil and a clear message, never a hang.
 
 local pki = require "support.pki"

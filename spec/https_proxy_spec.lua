@@ -1,4 +1,4 @@
--- tls.https through an HTTP CONNECT proxy (spec/support/connect_proxy.lua,
+-- tls.https through an HTTP CONNECT proxy (spec/peers/connect_proxy.lua,
 -- LuaSocket, with basic auth) to nginx: opts.proxy, https_proxy /
 -- HTTPS_PROXY / no_proxy from the environment, and TLS end to end.
 
@@ -24,9 +24,9 @@ describe("tls.https through a CONNECT proxy", function()
     base = "https://127.0.0.1:" .. web.port
     ca = pki.ca.cert
     local p1, p2 = proc.free_port(), proc.free_port()
-    open_proxy = proc.start("lua5.4 spec/support/connect_proxy.lua " .. p1, { port = p1 })
+    open_proxy = proc.start("lua5.4 spec/peers/connect_proxy.lua " .. p1, { port = p1 })
     open_proxy.url = "http://127.0.0.1:" .. p1
-    auth_proxy = proc.start("lua5.4 spec/support/connect_proxy.lua " .. p2 .. " alice:s3cret",
+    auth_proxy = proc.start("lua5.4 spec/peers/connect_proxy.lua " .. p2 .. " alice:s3cret",
       { port = p2 })
     auth_proxy.port = p2
   end)

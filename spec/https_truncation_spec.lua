@@ -1,5 +1,5 @@
 -- tls.https and the end of the TLS connection, against a Python ssl server
--- (spec/support/tls_end_server.py) that ends each response with
+-- (spec/peers/tls_end_server.py) that ends each response with
 -- close_notify or with a bare TCP close: a body delimited by the close is
 -- complete only after close_notify; a body framed by Content-Length or
 -- chunked encoding is complete by its framing, whatever follows.

@@ -13,21 +13,9 @@ local quote = peers.quote
 local luasec_installed = os.execute("lua5.4 -e 'require \"ssl\"' >/dev/null 2>&1") == true
   or os.execute("lua5.4 -e 'require \"ssl\"' >/dev/null 2>&1") == 0
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = pki.read
 
--- The module search paths of this process, made absolute.
-local function absolute(paths)
-  local root = os.getenv("PWD")
-  return (paths:gsub("[^;]+", function(entry)
-    if entry:sub(1, 1) == "/" then return entry end
-    return root .. "/" .. entry:gsub("^%./", "")
-  end))
-end
+local absolute = proc.absolute_paths
 
 -- Whether something listens on 127.0.0.1:port, from /proc (no probe
 -- connection: a one-client sample server would take it for its client).
@@ -49,7 +37,7 @@ end
 local function wait_listening(port, h)
   local deadline = os.time() + 30
   while not listening(port) do
-    if os.time() > deadline or not peers.running(h.pid) then
+    if os.time() > deadline or not proc.running(h.pid) then
       error("sample server did not listen on " .. port .. ":\n" .. h.output())
     end
     proc.sleep(0.05)
@@ -112,16 +100,14 @@ local function run_sample(name, impl)
     server = proc.start("sh -c " .. quote(lua_cmd(dir, "server.lua", port, true)))
     wait_listening(port, server)
   else  -- the https sample talks to the module's HTTPS test server
-    server = proc.start(("lua5.4 spec/support/https_server.lua %d %s %s"):format(port,
+    server = proc.start(("lua5.4 spec/peers/https_server.lua %d %s %s"):format(port,
       quote(scratch .. "/certs/serverA.pem"), quote(scratch .. "/certs/serverAkey.pem")),
       { port = port })
   end
   local out, status = proc.run(lua_cmd(dir, "client.lua", port))
   local server_out = ""
   if has_server then
-    local deadline = os.time() + 30
-    while peers.running(server.pid) and os.time() <= deadline do proc.sleep(0.05) end
-    server_out = server.output()
+    server_out = server.wait(30)
   end
   server.stop()
   assert(status == 0, ("%s client on %s failed (exit %s):\n%s\nserver:\n%s"):format(name, impl,
@@ -235,7 +221,7 @@ describe("tls.luasec keeps lua-tls's checks", function()
   it("https.request verifies the server, where LuaSec's default is verify = \"none\"", function()
     local https = require "tls.luasec.https"
     local port = proc.free_port()
-    server = proc.start(("lua5.4 spec/support/https_server.lua %d %s %s"):format(port,
+    server = proc.start(("lua5.4 spec/peers/https_server.lua %d %s %s"):format(port,
       quote(scratch .. "/certs/serverA.pem"), quote(scratch .. "/certs/serverAkey.pem")), { port = port })
     local url = ("https://127.0.0.1:%d/x"):format(port)
     local body, err = https.request(url)   -- the system trust store has no rootA
@@ -292,11 +278,9 @@ describe("tls.luasec keeps lua-tls's checks", function()
     assert.is_true(client(params, "serveraa.test"))
     -- a name not in the map: the server refuses it; the client sees the close
     client({ mode = "client", verify = "none" }, "unknown.test")
-    local deadline = os.time() + 20
-    while peers.running(server.pid) and os.time() <= deadline do proc.sleep(0.05) end
+    local out = server.wait(20)
     os.remove(file)
-    assert.matches("true\nnil\tsni: no context for server name 'unknown.test' %(strict%)\n$",
-      server.output())
+    assert.matches("true\nnil\tsni: no context for server name 'unknown.test' %(strict%)\n$", out)
   end)
 
   it("refuses TLS 1.0/1.1 protocols with a message, and unknown parameters", function()

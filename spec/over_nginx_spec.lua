@@ -1,5 +1,5 @@
 -- tls.over inside real nginx: Debian's lua module (OpenResty's LuaJIT) runs
--- handlers (spec/support/over_nginx_app.lua) that fetch over TLS through
+-- handlers (spec/peers/over_nginx_app.lua) that fetch over TLS through
 -- tls.over(tls.transport.ngx(cosocket)) and through tls.https.get, from
 -- openssl s_server -WWW and from the module's own HTTPS server
 -- (examples/https_server.lua), all on loopback.
@@ -141,7 +141,7 @@ describe("tls.over inside nginx (lua module, LuaJIT)", function()
         os.execute(table.concat(cmds, "\n") .. "\nwait")
         -- all 49 are answered while the stalled request is still waiting
         -- (a worker blocked in it would have answered none before its 12 s)
-        local still_waiting = peers.running(stalled.pid)
+        local still_waiting = proc.running(stalled.pid)
         for i = 1, 49 do
           local f = assert(io.open(("%s/r%d.out"):format(pki.dir, i), "rb"))
           assert.equal("GET /req" .. i .. "\n", f:read("*a"))
@@ -150,7 +150,7 @@ describe("tls.over inside nginx (lua module, LuaJIT)", function()
         assert.is_true(still_waiting)
         -- the stalled one ends by its own 12 s deadline
         local deadline = os.time() + 40
-        while peers.running(stalled.pid) and os.time() < deadline do proc.sleep(0.1) end
+        while proc.running(stalled.pid) and os.time() < deadline do proc.sleep(0.1) end
         local f = assert(io.open(out, "rb"))
         assert.equal("error: timeout\n", f:read("*a"))
         f:close()

@@ -5,6 +5,7 @@
 local tls = require "tls"
 local libtls = require "support.libtls"
 local pki = require "support.pki"
+local peers = require "support.peers"
 local proc = require "support.proc"
 
 local function bundle(name, files)
@@ -20,12 +21,8 @@ local servers = {}
 -- The module's echo server for a keypair, started once per keypair.
 local function serve(kp)
   if servers[kp] then return servers[kp].port end
-  local port = proc.free_port()
-  local h = proc.start(("lua5.4 spec/support/echo_server.lua %d %s %s"):format(port, kp.cert, kp.key),
-    { port = port })
-  h.port = port
-  servers[kp] = h
-  return port
+  servers[kp] = peers.echo(kp)
+  return servers[kp].port
 end
 
 local kp = {}

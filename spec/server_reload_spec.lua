@@ -80,10 +80,10 @@ describe("listener:reload", function()
     exchange(old_client, old_server, "still")
     for _, c in ipairs({ old_client, old_server, new_client, new_server }) do c:close() end
 
-    local h = kit.spawn(("openssl s_client -connect 127.0.0.1:%d -servername localhost"):format(port))
+    local h = kit.proc.start(("openssl s_client -connect 127.0.0.1:%d -servername localhost"):format(port))
     local conn = assert(listener:accept(5))
     conn:close()
-    assert.matches("subject=CN = rsa.localhost", h:wait(5), 1, true)
+    assert.matches("subject=CN = rsa.localhost", h.wait(5), 1, true)
   end)
 
   it("takes a tls.config, and its SNI keypairs", function()

@@ -3,7 +3,7 @@
 
 local tls = require "tls"
 local pki = require "support.pki"
-local proc = require "support.proc"
+local peers = require "support.peers"
 
 local function read(path)
   local f = io.open(path, "rb")
@@ -21,13 +21,7 @@ local function listdir(dir)
   return names
 end
 
-local function serve(kp, port)
-  port = port or proc.free_port()
-  local h = proc.start(("lua5.4 spec/support/echo_server.lua %d %s %s"):format(port, kp.cert, kp.key),
-    { port = port })
-  h.port = port
-  return h
-end
+local serve = peers.echo   -- (keypair, nil, port)
 
 -- Self-signed servers, as TOFU is meant for: chain verification is off and
 -- the pin file is the trust.
@@ -100,7 +94,7 @@ describe("tls.tofu", function()
     assert.is_true(works(h.port, "localhost-self", t))
     local port = h.port
     h.stop()
-    h = serve(other, port) -- another key on the same host:port
+    h = serve(other, nil, port) -- another key on the same host:port
     local conn, err = connect(port, "tofu-other", t)
     assert.is_nil(conn)
     local key = "127.0.0.1:" .. port

@@ -1,7 +1,7 @@
 -- nginx with Debian's lua module (OpenResty's LuaJIT) for the tls.over
 -- specs: a generated config in a temporary directory, one worker, in the
 -- foreground on a free loopback port. Its handlers are
--- spec/support/over_nginx_app.lua; the module is the LuaJIT build.
+-- spec/peers/over_nginx_app.lua; the module is the LuaJIT build.
 local proc = require "support.proc"
 
 local M = {}
@@ -64,8 +64,8 @@ http {
   %s
   server {
     listen 127.0.0.1:%d;
-    location /over { content_by_lua_block { require("support.over_nginx_app").over() } }
-    location /https { content_by_lua_block { require("support.over_nginx_app").https() } }
+    location /over { content_by_lua_block { require("peers.over_nginx_app").over() } }
+    location /https { content_by_lua_block { require("peers.over_nginx_app").https() } }
     %s
   }
 }

@@ -12,11 +12,10 @@ local function quote(s)
 end
 peers.quote = quote
 
--- A server script of spec/support run as `lua5.4 spec/support/SCRIPT PORT
--- CERT KEY [ARGS...]` on a free port (nil arguments are left out).
-function peers.lua_server(script, keypair, ...)
-  local port = proc.free_port()
-  local cmd = { ("lua5.4 spec/support/%s %d %s %s"):format(script, port,
+-- A server script of spec/peers run as `lua5.4 spec/peers/SCRIPT PORT
+-- CERT KEY [ARGS...]` (nil arguments are left out) on `port`.
+function peers.lua_server_on(port, script, keypair, ...)
+  local cmd = { ("lua5.4 spec/peers/%s %d %s %s"):format(script, port,
     quote(keypair.cert), quote(keypair.key)) }
   for i = 1, select("#", ...) do
     local arg = select(i, ...)
@@ -27,10 +26,16 @@ function peers.lua_server(script, keypair, ...)
   return h
 end
 
--- The module's line echo server (spec/support/echo_server.lua).
--- extra: Lua table literal of listen options, e.g. '{alpn={"http/1.1"}}'.
-function peers.echo(keypair, extra)
-  return peers.lua_server("echo_server.lua", keypair, extra)
+-- The same on a free port.
+function peers.lua_server(script, keypair, ...)
+  return peers.lua_server_on(proc.free_port(), script, keypair, ...)
+end
+
+-- The module's line echo server (spec/peers/echo_server.lua).
+-- extra: Lua table literal of listen options, e.g. '{alpn={"http/1.1"}}';
+-- port: where it listens (default a free port).
+function peers.echo(keypair, extra, port)
+  return peers.lua_server_on(port or proc.free_port(), "echo_server.lua", keypair, extra)
 end
 
 -- A module server that runs `handler` (Lua source of a function(conn, tls))
@@ -39,12 +44,12 @@ function peers.scripted(keypair, handler, extra)
   return peers.lua_server("scripted_server.lua", keypair, handler, extra)
 end
 
--- An HTTPS server on Python's ssl module (spec/support/tls_end_server.py)
+-- An HTTPS server on Python's ssl module (spec/peers/tls_end_server.py)
 -- that ends each response with close_notify or with a bare TCP close, as
 -- the request path says: GET /<close|length|chunked>/<notify|cut|reset>.
 function peers.tls_end(keypair)
   local port = proc.free_port()
-  local h = proc.start(("python3 spec/support/tls_end_server.py %d %s %s notify"):format(port,
+  local h = proc.start(("python3 spec/peers/tls_end_server.py %d %s %s notify"):format(port,
     quote(keypair.cert), quote(keypair.key)), { port = port })
   h.port = port
   return h
@@ -63,40 +68,11 @@ function peers.s_server(keypair, args, host)
   return h
 end
 
--- Whether process pid is alive (a zombie waiting to be reaped counts as gone).
-function peers.running(pid)
-  local f = io.open("/proc/" .. pid .. "/stat")
-  if not f then return false end
-  local stat = f:read("*a")
-  f:close()
-  return stat:match("^%d+ %b() (%a)") ~= "Z"
-end
-
 -- openssl s_client in the background against 127.0.0.1:port, reading its
 -- standard input from the string `input`; handle.wait() returns its output.
 function peers.s_client(port, args, input)
-  local inf = os.tmpname()
-  local f = assert(io.open(inf, "wb"))
-  f:write(input or "")
-  f:close()
-  local cmd = ("openssl s_client -connect 127.0.0.1:%d %s < %s"):format(port, args or "", inf)
-  local h = proc.start(cmd)
-  local stop = h.stop
-  function h.stop()
-    stop()
-    os.remove(inf)
-  end
-  -- wait for it to exit on its own (bounded), then collect what it printed
-  function h.wait(limit)
-    local deadline = os.time() + (limit or 10)
-    while h.pid and peers.running(h.pid) and os.time() <= deadline do
-      proc.sleep(0.05)
-    end
-    local out = h.output()
-    h.stop()
-    return out
-  end
-  return h
+  return proc.start(("openssl s_client -connect 127.0.0.1:%d %s"):format(port, args or ""),
+    { input = input })
 end
 
 -- Run Lua source in a fresh lua5.4 (module path set, no LuaSocket loaded

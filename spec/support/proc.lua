@@ -36,13 +36,42 @@ local function with_lua_paths(cmd)
 end
 proc.with_lua_paths = with_lua_paths
 
--- proc.start(cmd, {port=, host=, wait=seconds}) -> handle {pid, log, stop()}
+-- Whether process pid is alive (a zombie waiting to be reaped counts as gone).
+function proc.running(pid)
+  local f = io.open("/proc/" .. pid .. "/stat")
+  if not f then return false end
+  local stat = f:read("*a")
+  f:close()
+  return stat:match("^%d+ %b() (%a)") ~= "Z"
+end
+
+-- The one way specs start a background process (a server, or a client
+-- that runs while the spec serves it):
+-- Module search paths (package.path form) with relative entries made
+-- absolute, for a child that runs in another directory.
+function proc.absolute_paths(paths)
+  local root = os.getenv("PWD")
+  return (paths:gsub("[^;]+", function(entry)
+    if entry:sub(1, 1) == "/" then return entry end
+    return root .. "/" .. entry:gsub("^%./", "")
+  end))
+end
+
+-- proc.start(cmd, {port=, host=, wait=seconds, input=string}) -> handle
+-- {pid, log, stop(), output(), wait([seconds])}. With `port`, returns once
+-- something listens there. `input` is its standard input (default: none).
+-- handle.wait() waits (bounded, default 10 s) for it to exit on its own,
+-- then stops it and returns what it printed.
 function proc.start(cmd, opts)
   opts = opts or {}
-  local log = os.tmpname()
-  -- single quotes keep the command byte for byte (newlines included)
+  local log, input = os.tmpname(), os.tmpname()
+  local f = assert(io.open(input, "wb"))
+  f:write(opts.input or "")
+  f:close()
+  -- single quotes keep the command byte for byte (newlines included); exec
+  -- makes pid the command itself, so stop() and running() reach it
   local quoted = "'" .. with_lua_paths("exec " .. cmd):gsub("'", "'\\''") .. "'"
-  local p = io.popen(("exec sh -c %s > %s 2>&1 < /dev/null & echo $!"):format(quoted, log))
+  local p = io.popen(("exec sh -c %s > %s 2>&1 < %s & echo $!"):format(quoted, log, input))
   local pid = tonumber(p:read("*l"))
   p:close()
   local h = { pid = pid, log = log, cmd = cmd }
@@ -52,13 +81,21 @@ function proc.start(cmd, opts)
       h.pid = nil
     end
     os.remove(log)
+    os.remove(input)
   end
   function h.output()
-    local f = io.open(log, "rb")
-    if not f then return "" end
-    local s = f:read("*a")
-    f:close()
+    local lf = io.open(log, "rb")
+    if not lf then return "" end
+    local s = lf:read("*a")
+    lf:close()
     return s
+  end
+  function h.wait(seconds)
+    local deadline = os.time() + (seconds or 10)
+    while h.pid and proc.running(h.pid) and os.time() <= deadline do sleep(0.02) end
+    local out = h.output()
+    h.stop()
+    return out
   end
   if opts.port then
     local deadline = os.time() + (opts.wait or 10)

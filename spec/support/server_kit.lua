@@ -109,65 +109,27 @@ function kit.teardown()
   made = nil
 end
 
---- Background clients
-
-local function exists(path)
-  local f = io.open(path, "rb")
-  if f then f:close() end
-  return f ~= nil
-end
-
--- kit.spawn(cmd [, input]) -> handle: runs `cmd` in the background with
--- `input` (default: nothing) on its stdin. handle:wait([seconds]) waits for
--- it to exit (killing it after the wait) and returns its output and exit
--- status. (A marker file tells it ended: the background shell may linger
--- as a zombie nobody reaps, so its pid cannot.)
-function kit.spawn(cmd, input)
-  local log, inf, done = os.tmpname(), os.tmpname(), os.tmpname()
-  os.remove(done)
-  write(inf, input or "")
-  local p = io.popen(("(%s; echo $? > %s) > %s 2>&1 < %s & echo $!"):format(cmd, done, log, inf))
-  local pid = tonumber(p:read("*l"))
-  p:close()
-  local h = { pid = pid, cmd = cmd }
-  function h.wait(_, seconds)
-    local deadline = os.time() + (seconds or 10)
-    while not exists(done) and os.time() <= deadline do proc.sleep(0.02) end
-    if not exists(done) then
-      -- the subshell and the client it runs
-      os.execute(("pkill -P %d 2>/dev/null; kill %d 2>/dev/null"):format(h.pid, h.pid))
-    end
-    local status = exists(done) and tonumber(pki.read(done):match("%d+"))
-    local out = pki.read(log)
-    os.remove(log)
-    os.remove(inf)
-    os.remove(done)
-    return out, status
-  end
-  return h
-end
-
 -- kit.serve(listener, cmd, handler [, input]) -> output of cmd, and what
 -- handler(conn) returned (or nil, the accept error). The client runs in the
 -- background while the listener accepts one connection here; the conn is
 -- closed after handler. The client's stdin is `input`, by default an HTTP
 -- request (s_client and gnutls-cli send what they read).
 function kit.serve(listener, cmd, handler, input)
-  local h = kit.spawn(cmd, input or "GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+  local h = proc.start(cmd, { input = input or "GET / HTTP/1.1\r\nHost: test\r\n\r\n" })
   local conn, err = listener:accept(10)
   local r1, r2
   if conn then
     local ok, a, b = pcall(handler, conn)
     conn:close()
     if not ok then
-      h:wait(5)
+      h.wait(5)
       error(a, 0)
     end
     r1, r2 = a, b
   else
     r1, r2 = nil, err
   end
-  return h:wait(10), r1, r2
+  return h.wait(10), r1, r2
 end
 
 -- An HTTP/1.1 answer, for curl.

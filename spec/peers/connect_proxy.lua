@@ -1,5 +1,5 @@
 -- A tiny HTTP CONNECT proxy on LuaSocket for the tls.https specs:
---   lua5.4 spec/support/connect_proxy.lua PORT [USER:PASS]
+--   lua5.4 spec/peers/connect_proxy.lua PORT [USER:PASS]
 -- Relays any number of tunnels at once with socket.select. With USER:PASS,
 -- a CONNECT without the right Proxy-Authorization gets 407. Prints one line
 -- per CONNECT: "TUNNEL host:port" or "DENIED host:port".

@@ -1,5 +1,5 @@
 -- Handlers for spec/over_nginx_spec.lua, run inside nginx's lua module
--- (content_by_lua_block { require("support.over_nginx_app").X() }). Each
+-- (content_by_lua_block { require("peers.over_nginx_app").X() }). Each
 -- fetches over TLS from an upstream named by the query string and answers
 -- the body, or 502 with "error: <message>" so the spec sees the error words.
 local tls = require "tls"

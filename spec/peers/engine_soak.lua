@@ -1,5 +1,5 @@
 -- Engine handshakes in a fresh process, for the memory check:
--- lua5.4 spec/support/engine_soak.lua N CERT KEY CA
+-- lua5.4 spec/peers/engine_soak.lua N CERT KEY CA
 -- Runs 200 warm-up handshakes, then N more (each engine pair handshakes,
 -- moves one message and closes), and prints
 -- "lua KIB0 KIB1 rss KIB0 KIB1" measured after full collections.

@@ -1,5 +1,5 @@
 -- Many HTTPS clients at once, on cqueues through tls.cqueues, for the event
--- loop specs: lua5.4 spec/support/https_clients.lua PORT COUNT CA_FILE [REQUESTS]
+-- loop specs: lua5.4 spec/peers/https_clients.lua PORT COUNT CA_FILE [REQUESTS]
 -- Every client opens its own connection (all at once), sends REQUESTS
 -- keep-alive requests for /client/<i>/req/<k> and checks that each response
 -- echoes exactly its own request. Prints "ok N" or one line per failure.

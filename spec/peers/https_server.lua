@@ -1,5 +1,5 @@
 -- A small HTTPS/1.1 server on the module, for the tls.https specs:
---   lua5.4 spec/support/https_server.lua PORT CERT KEY
+--   lua5.4 spec/peers/https_server.lua PORT CERT KEY
 -- One connection at a time, keep-alive with a short idle timeout (so a
 -- second client connection waits at most that long). Every request gets
 -- back what the server saw, one "key=value" per line:
