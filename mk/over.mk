@@ -2,3 +2,11 @@
 # HAProxy (Lua 5.3), for spec/over_nginx_spec.lua, spec/over_haproxy_spec.lua
 # and the examples/nginx, examples/haproxy recipes.
 EXTRA_APT_PKGS += libnginx-mod-http-lua haproxy
+
+# The nginx and HAProxy specs load the LuaJIT and Lua 5.3 builds of the
+# module (build/jit, build/5.3); `make test` makes them first.
+.PHONY: over-host-builds
+over-host-builds:
+	$(MAKE) --no-print-directory LUA_VERSION=jit build
+	$(MAKE) --no-print-directory LUA_VERSION=5.3 build
+test: over-host-builds

@@ -48,9 +48,15 @@ function T:write(data)
   return nil, word(err)
 end
 
--- HAProxy's settimeout takes seconds; none means "the largest it takes"
+-- Whole seconds (HAProxy 2.6 documents seconds), set only when the bound
+-- changes rather than before every read; none means "the largest it takes".
 function T:settimeout(s)
-  self.sock:settimeout(s or 2147483)
+  local t = s and math.ceil(s) or 2147483
+  if t < 1 then t = 1 end
+  if t ~= self.timeout then
+    self.timeout = t
+    self.sock:settimeout(t)
+  end
 end
 
 function T:now()

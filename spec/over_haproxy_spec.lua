@@ -1,0 +1,114 @@
+-- tls.over inside real HAProxy (Debian's 2.6, Lua 5.3): the services of
+-- examples/haproxy/tls_fetch.lua, loaded by examples/haproxy/haproxy.cfg,
+-- fetch over TLS from a core.tcp() socket (tls.transport.haproxy) from
+-- openssl s_server -WWW on loopback, with the default policy.
+local pki = require "support.pki"
+local proc = require "support.proc"
+
+local ROOT = os.getenv("PWD")
+
+-- The Lua 5.3 build of the module: OVER_LUA53_CPATH, or build/5.3
+-- (make LUA_VERSION=5.3 build).
+local function lua53_cpath()
+  local cpath = os.getenv("OVER_LUA53_CPATH") or (ROOT .. "/build/5.3/?.so")
+  local f = io.open((cpath:gsub("%?", "tls/core")), "rb")
+  if not f then return nil end
+  f:close()
+  return cpath
+end
+
+local function available()
+  if not os.execute("command -v haproxy >/dev/null 2>&1") then
+    return false, "haproxy is not installed"
+  end
+  if not lua53_cpath() then
+    return false, "the Lua 5.3 build of the module is missing (make LUA_VERSION=5.3 build)"
+  end
+  return true
+end
+
+local function sh_out(cmd)
+  local p = io.popen(cmd)
+  local s = p:read("*a")
+  p:close()
+  return s
+end
+
+describe("tls.over inside HAProxy (core.tcp(), Lua 5.3)", function()
+  local ok, why = available()
+  if not ok then
+    pending("HAProxy with lua-tls is not usable here: " .. why)
+    return
+  end
+
+  local hap, wwws, cn_only, www
+
+  local function get(path, args)
+    local q = {}
+    for k, v in pairs(args) do q[#q + 1] = k .. "=" .. tostring(v) end
+    local out = sh_out(("curl -s -m 60 -w '\\n%%{http_code}' 'http://127.0.0.1:%d%s?%s'")
+      :format(hap.port, path, table.concat(q, "&")))
+    local body, code = out:match("^(.*)\n(%d+)$")
+    return tonumber(code), body
+  end
+
+  setup(function()
+    pki.setup()
+    www = pki.dir .. "/www"
+    os.execute("mkdir -p " .. www .. " && printf 'hello through haproxy\\n' > " .. www
+      .. "/hello.txt && head -c 500000 /dev/urandom > " .. www .. "/half.bin && chmod -R a+rX "
+      .. pki.dir)
+    local function s_server_www(keypair)
+      local port = proc.free_port()
+      local h = proc.start(("env -C %s openssl s_server -WWW -quiet -accept 127.0.0.1:%d "
+        .. "-cert %s -key %s"):format(www, port, keypair.cert, keypair.key), { port = port })
+      h.port = port
+      return h
+    end
+    wwws = s_server_www(pki.server)
+    cn_only = s_server_www(pki.cn_only)
+    local port = proc.free_port()
+    hap = proc.start(("env LUA_TLS_ROOT=%s LUA_TLS_CPATH='%s' LUA_TLS_CA=%s LISTEN_PORT=%d "
+      .. "haproxy -db -f %s/examples/haproxy/haproxy.cfg"):format(ROOT, lua53_cpath(),
+      pki.ca.cert, port, ROOT), { port = port })
+    hap.port = port
+  end)
+
+  teardown(function()
+    for _, h in ipairs { hap, wwws, cn_only } do if h then h.stop() end end
+    pki.cleanup()
+  end)
+
+  it("fetches through tls.over(tls.transport.haproxy(core.tcp()))", function()
+    local code, body = get("/over", { port = wwws.port, path = "/hello.txt" })
+    assert.equal(200, code)
+    assert.equal("hello through haproxy\n", body)
+  end)
+
+  it("fetches through tls.https.get with a transport function over core.tcp()", function()
+    local code, body = get("/https", { port = wwws.port, path = "/hello.txt" })
+    assert.equal(200, code)
+    assert.equal("hello through haproxy\n", body)
+  end)
+
+  it("brings a 500 KB body intact (it fits the example's 1 MiB tune.bufsize)", function()
+    local file = pki.dir .. "/got.bin"
+    os.execute(("curl -s -m 60 -o %s 'http://127.0.0.1:%d/over?port=%d&path=/half.bin'")
+      :format(file, hap.port, wwws.port))
+    assert.equal(sh_out("sha256sum < " .. www .. "/half.bin"), sh_out("sha256sum < " .. file))
+  end)
+
+  it("reports a name the certificate does not carry as a verify: error", function()
+    local code, body = get("/over", { port = wwws.port, path = "/hello.txt", name = "alt.test" })
+    assert.equal(502, code)
+    assert.matches("^error: verify: ", body)
+  end)
+
+  it("applies the default policy (a leaf without subjectAltName is refused)", function()
+    for _, path in ipairs { "/over", "/https" } do
+      local code, body = get(path, { port = cn_only.port, path = "/hello.txt" })
+      assert.equal(502, code)
+      assert.matches("^error: policy: require_san", body)
+    end
+  end)
+end)
