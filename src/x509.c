@@ -205,10 +205,20 @@ static X509_STORE *trust_store(struct ltls_trust *t)
 	return s;
 }
 
+/* Whether x is valid now: libtls's verification refuses a CA certificate
+ * outside its validity, so an anchor must be inside it too (unless the
+ * config turned time checks off). */
+static int valid_now(X509 *x)
+{
+	return X509_cmp_current_time(X509_get0_notBefore(x)) < 0 &&
+	    X509_cmp_current_time(X509_get0_notAfter(x)) > 0;
+}
+
 /* core.x509_anchor(config, der) -> anchor_der | nil, reason: the CA
  * certificate among the config's trusted ones (ca, ca_file, ca_path or the
- * system store) that issued the certificate `der` (its signature checked);
- * a trusted certificate identical to `der` is its own anchor. */
+ * system store) that issued the certificate `der` (its signature checked)
+ * and is valid now (unless insecure_noverifytime); a trusted certificate
+ * identical to `der` is its own anchor. */
 static int x509_anchor(lua_State *L)
 {
 	ltls_config *c = ltls_checkconfig(L, 1);
@@ -237,6 +247,8 @@ static int x509_anchor(lua_State *L)
 	n = box->candidates == NULL ? 0 : sk_X509_num(box->candidates);
 	for (i = 0; i < n; i++) {
 		X509 *cand = sk_X509_value(box->candidates, i);
+		if (!(c->insecure & LTLS_INSECURE_NOVERIFYTIME) && !valid_now(cand))
+			continue;
 		if (X509_cmp(cand, box->a) == 0 || issued_by(box->a, cand) == NULL) {
 			if ((len = i2d_X509(cand, NULL)) <= 0)
 				break;

@@ -87,17 +87,25 @@ end
 
 -- Indices into a sent chain (leaf first) of the certificates that link up
 -- from the leaf: each next one is a CA whose key verifies the signature of
--- the one before (core.x509_issued). Cached by the chain's PEM text, as the
--- parse is: the links of a given chain never change.
+-- the one before (core.x509_issued) and, unless `now` is nil (libtls checks
+-- no time: insecure_noverifytime), that is valid at `now`, as libtls's own
+-- verification requires: an expired cross-certificate from some other CA is
+-- not on the path libtls verified. Cached by the chain's PEM text, as the
+-- parse is, with the time span over which the same links hold.
 local links_cache, links_cached = {}, 0
 -- At most this many signature checks per chain: a peer that sends many
 -- look-alike CA certificates gets a shorter path (stricter), not our CPU.
 local LINK_CHECKS = 64
 
-local function link_indices(pem, sent)
-  local list = pem and links_cache[pem]
-  if list then return list end
-  list = { 1 }
+local function valid_at(cert, now)
+  return now == nil or (cert.not_before <= now and now <= cert.not_after)
+end
+
+local function link_indices(pem, sent, now)
+  local key = pem and ((now and "t" or "-") .. pem)
+  local hit = key and links_cache[key]
+  if hit and (now == nil or (hit.from <= now and now < hit.to)) then return hit end
+  local list = { 1, from = -math.huge, to = math.huge }
   local used = { [sent[1].der] = true }
   local cur, checks_left = sent[1], LINK_CHECKS
   while true do
@@ -107,21 +115,40 @@ local function link_indices(pem, sent)
       if not used[cand.der] and checks_left > 0 then
         checks_left = checks_left - 1
         if core.x509_issued(cur.der, cand.der) then
-          nxt = i
-          break
+          if valid_at(cand, now) then
+            nxt = i
+            break
+          end
+          -- not yet valid: the links change when it becomes valid
+          if cand.not_before > now then list.to = math.min(list.to, cand.not_before) end
         end
       end
     end
     if not nxt then break end
-    used[sent[nxt].der] = true
-    list[#list + 1] = nxt
     cur = sent[nxt]
+    used[cur.der] = true
+    list[#list + 1] = nxt
+    if now then
+      list.from = math.max(list.from, cur.not_before)
+      list.to = math.min(list.to, cur.not_after + 1)
+    end
   end
-  if pem then
+  if key then
     if links_cached >= CACHE_MAX then links_cache, links_cached = {}, 0 end
-    links_cache[pem], links_cached = list, links_cached + 1
+    links_cache[key], links_cached = list, links_cached + 1
   end
   return list
+end
+
+-- The time CA certificates must be valid at: now, unless the config turned
+-- libtls's time checks off (nil then). A config that cannot say (freed)
+-- gets the time checked.
+local function check_time_of(config)
+  if config then
+    local ok, _, _, notime = pcall(config.insecure, config)
+    if ok and notime then return nil end
+  end
+  return os.time()
 end
 
 -- policy.verified_path(sent, verified [, config [, pem]]) -> path: the list
@@ -132,7 +159,7 @@ end
 function policy.verified_path(sent, verified, config, pem)
   local path = { sent[1], verified = verified and true or false, config = config }
   if verified then
-    local idx = link_indices(pem, sent)
+    local idx = link_indices(pem, sent, check_time_of(config))
     for i = 2, #idx do path[i] = sent[idx[i]] end
   end
   return path
