@@ -113,4 +113,17 @@ describe("the end of an engine's input", function()
     assert.same({ nil, "truncated", "" }, { c:receive(5) })
     s:close()
   end)
+
+  it("feed_eof() when only non-data records wait (TLS 1.3 tickets) is a truncation, not wantread", function()
+    -- the last record the client reads brings no data; the end of input
+    -- right after it must still be reported, not a wait for more input
+    for _, pattern in ipairs({ "*a", "*l", 5, 20000 }) do
+      local s, c = pair()
+      local _, waiting = c:pending()
+      assert.is_true(waiting > 0)  -- the server's session tickets
+      c:feed_eof()
+      assert.same({ nil, "truncated", "" }, { c:receive(pattern) }, tostring(pattern))
+      s:close()
+    end
+  end)
 end)

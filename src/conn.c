@@ -113,8 +113,13 @@ static int settle(ltls_conn *c, ssize_t r, double deadline)
 		c->want = (int)r;
 		/* libtls says "want read" after a post-handshake record (a TLS 1.3
 		 * session ticket) even when more records wait in memory: go on
-		 * reading them. Each such call consumed a record, so this ends. */
-		if (c->fd < 0 && r == TLS_WANT_POLLIN && ltls_membuf_len(&c->in) > 0)
+		 * reading them. Each such call consumed a record, so this ends.
+		 * Once feed_eof() ended the input, the end itself is still to be
+		 * read (once: the read callback then sets LTLS_F_PEER_EOF), or a
+		 * stream that ends after such a record would say "wantread" for
+		 * input that can never come instead of "truncated". */
+		if (c->fd < 0 && r == TLS_WANT_POLLIN && (ltls_membuf_len(&c->in) > 0 ||
+		    (c->flags & (LTLS_F_INPUT_ENDED | LTLS_F_PEER_EOF)) == LTLS_F_INPUT_ENDED))
 			return E_RETRY;
 		if (c->fd < 0 || c->timeout == 0)
 			return r == TLS_WANT_POLLIN ? E_WANTREAD : E_WANTWRITE;
