@@ -94,3 +94,14 @@ bench-libressl: bench-deps libressl-module $(LIBRESSL_BENCH_CTLS)
 	BENCH_ROOT=$(CURDIR) BENCH_CTLS=$(CURDIR)/$(LIBRESSL_BENCH_CTLS) BENCH_OUT=$(CURDIR)/$(LIBRESSL_MODULE)/bench \
 	  BENCH_ONLY=$${BENCH_ONLY:-$(LIBRESSL_BENCH_ONLY)} LUA_CPATH="$(CURDIR)/$(LIBRESSL_MODULE)/?.so;;" \
 	  $(LUA) bench/run.lua
+
+# valgrind on LibreSSL: the module's engine, hostile-peer and misuse specs
+# (LIBRESSL_VALGRIND_SPECS) with the suppressions of make memcheck, which
+# name LibreSSL's two process-wide allocations. About 2 minutes; not in CI.
+LIBRESSL_VALGRIND_SPECS ?= spec/engine_spec.lua spec/hostile_engine_spec.lua spec/misuse_spec.lua
+
+.PHONY: memcheck-libressl
+memcheck-libressl: deps deps-hardening libressl-module
+	LUA_CPATH="$(CURDIR)/$(LIBRESSL_MODULE)/?.so;;" LIBTLS_DIR=$(LIBRESSL_PREFIX) STRESS_NO_RSS=1 \
+	  valgrind $(VALGRIND_FLAGS) $(LUA) /usr/bin/busted --ignore-lua --cpath="$(LIBRESSL_MODULE)/?.so" \
+	  $(BUSTED_FLAGS) $(LIBRESSL_VALGRIND_SPECS)
