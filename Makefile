@@ -37,7 +37,8 @@ LIBTLS_ID := $(BUILD)/libtls.id
 
 # Debian packages the build, the suite and the demo use.
 APT_PKGS := lua5.4 liblua5.4-dev libtls-dev libssl-dev pkg-config gcc make openssl \
-            lua-busted lua-socket lua-cqueues lua-dkjson ca-certificates curl gnutls-bin nginx luarocks procps python3
+            lua-busted lua-socket lua-cqueues lua-dkjson ca-certificates curl gnutls-bin nginx luarocks procps python3 \
+            nghttp2-server
 
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;

@@ -8,7 +8,8 @@
 --                /auth (echoes Authorization), /to-auth, /to-http-auth
 --   http   port: the same files in plain HTTP (redirect-to-http target)
 --   mtls   port: requires a client certificate from the test CA
--- access.log has one "CONNECTION-SERIAL REQUEST-LINE" line per request.
+--   h2     port: the https site again, with http2 offered through ALPN
+-- access.log has one "CONNECTION-SERIAL REQUEST-LINE" line per request (HTTP/2.0 at its end on h2).
 
 local proc = require "support.proc"
 
@@ -54,6 +55,7 @@ function nginx.start(pki)
   write(www .. "/chunked/small.txt", "a small chunked body\n")
   sh(("chmod -R a+rwX %s"):format(dir))
   local port, http_port, mtls_port = proc.free_port(), proc.free_port(), proc.free_port()
+  local h2_port = proc.free_port()
   local ssl = ([[
     ssl_certificate %s;
     ssl_certificate_key %s;
@@ -63,6 +65,22 @@ function nginx.start(pki)
   for _, code in ipairs { 301, 302, 303, 307, 308 } do
     redirects[#redirects + 1] = ("    location = /r%d { return %d /method; }"):format(code, code)
   end
+  -- the main site, served on port (HTTP/1.1) and on h2_port (http2 offered by ALPN)
+  local site = ([[
+%s
+    root %s;
+    location /chunked/ { ssi on; ssi_types *; }
+    location /upload/ { dav_methods PUT; client_max_body_size 100m; create_full_put_path on; }
+    location = /method { return 200 "$request_method $http_content_length\n"; }
+    location = /loop { return 302 /loop; }
+    location = /to-http { return 302 http://127.0.0.1:%d/hello.txt; }
+    location = /nocontent { return 204; }
+    location = /auth { return 200 "auth=$http_authorization\n"; }
+    location = /to-auth { return 302 /auth; }
+    location = /to-http-auth { return 302 http://127.0.0.1:%d/auth; }
+    location = /echo-headers { return 200 "$http_x_big\n"; }
+%s
+]]):format(ssl, www, http_port, http_port, table.concat(redirects, "\n"))
   write(dir .. "/nginx.conf", ([[
 %s
 worker_processes 1;
@@ -80,19 +98,14 @@ http {
   default_type application/octet-stream;
   keepalive_requests 10000;
   keepalive_timeout 60s;
+  http2_max_requests 10000;
+  large_client_header_buffers 4 64k;
   server {
     listen 127.0.0.1:%d ssl;
 %s
-    root %s;
-    location /chunked/ { ssi on; ssi_types *; }
-    location /upload/ { dav_methods PUT; client_max_body_size 100m; create_full_put_path on; }
-    location = /method { return 200 "$request_method $http_content_length\n"; }
-    location = /loop { return 302 /loop; }
-    location = /to-http { return 302 http://127.0.0.1:%d/hello.txt; }
-    location = /nocontent { return 204; }
-    location = /auth { return 200 "auth=$http_authorization\n"; }
-    location = /to-auth { return 302 /auth; }
-    location = /to-http-auth { return 302 http://127.0.0.1:%d/auth; }
+  }
+  server {
+    listen 127.0.0.1:%d ssl http2;
 %s
   }
   server {
@@ -109,8 +122,8 @@ http {
   }
 }
 ]]):format(is_root() and "user root;" or "",
-    dir, dir, dir, dir, dir, dir, dir, dir, port, ssl, www, http_port, http_port,
-    table.concat(redirects, "\n"), http_port, www, mtls_port, ssl, pki.ca.cert))
+    dir, dir, dir, dir, dir, dir, dir, dir, port, site, h2_port, site,
+    http_port, www, mtls_port, ssl, pki.ca.cert))
   local h = proc.start(("nginx -p %s -c %s/nginx.conf -g 'daemon off;'"):format(dir, dir),
     { port = port })
   local stop = h.stop
@@ -120,6 +133,7 @@ http {
   end
   -- no wait for the other two ports: nginx binds every listener before it serves
   h.dir, h.www, h.port, h.http_port, h.mtls_port = dir, www, port, http_port, mtls_port
+  h.h2_port = h2_port
   return h
 end
 

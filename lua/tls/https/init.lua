@@ -1,9 +1,12 @@
--- tls.https: an HTTPS/1.1 client on lua-tls, in pure Lua.
+-- tls.https: an HTTPS client (HTTP/1.1, and HTTP/2 when the server offers
+-- it through ALPN) on lua-tls, in pure Lua.
 --
 --   https.request(url [, body])  -> body, code, headers, status_line  (LuaSocket/LuaSec)
 --   https.request{url=, ...}     -> 1, code, headers, status_line     (ltn12 source/sink)
 --   https.get(url [, opts]) / https.post(url, body [, opts]) / https.fetch(opts)
 --                                -> { status, reason, headers, body, url, tls } | nil, err
+--   https.request_all{ url or opts, ... } -> responses, errors (HTTP/2: one
+--                                connection per origin carries them at once)
 --
 -- Keep-alive connections wait in one bounded pool (tls.https.pool); TLS
 -- configs come from the library's own path (tls.config_for), only when a new
@@ -16,6 +19,7 @@ local response = require "tls.https.response"
 local pool_mod = require "tls.https.pool"
 local proxies = require "tls.https.proxy"
 local options = require "tls.https.options"
+local h2 = require "tls.h2.conn"
 
 local https = {
   _VERSION = "tls.https scm",
@@ -37,6 +41,8 @@ local now = tls.core.now or function()
 end
 
 local the_pool = pool_mod.new({}, now)
+-- one HTTP/2 connection (tls.h2.conn session) per pool key
+local h2_sessions = {}
 
 local BLOCK = 65536
 
@@ -162,7 +168,7 @@ local function open_over(u, st, ct, ht)
 end
 
 -- The connection step: a new connection for URL u (through proxy pu, or
--- none), ready for HTTP/1.1: conn | nil, err. Everything else reads and
+-- none): conn, is_h2 (the server agreed to HTTP/2) | nil, err. Everything else reads and
 -- writes through conn:send/receive/settimeout/close (and conn:info when
 -- there), so another transport plugs in here.
 local function open(u, pu, st)
@@ -189,9 +195,16 @@ local function open(u, pu, st)
   end
   if not conn then return nil, err end
   local info = conn:info()
-  if info and info.alpn and info.alpn ~= "http/1.1" then
+  local alpn = info and info.alpn
+  if alpn == "h2" and st.http_version ~= "1.1" then
+    return conn, true
+  elseif st.http_version == "2" then
     shut(conn)
-    return nil, "alpn: the server chose '" .. info.alpn .. "'; tls.https speaks http/1.1 only"
+    return nil, "alpn: the server did not agree to HTTP/2 (it chose "
+      .. (alpn and ("'" .. alpn .. "'") or "no protocol") .. "; http_version = \"2\" requires h2)"
+  elseif alpn and alpn ~= "http/1.1" then
+    shut(conn)
+    return nil, "alpn: the server chose '" .. alpn .. "'; tls.https speaks h2 and http/1.1 only"
   end
   return conn
 end
@@ -321,6 +334,7 @@ local function pool_key(st, u, pu)
   return u.scheme .. "|" .. u.host .. "|" .. u.port .. "|" .. proxy .. "|" .. st.tls_key
     .. "|" .. (st.servername_for(u) or "") .. "|" .. id_of(st.policy)
     .. "|" .. (type(st.transport) == "string" and st.transport or id_of(st.transport))
+    .. "|" .. (st.http_version or "")
 end
 
 -- One request and its response on one connection.
@@ -366,10 +380,159 @@ local function exchange_on(conn, reused, st, hop, key)
   return res
 end
 
+--- HTTP/2
+
+-- Headers that belong to one HTTP/1.1 connection and must not appear in
+-- HTTP/2 (RFC 9113, 8.2.2); Host becomes :authority.
+local h1_only = { connection = true, ["keep-alive"] = true, ["proxy-connection"] = true,
+  ["transfer-encoding"] = true, upgrade = true, host = true, ["content-length"] = true }
+-- never put into the HPACK table (RFC 7541, 7.1.3)
+local sensitive = { authorization = true, ["proxy-authorization"] = true, cookie = true }
+
+local function h2_headers(hop)
+  local u, list = hop.url, hop.headers
+  local out = {
+    { ":method", hop.method }, { ":scheme", "https" },
+    { ":authority", has_header(list, "host") or urlmod.authority(u) }, { ":path", u.target },
+  }
+  local function add(name, value)
+    out[#out + 1] = { name, value, sensitive[name] or (name == "cookie" and #value < 20) }
+  end
+  if not has_header(list, "user-agent") then add("user-agent", https.USERAGENT) end
+  if u.user and not has_header(list, "authorization") then
+    local b64 = require "tls.base64"
+    add("authorization", "Basic " .. b64.encode(u.user .. ":" .. (u.password or "")))
+  end
+  for _, l in ipairs(list) do
+    local lname = l[1]:lower()
+    if not h1_only[lname] and (lname ~= "te" or l[2]:lower() == "trailers") then add(lname, l[2]) end
+  end
+  if hop.body then
+    add("content-length", tostring(#hop.body))
+  elseif hop.source then
+    if hop.length then add("content-length", tostring(hop.length)) end
+  elseif hop.method == "POST" or hop.method == "PUT" or hop.method == "PATCH" then
+    add("content-length", "0")
+  end
+  return out
+end
+
+-- The request for tls.h2.conn: its on_head decides where the body goes
+-- (the caller's sink, or dropped for a redirect that is followed).
+local function h2_request(st, hop, info)
+  local req = { headers = h2_headers(hop), body = hop.body, source = hop.source,
+    length = hop.length, method = hop.method }
+  req.on_head = function(res)
+    res.url = urlmod.tostring(hop.url)
+    res.tls = info
+    local follow, err = next_hop(st, hop, res)
+    if err then return nil, err end
+    req.follow = follow
+    local state = { received = 0, res = res }
+    if follow then
+      state.sink, state.max_body = function() return 1 end, st.buffered_max_body
+    else
+      state.sink, state.progress, state.max_body = st.sink, st.progress, st.max_body
+    end
+    return state
+  end
+  return req
+end
+
+-- A new HTTP/2 session on conn (which negotiated h2), kept for key.
+local function new_session(conn, st, key)
+  local sess = h2.new(conn, { now = now, timeout = st.timeout, max_header_size = st.max_header_size })
+  sess.info = conn:info()
+  sess.key = key
+  local old = h2_sessions[key]
+  if st.keepalive and not conn.request_bound and not (old and old:usable()) then
+    h2_sessions[key] = sess
+  end
+  return sess
+end
+
+-- The pooled HTTP/2 session for key, if one is still usable and idle. (A
+-- session serves one caller at a time: another coroutine meanwhile gets a
+-- connection of its own.)
+local function pooled_session(key)
+  local sess = h2_sessions[key]
+  if not sess or sess.busy then return nil end
+  sess:poll()
+  if sess:usable() then return sess end
+  h2_sessions[key] = nil
+  if sess.active == 0 then sess:close() end
+  return nil
+end
+
+-- After a run: a session that can take no more requests leaves the pool
+-- (and closes once it has no streams left); keepalive = false closes it.
+local function after_run(sess, st)
+  if not sess:usable() or not st.keepalive or h2_sessions[sess.key] ~= sess then
+    if h2_sessions[sess.key] == sess then h2_sessions[sess.key] = nil end
+    if sess.active == 0 then sess:close() end
+  end
+end
+
+-- Requests sent on a session: each gets .res or .err (and .retry / .unanswered)
+local function run_on_session(sess, st_of, hops)
+  local reqs = {}
+  for i, hop in ipairs(hops) do
+    reqs[i] = h2_request(st_of[i], hop, sess.info)
+  end
+  sess.timeout = st_of[1].timeout
+  local deadline
+  for i = 1, #hops do
+    local d = st_of[i].deadline
+    if d and (not deadline or d > deadline) then deadline = d end
+  end
+  sess.busy = true
+  local ok, err = pcall(sess.run, sess, reqs, deadline)
+  sess.busy = false
+  if not ok then
+    -- a callback raised (a sink, a source, progress): the session's state
+    -- is unknown, so it ends; the error goes on to the caller
+    sess:close()
+    if h2_sessions[sess.key] == sess then h2_sessions[sess.key] = nil end
+    error(err, 0)
+  end
+  for i, req in ipairs(reqs) do
+    if req.res then req.res.redirect = req.follow end
+  end
+  return reqs
+end
+
 -- Methods that may be sent twice (RFC 9110, 9.2.2): a request on a reused
 -- connection that got no answer is re-sent only for these, since the server
 -- may have acted on it before it closed.
 local idempotent = { GET = true, HEAD = true, PUT = true, DELETE = true, OPTIONS = true, TRACE = true }
+
+-- One request on an HTTP/2 session: res | nil, err, retry (send it again on
+-- a new connection: the server did not process it)
+local function exchange_h2(sess, reused, st, hop)
+  local req = run_on_session(sess, { st }, { hop })[1]
+  after_run(sess, st)
+  if req.res then return req.res end
+  local again = not hop.source and (req.retry
+    or (reused and req.unanswered and (idempotent[hop.method] or st.retry_non_idempotent)))
+  return nil, req.err, again
+end
+
+-- A connection for u: an HTTP/2 session, or an HTTP/1.1 conn from the pool
+-- or new. -> sess | nil, conn, reused | nil, nil, nil, err
+local function connection_for(st, u, pu, key)
+  local sess = st.keepalive and pooled_session(key)
+  if sess then return sess, nil, true end
+  local conn = st.keepalive and the_pool:get(key) or nil
+  if conn then return nil, conn, true end
+  local err, is_h2
+  conn, err = open(u, pu, st)
+  if not conn then return nil, nil, nil, err end
+  is_h2 = err
+  local stats = the_pool.stats
+  stats.connections_opened = stats.connections_opened + 1
+  if is_h2 then return new_session(conn, st, key), nil, false end
+  return nil, conn, false
+end
 
 local function exchange(st, hop)
   local u = hop.url
@@ -377,15 +540,26 @@ local function exchange(st, hop)
   if err then return nil, err end
   local key = pool_key(st, u, pu)
   local stats = the_pool.stats
-  local conn = st.keepalive and the_pool:get(key) or nil
-  local reused = conn ~= nil
-  if not conn then
-    conn, err = open(u, pu, st)
-    if not conn then return nil, err end
-    stats.connections_opened = stats.connections_opened + 1
-  end
+  local sess, conn, reused
+  sess, conn, reused, err = connection_for(st, u, pu, key)
+  if not sess and not conn then return nil, err end
   stats.requests = stats.requests + 1
   local res, retry
+  if sess then
+    res, err, retry = exchange_h2(sess, reused, st, hop)
+    if not res and retry then
+      stats.retried = stats.retried + 1
+      sess, conn, reused, err = connection_for(st, u, pu, key)
+      if not sess and not conn then return nil, err end
+      if sess then
+        res, err = exchange_h2(sess, reused, st, hop)
+        return res, err
+      end
+      res, err = exchange_on(conn, reused, st, hop, key)
+      return res, err
+    end
+    return res, err
+  end
   res, err, retry = exchange_on(conn, reused, st, hop, key)
   if retry and not (idempotent[hop.method] or st.retry_non_idempotent) then
     return nil, err .. (" (on a reused connection; a %s is not sent twice unless "
@@ -397,13 +571,18 @@ local function exchange(st, hop)
     conn, err = open(u, pu, st)
     if not conn then return nil, err end
     stats.connections_opened = stats.connections_opened + 1
+    if err == true then
+      res, err = exchange_h2(new_session(conn, st, key), false, st, hop)
+      return res, err
+    end
     res, err = exchange_on(conn, false, st, hop, key)
   end
   return res, err
 end
 
-local function perform(st)
-  local hop = st.first
+-- Follows redirects from hop (st.first by default) to the final response.
+local function perform(st, hop)
+  hop = hop or st.first
   while true do
     if st.deadline and now() >= st.deadline then return nil, "timeout" end
     local res, err = exchange(st, hop)
@@ -460,6 +639,108 @@ function https.get(url, opts)
   return res, err
 end
 
+-- https.request_all(list [, opts]) -> responses, errors
+-- list holds URL strings or option tables (as https.fetch takes); opts are
+-- options for all of them (an entry's own options win). responses[i] is
+-- the response of list[i] (as https.fetch returns it) or false, and then
+-- errors[i] says why. Requests to one origin that speaks HTTP/2 go out at
+-- once on its one connection; others go one after another (keep-alive).
+function https.request_all(list, opts)
+  if type(list) ~= "table" then
+    error("tls.https.request_all: expected a list of URLs or option tables, got " .. type(list), 2)
+  end
+  if opts ~= nil and type(opts) ~= "table" then
+    error("tls.https.request_all: options must be a table, got " .. type(opts), 2)
+  end
+  local responses, errors, parts = {}, {}, {}
+  local groups, order = {}, {}
+  for i = 1, #list do
+    local entry = list[i]
+    if type(entry) == "string" then entry = { url = entry } end
+    if type(entry) ~= "table" then
+      error(("tls.https.request_all: entry %d must be a URL or an option table, got %s")
+        :format(i, type(entry)), 2)
+    end
+    local o = merged(opts, entry)
+    local st, err = options.prepare(o, 1, https, now)
+    responses[i] = false
+    if not st then
+      errors[i] = err
+    else
+      if not st.sink then parts[i], st.sink = collecting() end
+      local u = st.first.url
+      local pu
+      pu, err = proxies.for_url(u, st.proxy, st.no_proxy)
+      if err then
+        errors[i] = err
+      else
+        local key = pool_key(st, u, pu)
+        local g = groups[key]
+        if not g then
+          g = { key = key, u = u, pu = pu, items = {} }
+          groups[key] = g
+          order[#order + 1] = g
+        end
+        g.items[#g.items + 1] = { i = i, st = st }
+      end
+    end
+  end
+  local stats = the_pool.stats
+  local function finish(item, res, err)
+    if not res then errors[item.i] = err; return end
+    if parts[item.i] then res.body = table.concat(parts[item.i]) end
+    responses[item.i] = res
+  end
+  -- the rest of one request, alone: redirects, or a fresh attempt
+  local function carry_on(item, hop)
+    local res, err = perform(item.st, hop)
+    finish(item, res, err)
+  end
+  for _, g in ipairs(order) do
+    local first = g.items[1]
+    local sess, conn, reused, err = connection_for(first.st, g.u, g.pu, g.key)
+    if not sess and not conn then
+      for _, item in ipairs(g.items) do errors[item.i] = err end
+    elseif conn then
+      -- HTTP/1.1: one after another (the pool keeps the connection between them)
+      stats.requests = stats.requests + 1
+      local res, retry
+      res, err, retry = exchange_on(conn, reused, first.st, first.st.first, g.key)
+      if not res and retry then
+        carry_on(first, nil)
+      elseif res and res.redirect then
+        first.st.redirects = first.st.redirects + 1
+        carry_on(first, res.redirect)
+      else
+        finish(first, res, err)
+      end
+      for k = 2, #g.items do carry_on(g.items[k], nil) end
+    else
+      local sts, hops = {}, {}
+      for k, item in ipairs(g.items) do sts[k], hops[k] = item.st, item.st.first end
+      stats.requests = stats.requests + #hops
+      local reqs = run_on_session(sess, sts, hops)
+      after_run(sess, first.st)
+      for k, req in ipairs(reqs) do
+        local item, res = g.items[k], req.res
+        if res and res.redirect then
+          item.st.redirects = item.st.redirects + 1
+          carry_on(item, res.redirect)
+        elseif res then
+          finish(item, res)
+        elseif not hops[k].source and (req.retry or (reused and req.unanswered
+            and (idempotent[hops[k].method] or item.st.retry_non_idempotent))) then
+          stats.retried = stats.retried + 1
+          carry_on(item, nil)
+        else
+          finish(item, nil, req.err)
+        end
+      end
+    end
+  end
+  return responses, errors
+end
+
 function https.post(url, body, opts)
   local o = merged(opts, { url = url, body = body, method = "POST" })
   local res, err = fetch(o, 1)
@@ -509,7 +790,11 @@ end
 -- https.pool_stats() -> { connections_opened, reused, requests, retried,
 --   expired, discarded, idle, max_per_host, max_idle, idle_timeout }
 function https.pool_stats()
-  return the_pool:snapshot()
+  local s = the_pool:snapshot()
+  local n = 0
+  for _ in pairs(h2_sessions) do n = n + 1 end
+  s.h2_connections = n
+  return s
 end
 
 -- https.pool_options{ max_per_host =, max_idle =, idle_timeout = }
@@ -522,6 +807,10 @@ end
 -- https.pool_clear(): close every idle connection (counters stay).
 function https.pool_clear()
   the_pool:clear()
+  for key, sess in pairs(h2_sessions) do
+    h2_sessions[key] = nil
+    sess:close()
+  end
 end
 
 return https

@@ -17,7 +17,7 @@ local http_options = {
   connect_timeout = true, handshake_timeout = true, total_timeout = true,
   proxy = true, no_proxy = true, keepalive = true, insecure_http = true,
   max_header_size = true, max_headers = true, max_body = true, progress = true,
-  retry_non_idempotent = true, transport = true,
+  retry_non_idempotent = true, transport = true, http_version = true,
   -- connection-level TLS options (not part of a config)
   policy = true, servername = true, config = true,
 }
@@ -191,6 +191,11 @@ local function check_http_options(o, level)
   for _, name in ipairs { "sink", "source", "progress" } do check_type(o, name, "function", level) end
   check_type(o, "body", "string,function,table", level)
   check_type(o, "servername", "string", level)
+  local hv = o.http_version
+  if hv ~= nil and hv ~= "1.1" and hv ~= "2" then
+    fail(level, "option 'http_version' must be \"1.1\" or \"2\", got %s",
+      type(hv) == "string" and quote(hv) or tostring(hv))
+  end
   local tr = o.transport
   if tr ~= nil and type(tr) ~= "function" and tr ~= "socket" and tr ~= "cqueues" and tr ~= "ngx" then
     fail(level, "option 'transport' must be \"socket\", \"cqueues\", \"ngx\" or a function "
@@ -255,7 +260,12 @@ local function tls_of(o, level)
     end
     return { config = o.config, key = "config#" .. id_of(o.config) }
   end
-  if topts.alpn == nil then topts.alpn = { "http/1.1" } end
+  if topts.alpn == nil then
+    -- h2 first, unless HTTP/1.1 is asked for (for "2" too: then a server
+    -- without h2 gets a clear error rather than a failed handshake)
+    if o.http_version == "1.1" then topts.alpn = { "http/1.1" }
+    else topts.alpn = { "h2", "http/1.1" } end
+  end
   local keyed = topts
   for name in pairs(secret_options) do
     if type(topts[name]) == "string" then
@@ -322,6 +332,11 @@ function options.prepare(o, level, https, now)
   local timeout = o.timeout or https.TIMEOUT
   local first_host, servername = u.host, o.servername
   local st = limits_of(o, level + 1, https)
+  st.http_version = o.http_version
+  if u.scheme == "http" and o.http_version == "2" then
+    return nil, "bad URL '" .. o.url .. "': http_version = \"2\" needs https (HTTP/2 is "
+      .. "negotiated in the TLS handshake; cleartext HTTP/2 is not supported)"
+  end
   st.cfg, st.tls_options, st.tls_key, st.policy = t.config, t.options, t.key, policy
   st.timeout = timeout
   st.connect_timeout = o.connect_timeout or timeout

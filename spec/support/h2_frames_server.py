@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""A raw HTTP/2 frame server over TLS (ALPN h2) for tls.https's HTTP/2 specs.
+
+    h2_frames_server.py PORT CERT KEY SCENARIO
+
+Each connection reads the client's preface and frames and answers as
+SCENARIO says: well-formed answers ("ok", "trailers", "continuation"), the
+server-side events a client must survive ("goaway", "refused"), and hostile
+sequences a client must end with a clean error ("ping-flood",
+"continuation-flood", "hpack-bomb", ...). Floods go on until the client
+closes; a thread drains what the client sends meanwhile.
+"""
+
+import socket
+import ssl
+import struct
+import sys
+import threading
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+DATA, HEADERS, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = \
+    0, 1, 3, 4, 5, 6, 7, 8, 9
+END_STREAM, END_HEADERS, ACK = 1, 4, 1
+
+connections = 0
+lock = threading.Lock()
+
+
+def frame(ftype, flags, sid, payload=b""):
+    n = len(payload)
+    return struct.pack(">BHBBI", n >> 16, n & 0xFFFF, ftype, flags, sid) + payload
+
+
+def hpack_int(v, prefix_bits, first=0):
+    top = (1 << prefix_bits) - 1
+    if v < top:
+        return bytes([first | v])
+    out = [first | top]
+    v -= top
+    while v >= 128:
+        out.append((v & 127) | 128)
+        v >>= 7
+    out.append(v)
+    return bytes(out)
+
+
+def literal(name, value, indexing=False):
+    """A literal field with a literal name, raw strings (no Huffman)."""
+    name, value = name.encode(), value.encode()
+    head = b"\x40" if indexing else b"\x00"
+    return head + hpack_int(len(name), 7) + name + hpack_int(len(value), 7) + value
+
+
+STATUS_200 = b"\x88"
+
+
+def recv_exact(sock, n):
+    buf = b""
+    while len(buf) < n:
+        d = sock.recv(n - len(buf))
+        if not d:
+            raise EOFError
+        buf += d
+    return buf
+
+
+def read_frame(sock):
+    h = recv_exact(sock, 9)
+    n = (h[0] << 16) | (h[1] << 8) | h[2]
+    sid = struct.unpack(">I", h[5:9])[0] & 0x7FFFFFFF
+    return h[3], h[4], sid, recv_exact(sock, n)
+
+
+def next_request(sock):
+    """Frames until a client HEADERS; -> its stream id (SETTINGS acked)."""
+    while True:
+        ftype, flags, sid, _ = read_frame(sock)
+        if ftype == SETTINGS and not flags & ACK:
+            sock.sendall(frame(SETTINGS, ACK, 0))
+        if ftype == HEADERS:
+            return sid
+
+
+def drain(sock):
+    def run():
+        try:
+            while sock.recv(65536):
+                pass
+        except Exception:
+            pass
+    threading.Thread(target=run, daemon=True).start()
+
+
+def answer(sock, sid, body=b"hello"):
+    sock.sendall(frame(HEADERS, END_HEADERS, sid, STATUS_200 + literal("content-length", str(len(body))))
+                 + frame(DATA, END_STREAM, sid, body))
+
+
+def flood(sock, data):
+    drain(sock)
+    while True:
+        sock.sendall(data)
+
+
+def serve_ok(sock):
+    while True:
+        sid = next_request(sock)
+        answer(sock, sid, ("hello %d" % sid).encode())
+
+
+def scenario(name, sock, nth):
+    sock.sendall(frame(SETTINGS, 0, 0))
+    if name == "ok" or (nth > 1 and name in ("goaway", "refused")):
+        return serve_ok(sock)
+    sid = next_request(sock)
+    if name == "goaway":
+        # the first request is answered; everything above it was not processed
+        answer(sock, sid, b"first")
+        sock.sendall(frame(GOAWAY, 0, 0, struct.pack(">II", sid, 0)))
+        drain(sock)
+        threading.Event().wait(30)
+    elif name == "refused":
+        sock.sendall(frame(RST_STREAM, 0, sid, struct.pack(">I", 7)))
+        serve_ok(sock)
+    elif name == "trailers":
+        sock.sendall(frame(HEADERS, END_HEADERS, sid, STATUS_200)
+                     + frame(DATA, 0, sid, b"body")
+                     + frame(HEADERS, END_HEADERS | END_STREAM, sid, literal("x-checksum", "abc")))
+        serve_ok(sock)
+    elif name == "continuation":
+        block = STATUS_200 + literal("x-big", "b" * 40000) + literal("content-length", "2")
+        parts = [block[i:i + 16384] for i in range(0, len(block), 16384)]
+        out = frame(HEADERS, 0, sid, parts[0])
+        for i, p in enumerate(parts[1:]):
+            out += frame(CONTINUATION, END_HEADERS if i == len(parts) - 2 else 0, sid, p)
+        sock.sendall(out + frame(DATA, END_STREAM, sid, b"ok"))
+        serve_ok(sock)
+    elif name == "ping-flood":
+        flood(sock, frame(PING, 0, 0, b"12345678") * 100)
+    elif name == "settings-flood":
+        flood(sock, frame(SETTINGS, 0, 0) * 100)
+    elif name == "empty-data-flood":
+        sock.sendall(frame(HEADERS, END_HEADERS, sid, STATUS_200))
+        flood(sock, frame(DATA, 0, sid) * 100)
+    elif name == "continuation-flood":
+        sock.sendall(frame(HEADERS, 0, sid, STATUS_200))
+        flood(sock, frame(CONTINUATION, 0, sid, literal("x-a", "a" * 16000)))
+    elif name == "empty-continuation-flood":
+        sock.sendall(frame(HEADERS, 0, sid, STATUS_200))
+        flood(sock, frame(CONTINUATION, 0, sid) * 100)
+    elif name == "hpack-bomb":
+        # one 4000-byte entry in the table, then 200 references to it
+        block = STATUS_200 + literal("x-bomb", "a" * 4000, indexing=True) + b"\xbe" * 200
+        sock.sendall(frame(HEADERS, END_HEADERS | END_STREAM, sid, block))
+        drain(sock)
+        threading.Event().wait(30)
+    elif name == "table-size":
+        sock.sendall(frame(HEADERS, END_HEADERS | END_STREAM, sid, hpack_int(1 << 20, 5, 0x20) + STATUS_200))
+        drain(sock)
+        threading.Event().wait(30)
+    elif name == "big-frame":
+        sock.sendall(b"\xff\xff\xff" + bytes([DATA, 0]) + struct.pack(">I", sid))
+        flood(sock, b"\0" * 65536)
+    elif name == "push":
+        sock.sendall(frame(PUSH_PROMISE, END_HEADERS, sid, struct.pack(">I", 2) + b"\x82\x87\x84"))
+        drain(sock)
+        threading.Event().wait(30)
+    elif name == "window-overflow":
+        sock.sendall(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 0x7FFFFFFF)))
+        drain(sock)
+        threading.Event().wait(30)
+    elif name == "uppercase":
+        sock.sendall(frame(HEADERS, END_HEADERS | END_STREAM, sid, STATUS_200 + literal("X-Upper", "1")))
+        serve_ok(sock)
+    elif name == "data-unopened":
+        sock.sendall(frame(DATA, END_STREAM, 7, b"x"))
+        drain(sock)
+        threading.Event().wait(30)
+    elif name == "silent":
+        drain(sock)
+        threading.Event().wait(30)
+    else:
+        raise SystemExit("unknown scenario " + name)
+
+
+def handle(raw, ctx, name):
+    global connections
+    try:
+        sock = ctx.wrap_socket(raw, server_side=True)
+        if recv_exact(sock, len(PREFACE)) != PREFACE:
+            return
+        with lock:
+            connections += 1
+            nth = connections
+        scenario(name, sock, nth)
+    except Exception:
+        pass
+    finally:
+        try:
+            raw.close()
+        except Exception:
+            pass
+
+
+def main():
+    port, cert, key, name = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
+    ctx.set_alpn_protocols(["h2"])
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", port))
+    srv.listen(16)
+    while True:
+        raw, _ = srv.accept()
+        threading.Thread(target=handle, args=(raw, ctx, name), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()
