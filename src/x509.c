@@ -252,6 +252,11 @@ static int x509_anchor(lua_State *L)
 		if (X509_cmp(cand, box->a) == 0 || issued_by(box->a, cand) == NULL) {
 			if ((len = i2d_X509(cand, NULL)) <= 0)
 				break;
+			/* the allocation below can run a finalizer that closes the
+			 * config and frees the store the context points into: drop
+			 * the context first (cand belongs to box->candidates) */
+			X509_STORE_CTX_free(box->ctx);
+			box->ctx = NULL;
 			out = (unsigned char *)luaL_buffinitsize(L, &b, (size_t)len);
 			len = i2d_X509(cand, &out);
 			luaL_pushresultsize(&b, (size_t)(len > 0 ? len : 0));

@@ -132,7 +132,8 @@ function engine_transport.flush(self, deadline)
 end
 
 -- Move ciphertext from the socket into the engine: true | nil, err. End of
--- stream is handed to the engine (feed_eof), which then reports "closed" or
+-- stream is handed to the engine (feed_eof), which then reports "closed"
+-- (after close_notify), "truncated" (without it) or
 -- a handshake failure itself. An engine says "wantread" only once its input
 -- queue is empty, and its limit is at least one record, so a read of one
 -- record always fits.
