@@ -52,7 +52,8 @@ end
 local function cqueues_connect(host, port, timeout)
   local csocket = require "cqueues.socket"
   local errno = require "cqueues.errno"
-  local sock = csocket.connect { host = host, port = port }
+  -- (nodelay: a record written after a short one must not wait for an ACK)
+  local sock = csocket.connect { host = host, port = port, nodelay = true }
   sock:onerror(function(_, _, why) return why end)  -- errors as values, never raised
   local ok, why = sock:connect(timeout)
   if not ok then
