@@ -58,6 +58,7 @@ function h2.new(conn, opts)
     encoder = hpack.encoder(),
     buf = "", pos = 1,
     streams = {}, active = 0, next_id = 1,
+    queue = {}, qi = 1,   -- requests waiting for a stream
     -- the peer's settings (protocol defaults until its SETTINGS arrives)
     peer_window = DEFAULT_WINDOW, peer_max_frame = 16384, peer_max_streams = h2.MAX_CONCURRENT,
     send_window = DEFAULT_WINDOW,          -- connection-level, for our DATA
@@ -677,67 +678,131 @@ end
 
 --- Running requests
 
+-- A request is done when its stream finished, or it failed before one opened.
+local function done(req)
+  return req.failed or (req.stream ~= nil and req.stream.done)
+end
+
+-- Requests waiting for a stream fail (retry: they were never sent).
+function S:fail_queued(err, retry)
+  local q = self.queue
+  for i = self.qi, #q do
+    local req = q[i]
+    if not done(req) then req.failed, req.err, req.retry = true, err, retry end
+  end
+  self.queue, self.qi = {}, 1
+end
+
+-- One round of the driver: cancel what callers gave up on, open streams
+-- while the limits allow, send bodies as far as the windows allow, then
+-- read and handle one frame.
+function S:step()
+  for _, st in pairs(self.streams) do
+    if st.req.cancel then self:reset(st, "CANCEL", st.req.cancel) end
+  end
+  local q = self.queue
+  while self.qi <= #q and not self.dead and not self.goaway
+      and self.active < math.min(self.peer_max_streams, h2.MAX_CONCURRENT)
+      and self.next_id < 2147483647 do
+    local req = q[self.qi]
+    self.qi = self.qi + 1
+    if not req.cancel then self:open_stream(req) end
+  end
+  if self.qi > #q and #q > 0 then self.queue, self.qi = {}, 1 end
+  for _, st in pairs(self.streams) do
+    if st.sending then self:send_body(st) end
+  end
+  if self.active == 0 then
+    if self.qi > #q then return end
+    if self.dead or self.goaway or self.next_id >= 2147483647 then
+      -- not sent: the caller may send them on a new connection
+      return self:fail_queued(self.dead or "http2: the server is going away (GOAWAY)", true)
+    end
+    if self.peer_max_streams == 0 then
+      return self:fail_queued("http2: the server allows no streams (SETTINGS_MAX_CONCURRENT_STREAMS 0)")
+    end
+    return
+  end
+  local ftype, flags, sid, payload = self:read_frame(true)
+  if not ftype then
+    if flags == "timeout" then
+      -- the state of every stream is unknown now: the connection ends
+      self.dead = "timeout"
+      self:close()
+      for _, st in pairs(self.streams) do self:finish(st, "timeout") end
+    else
+      self:lost(flags)
+    end
+  else
+    self:on_frame(ftype, flags, sid, payload)
+  end
+end
+
+-- Ends the session at once, failing every request on it and waking the
+-- callers waiting on it (after a callback raised an error).
+function S:abort(why)
+  self:close()
+  for _, st in pairs(self.streams) do self:finish(st, why) end
+  self:fail_queued(why)
+  self.driver = nil
+  if self.cond then self.cond:signal() end
+end
+
 -- session:run(requests, deadline): sends each request and reads until
 -- each has .res or .err. Requests beyond the concurrency limits wait for a
 -- free stream; after GOAWAY or a dead connection they get .err (.retry set
 -- when they were not sent).
+--
+-- With session.cond (a cqueues condition: the session is used by several
+-- coroutines), run may be called from several coroutines at once: one of
+-- them, the driver, reads and writes the connection for everyone and
+-- signals after each frame; the others wait, and one of them takes over
+-- when the driver's own requests are done. A waiter past its deadline
+-- gives up its requests ("timeout"; the driver resets their streams).
 function S:run(requests, deadline)
-  self.deadline = deadline
-  local queue, qi = requests, 1
-  while true do
-    -- open streams while the limits allow
-    while qi <= #queue and not self.dead and not self.goaway
-        and self.active < math.min(self.peer_max_streams, h2.MAX_CONCURRENT)
-        and self.next_id < 2147483647 do
-      local req = queue[qi]
-      qi = qi + 1
-      self:open_stream(req)
+  local q = self.queue
+  for i = 1, #requests do q[#q + 1] = requests[i] end
+  local me = coroutine.running() or "main"
+  local pending = true
+  while pending do
+    pending = false
+    for i = 1, #requests do
+      if not done(requests[i]) then pending = true; break end
     end
-    -- bodies, as far as the windows allow
-    for _, st in pairs(self.streams) do
-      if st.sending then self:send_body(st) end
-    end
-    if self.active == 0 then
-      if qi > #queue then break end
-      if self.dead or self.goaway or self.next_id >= 2147483647 then
-        -- not sent: the caller may send them on a new connection
-        for i = qi, #queue do
-          local req = queue[i]
-          req.err, req.retry = self.dead or "http2: the server is going away (GOAWAY)", true
-        end
-        break
-      end
-      if self.peer_max_streams == 0 then
-        -- (nothing to wait for: the server allows no streams)
-        for i = qi, #queue do
-          queue[i].err = "http2: the server allows no streams (SETTINGS_MAX_CONCURRENT_STREAMS 0)"
-        end
-        break
-      end
-    else
-      local ftype, flags, sid, payload = self:read_frame(true)
-      if not ftype then
-        if flags == "timeout" then
-          -- the state of every stream is unknown now: the connection ends
-          self.dead = "timeout"
-          self:close()
-          for _, st in pairs(self.streams) do self:finish(st, "timeout") end
+    if pending then
+      if self.driver and self.driver ~= me and self.cond then
+        local left = deadline and (deadline - self.now())
+        if left and left <= 0 then
+          for i = 1, #requests do
+            local req = requests[i]
+            if not done(req) then
+              req.cancel = "timeout"
+              req.failed, req.err = true, "timeout"
+            end
+          end
         else
-          self:lost(flags)
+          self.cond:wait(left or self.timeout)
         end
       else
-        self:on_frame(ftype, flags, sid, payload)
+        self.driver = me
+        self.deadline = deadline
+        self:step()
+        if self.cond then self.cond:signal() end
       end
     end
   end
+  if self.driver == me then
+    self.driver = nil
+    self.deadline = nil
+    if self.cond then self.cond:signal() end
+  end
   for _, req in ipairs(requests) do
     local st = req.stream
-    if st then
+    if st and not req.failed then
       req.err, req.retry, req.unanswered = st.err, st.retry, st.unanswered
       if not st.err then req.res = st.res end
     end
   end
-  self.deadline = nil
 end
 
 return h2

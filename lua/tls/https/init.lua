@@ -444,6 +444,11 @@ local function new_session(conn, st, key)
   local sess = h2.new(conn, { now = now, timeout = st.timeout, max_header_size = st.max_header_size })
   sess.info = conn:info()
   sess.key = key
+  sess.busy = 0
+  if st.transport == "cqueues" then
+    -- coroutines of one controller share the session (see tls.h2.conn run)
+    sess.cond = require("cqueues.condition").new()
+  end
   local old = h2_sessions[key]
   if st.keepalive and not conn.request_bound and not (old and old:usable()) then
     h2_sessions[key] = sess
@@ -451,12 +456,16 @@ local function new_session(conn, st, key)
   return sess
 end
 
--- The pooled HTTP/2 session for key, if one is still usable and idle. (A
--- session serves one caller at a time: another coroutine meanwhile gets a
--- connection of its own.)
+-- The pooled HTTP/2 session for key, if one is still usable. Under cqueues
+-- the coroutines share it (their requests multiplex); elsewhere a session
+-- in use by another caller is not shared (that caller gets its own).
 local function pooled_session(key)
   local sess = h2_sessions[key]
-  if not sess or sess.busy then return nil end
+  if not sess then return nil end
+  if sess.busy > 0 then
+    if sess.cond and sess:usable() then return sess end
+    return nil
+  end
   sess:poll()
   if sess:usable() then return sess end
   h2_sessions[key] = nil
@@ -469,7 +478,7 @@ end
 local function after_run(sess, st)
   if not sess:usable() or not st.keepalive or h2_sessions[sess.key] ~= sess then
     if h2_sessions[sess.key] == sess then h2_sessions[sess.key] = nil end
-    if sess.active == 0 then sess:close() end
+    if sess.active == 0 and sess.busy == 0 then sess:close() end
   end
 end
 
@@ -485,14 +494,15 @@ local function run_on_session(sess, st_of, hops)
     local d = st_of[i].deadline
     if d and (not deadline or d > deadline) then deadline = d end
   end
-  sess.busy = true
+  sess.busy = sess.busy + 1
   local ok, err = pcall(sess.run, sess, reqs, deadline)
-  sess.busy = false
+  sess.busy = sess.busy - 1
   if not ok then
     -- a callback raised (a sink, a source, progress): the session's state
-    -- is unknown, so it ends; the error goes on to the caller
-    sess:close()
+    -- is unknown, so it ends (failing any other caller's requests on it);
+    -- the error goes on to the caller
     if h2_sessions[sess.key] == sess then h2_sessions[sess.key] = nil end
+    sess:abort("http2: the connection was closed after a callback raised an error: " .. tostring(err))
     error(err, 0)
   end
   for i, req in ipairs(reqs) do
@@ -519,18 +529,45 @@ end
 
 -- A connection for u: an HTTP/2 session, or an HTTP/1.1 conn from the pool
 -- or new. -> sess | nil, conn, reused | nil, nil, nil, err
+-- Under cqueues, the first connection to an origin is opened by one
+-- coroutine while the others that want it wait (key -> condition): if it
+-- speaks HTTP/2 they all share it. Origins found to speak HTTP/1.1 are not
+-- waited for again (each coroutine opens its own keep-alive connection).
+local opening, h1_origins = {}, {}
+
+local function open_counted(u, pu, st)
+  local conn, is_h2 = open(u, pu, st)
+  if conn then
+    local stats = the_pool.stats
+    stats.connections_opened = stats.connections_opened + 1
+  end
+  return conn, is_h2
+end
+
+-- A connection for u: an HTTP/2 session, or an HTTP/1.1 conn from the pool
+-- or new. -> sess | nil, conn, reused | nil, nil, nil, err
 local function connection_for(st, u, pu, key)
   local sess = st.keepalive and pooled_session(key)
   if sess then return sess, nil, true end
   local conn = st.keepalive and the_pool:get(key) or nil
   if conn then return nil, conn, true end
-  local err, is_h2
-  conn, err = open(u, pu, st)
-  if not conn then return nil, nil, nil, err end
-  is_h2 = err
-  local stats = the_pool.stats
-  stats.connections_opened = stats.connections_opened + 1
+  local shared = st.keepalive and st.transport == "cqueues" and not h1_origins[key]
+  if shared then
+    while opening[key] do opening[key]:wait(st.timeout) end
+    sess = pooled_session(key)
+    if sess then return sess, nil, true end
+    opening[key] = require("cqueues.condition").new()
+  end
+  local ok, is_h2
+  ok, conn, is_h2 = pcall(open_counted, u, pu, st)
+  if shared then
+    opening[key]:signal()
+    opening[key] = nil
+  end
+  if not ok then error(conn, 0) end
+  if not conn then return nil, nil, nil, is_h2 end
   if is_h2 then return new_session(conn, st, key), nil, false end
+  if shared then h1_origins[key] = true end
   return nil, conn, false
 end
 
