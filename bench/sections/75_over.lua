@@ -101,6 +101,7 @@ http {
   lua_package_cpath "%s;;";
   lua_ssl_trusted_certificate %s;
   lua_ssl_verify_depth 2;
+  lua_socket_buffer_size 64k;  # (both sides; the default 4k/8k halves tls.over's download)
   server {
     listen 127.0.0.1:%d;
     location /hs { content_by_lua_block { require("nginx_over_app").hs() } }
