@@ -59,6 +59,7 @@ function h2.new(conn, opts)
     buf = "", pos = 1,
     streams = {}, active = 0, next_id = 1,
     queue = {}, qi = 1,   -- requests waiting for a stream
+    senders = {},         -- streams with request body left to send
     -- the peer's settings (protocol defaults until its SETTINGS arrives)
     peer_window = DEFAULT_WINDOW, peer_max_frame = 16384, peer_max_streams = h2.MAX_CONCURRENT,
     send_window = DEFAULT_WINDOW,          -- connection-level, for our DATA
@@ -146,7 +147,7 @@ function S:read_frame(block)
     local ok, err = self:fill(block)
     if not ok then return nil, err end
   end
-  local len, ftype, flags, sid = frame.header(self.buf:sub(self.pos, self.pos + 8))
+  local len, ftype, flags, sid = frame.header(self.buf, self.pos)
   if len > h2.MAX_FRAME_SIZE then
     return nil, self:fail("FRAME_SIZE_ERROR",
       ("a %s frame of %d bytes, over our SETTINGS_MAX_FRAME_SIZE of %d"):format(
@@ -268,6 +269,7 @@ function S:open_stream(req)
   end
   st.body, st.body_pos, st.source = body, 1, source
   st.sending = (body or source) and true or false
+  if st.sending then self.senders[st] = true end
   local ok, err = self:write(table.concat(out))
   if not ok then self:lost(err); return end
 end
@@ -697,8 +699,11 @@ end
 -- while the limits allow, send bodies as far as the windows allow, then
 -- read and handle one frame.
 function S:step()
-  for _, st in pairs(self.streams) do
-    if st.req.cancel then self:reset(st, "CANCEL", st.req.cancel) end
+  if self.cancelled then
+    self.cancelled = false
+    for _, st in pairs(self.streams) do
+      if st.req.cancel then self:reset(st, "CANCEL", st.req.cancel) end
+    end
   end
   local q = self.queue
   while self.qi <= #q and not self.dead and not self.goaway
@@ -709,8 +714,10 @@ function S:step()
     if not req.cancel then self:open_stream(req) end
   end
   if self.qi > #q and #q > 0 then self.queue, self.qi = {}, 1 end
-  for _, st in pairs(self.streams) do
-    if st.sending then self:send_body(st) end
+  if next(self.senders) then
+    for st in pairs(self.senders) do
+      if st.sending and not st.done then self:send_body(st) else self.senders[st] = nil end
+    end
   end
   if self.active == 0 then
     if self.qi > #q then return end
@@ -763,32 +770,29 @@ function S:run(requests, deadline)
   local q = self.queue
   for i = 1, #requests do q[#q + 1] = requests[i] end
   local me = coroutine.running() or "main"
-  local pending = true
-  while pending do
-    pending = false
-    for i = 1, #requests do
-      if not done(requests[i]) then pending = true; break end
-    end
-    if pending then
-      if self.driver and self.driver ~= me and self.cond then
-        local left = deadline and (deadline - self.now())
-        if left and left <= 0 then
-          for i = 1, #requests do
-            local req = requests[i]
-            if not done(req) then
-              req.cancel = "timeout"
-              req.failed, req.err = true, "timeout"
-            end
+  local first = 1   -- requests before it are done (done is for good)
+  while true do
+    while first <= #requests and done(requests[first]) do first = first + 1 end
+    if first > #requests then break end
+    if self.driver and self.driver ~= me and self.cond then
+      local left = deadline and (deadline - self.now())
+      if left and left <= 0 then
+        for i = 1, #requests do
+          local req = requests[i]
+          if not done(req) then
+            req.cancel = "timeout"
+            req.failed, req.err = true, "timeout"
+            self.cancelled = true
           end
-        else
-          self.cond:wait(left or self.timeout)
         end
       else
-        self.driver = me
-        self.deadline = deadline
-        self:step()
-        if self.cond then self.cond:signal() end
+        self.cond:wait(left or self.timeout)
       end
+    else
+      self.driver = me
+      self.deadline = deadline
+      self:step()
+      if self.cond then self.cond:signal() end
     end
   end
   if self.driver == me then

@@ -52,10 +52,11 @@ function frame.pack32(n)
   return char(floor(n / 16777216) % 256, floor(n / 65536) % 256, floor(n / 256) % 256, n % 256)
 end
 
--- The 9-byte header: length, type, flags, stream id
-function frame.header(s)
-  local a, b, c, t, f = byte(s, 1, 5)
-  return (a * 256 + b) * 256 + c, t, f, frame.u31(s, 6)
+-- The 9-byte header at s[pos]: length, type, flags, stream id
+function frame.header(s, pos)
+  pos = pos or 1
+  local a, b, c, t, f = byte(s, pos, pos + 4)
+  return (a * 256 + b) * 256 + c, t, f, frame.u31(s, pos + 5)
 end
 
 function frame.encode(ftype, flags, sid, payload)

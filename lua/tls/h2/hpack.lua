@@ -108,6 +108,10 @@ local function read_int(s, pos, n)
   end
 end
 
+-- Huffman strings seen lately -> decoded (servers repeat most values);
+-- emptied when full
+local decoded, ndecoded = {}, 0
+
 local function read_string(s, pos)
   local b = byte(s, pos)
   if not b then return nil, "a truncated string" end
@@ -119,8 +123,16 @@ local function read_string(s, pos)
   local str = sub(s, pos, pos + len - 1)
   pos = pos + len
   if huff then
-    local dec, why = huffman.decode(str)
-    if not dec then return nil, "a bad Huffman string (" .. why .. ")" end
+    local dec = decoded[str]
+    if not dec then
+      local why
+      dec, why = huffman.decode(str)
+      if not dec then return nil, "a bad Huffman string (" .. why .. ")" end
+      if len <= 128 then
+        if ndecoded >= 1024 then decoded, ndecoded = {}, 0 end
+        decoded[str], ndecoded = dec, ndecoded + 1
+      end
+    end
     str = dec
   end
   return str, pos

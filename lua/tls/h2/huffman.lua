@@ -41,27 +41,28 @@ for sym = 0, 256 do
 end
 
 -- Per node and input byte: where the 8 bits lead and what they emit, built
--- on first use (a header value reads its bytes in a handful of steps).
--- step[node][b] = { node_after, symbols..., depth_after, ones_after }
-local steps = setmetatable({}, { __mode = "k" })
+-- on first use (a header value then decodes a byte per table lookup):
+-- steps[node][b] = { node_after, emitted string, depth_after, ones_after }
+-- Only walks that emit a symbol are kept: after a symbol the padding state
+-- (depth since the last symbol, all ones so far) depends on these bits
+-- alone; without one it carries on from the state before.
+local steps = {}
 
 local function walk(node, depth, ones, b)
-  local out = { false }
+  local syms = {}
   for i = 7, 0, -1 do
     local bit = floor(b / 2 ^ i) % 2
     local nxt = node[bit]
     if nxt == nil then return nil end
     if type(nxt) == "number" then
       if nxt == 256 then return nil, "EOS" end
-      out[#out + 1] = nxt
+      syms[#syms + 1] = nxt
       node, depth, ones = root, 0, true
     else
       node, depth, ones = nxt, depth + 1, ones and bit == 1
     end
   end
-  out[1] = node
-  out.depth, out.ones = depth, ones
-  return out
+  return { node, char(unpack(syms)), depth, ones }
 end
 
 function huffman.decode(s)
@@ -71,10 +72,6 @@ function huffman.decode(s)
     local b = byte(s, i)
     local per = steps[node]
     if not per then per = {}; steps[node] = per end
-    -- the walk from a node also depends on the padding state entering it,
-    -- but only depth/ones after it matter, and those are recomputed from
-    -- the node reached (the root resets them); so cache by (node, byte)
-    -- only when the walk emitted a symbol
     local st = per[b]
     if st == nil then
       local reason
@@ -83,23 +80,20 @@ function huffman.decode(s)
         return nil, reason == "EOS" and "the EOS symbol inside a string"
           or "an invalid code"
       end
-      if #st > 1 then per[b] = st end
+      if st[2] ~= "" then per[b] = st end
     end
-    for k = 2, #st do
+    if st[2] ~= "" then
       n = n + 1
-      out[n] = st[k]
-    end
-    if #st > 1 then
-      node, depth, ones = st[1], st.depth, st.ones
+      out[n] = st[2]
+      node, depth, ones = st[1], st[3], st[4]
     else
-      -- no symbol in these 8 bits: the padding state carries on
       node, depth, ones = st[1], depth + 8, ones and b == 255
     end
   end
   if node ~= root and (depth > 7 or not ones) then
     return nil, "padding longer than 7 bits or not all ones"
   end
-  return bytes_to_string(out, n)
+  return concat(out)
 end
 
 function huffman.length(s)
