@@ -20,6 +20,8 @@ LIBRESSL_MODULE  := build/libressl-module
 # built once per version (rm -rf build/libressl to force a rebuild)
 LIBRESSL_STAMP   := $(LIBRESSL_PREFIX)/installed-$(LIBRESSL_VERSION)
 SYSTEM_CNF       := /etc/ssl/openssl.cnf
+# the whole suite; LIBRESSL_SPECS=spec/x_spec.lua runs one spec file there
+LIBRESSL_SPECS   ?= spec
 # .ci/run installs these up front (make deps ALL=1)
 EXTRA_APT_PKGS += cmake
 
@@ -70,7 +72,7 @@ test-libressl: deps libressl-module
 	LUA_CPATH="$(CURDIR)/$(LIBRESSL_MODULE)/?.so;;" LIBTLS_DIR=$(LIBRESSL_PREFIX) \
 	  $(LUA) -e 'local l = require("tls.core").library; print("test-libressl: module on " .. l.name .. " " .. tostring(l.version) .. ", libcrypto: " .. l.crypto); assert(l.name == "LibreSSL" and l.crypto:find("^LibreSSL"), "the module does not run on LibreSSL")' && \
 	LUA_CPATH="$(CURDIR)/$(LIBRESSL_MODULE)/?.so;;" LIBTLS_DIR=$(LIBRESSL_PREFIX) TLS_EXPECT_LIBRARY=LibreSSL \
-	  busted --lua=$(LUA) --cpath="$(LIBRESSL_MODULE)/?.so" $(BUSTED_FLAGS) spec; rc=$$?; \
+	  busted --lua=$(LUA) --cpath="$(LIBRESSL_MODULE)/?.so" $(BUSTED_FLAGS) $(LIBRESSL_SPECS); rc=$$?; \
 	if [ "$$cnf" != "$$(sha256sum $(SYSTEM_CNF) 2>/dev/null)" ]; then \
 	  echo "test-libressl: $(SYSTEM_CNF) changed during the run" >&2; exit 1; fi; \
 	exit $$rc
