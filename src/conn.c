@@ -400,15 +400,24 @@ static char *room(luaL_Buffer *b, ltls_conn *c, size_t n)
 	return c->ctx != NULL ? p : NULL;
 }
 
-/* Move n buffered bytes (n <= what rbuf holds) into b. */
-static int take_buffered(ltls_conn *c, luaL_Buffer *b, size_t n)
+/* Move up to n buffered bytes into b; *moved says how many. room() may run
+ * a finalizer that reads from this conn too (or closes it): what is
+ * buffered is measured again after it, never before. */
+static int take_buffered(ltls_conn *c, luaL_Buffer *b, size_t n, size_t *moved)
 {
 	char *p = room(b, c, n);
+	size_t avail;
+	*moved = 0;
 	if (p == NULL)
 		return E_CLOSED;
-	memcpy(p, c->rbuf + c->rfirst, n);
+	avail = c->rlast - c->rfirst;
+	if (n > avail)
+		n = avail;
+	if (n > 0)
+		memcpy(p, c->rbuf + c->rfirst, n);
 	luaL_addsize(b, n);
 	c->rfirst += n;
+	*moved = n;
 	return E_OK;
 }
 
@@ -447,10 +456,10 @@ static int recv_count(ltls_conn *c, luaL_Buffer *b, size_t wanted, double deadli
 		size_t avail = c->rlast - c->rfirst;
 		int r;
 		if (avail > 0) {
-			size_t take = avail < wanted ? avail : wanted;
-			if ((r = take_buffered(c, b, take)) != E_OK)
+			size_t moved;
+			if ((r = take_buffered(c, b, avail < wanted ? avail : wanted, &moved)) != E_OK)
 				return r;
-			wanted -= take;
+			wanted -= moved;
 			continue;
 		}
 		r = direct ? read_into_result(c, b, &wanted, deadline) : fill(c, deadline);
@@ -460,30 +469,50 @@ static int recv_count(ltls_conn *c, luaL_Buffer *b, size_t wanted, double deadli
 	return E_OK;
 }
 
+/* The count of buffered bytes up to and including the next LF (all of
+ * them when none is buffered); *has_lf says whether an LF ends them. */
+static size_t line_span(const ltls_conn *c, int *has_lf)
+{
+	size_t avail = c->rlast - c->rfirst;
+	const char *start, *lf;
+	*has_lf = 0;
+	if (avail == 0)
+		return 0;
+	start = c->rbuf + c->rfirst;
+	if ((lf = memchr(start, '\n', avail)) == NULL)
+		return avail;
+	*has_lf = 1;
+	return (size_t)(lf - start) + 1;
+}
+
 /* Up to the next LF, without it ("*l", which also drops every CR, as
  * LuaSocket does) or with it ("*L"). The line, prefix included, may not
  * pass c->max_line: a peer that never sends LF cannot grow it further. */
 static int recv_line(ltls_conn *c, luaL_Buffer *b, int keep_newline, double deadline)
 {
 	for (;;) {
-		const char *start = c->rbuf ? c->rbuf + c->rfirst : NULL;
-		size_t avail = c->rlast - c->rfirst, span, i, kept = 0;
-		const char *lf = avail ? memchr(start, '\n', avail) : NULL;
-		char *p;
-		span = lf ? (size_t)(lf - start) + 1 : avail;
+		int has_lf;
+		size_t span = line_span(c, &has_lf), made, i, kept = 0;
+		char *p = NULL;
 		if (span > 0) {
 			if ((p = room(b, c, span)) == NULL)
 				return E_CLOSED;
-			/* room() may have run a finalizer: read rbuf afresh */
-			start = c->rbuf + c->rfirst;
+			/* room() may have run a finalizer that read from this
+			 * conn: measure again, and make more room if it grew */
+			made = span;
+			if ((span = line_span(c, &has_lf)) > made)
+				continue;
+		}
+		if (span > 0) {
+			const char *start = c->rbuf + c->rfirst;
 			for (i = 0; i < span; i++)
 				if (keep_newline || (start[i] != '\r' && start[i] != '\n'))
 					p[kept++] = start[i];
 			luaL_addsize(b, kept);
 			c->rfirst += span;
-			if (luaL_bufflen(b) > c->max_line + (keep_newline && lf ? 1 : 0))
+			if (luaL_bufflen(b) > c->max_line + (keep_newline && has_lf ? 1 : 0))
 				return E_LINETOOLONG;
-			if (lf)
+			if (has_lf)
 				return E_OK;
 		}
 		{
@@ -498,12 +527,13 @@ static int recv_line(ltls_conn *c, luaL_Buffer *b, int keep_newline, double dead
  * (always a whole record's room, as in fill()) until the peer closes. */
 static int recv_all(ltls_conn *c, luaL_Buffer *b, double deadline)
 {
-	if (c->rlast > c->rfirst) {
-		int r = take_buffered(c, b, c->rlast - c->rfirst);
+	while (c->rlast > c->rfirst) {
+		size_t moved;
+		int r = take_buffered(c, b, c->rlast - c->rfirst, &moved);
 		if (r != E_OK)
 			return r;
-		c->rfirst = c->rlast = 0;
 	}
+	c->rfirst = c->rlast = 0;
 	for (;;) {
 		char *p = room(b, c, LTLS_RBUF_SIZE);
 		ssize_t n;
