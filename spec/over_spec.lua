@@ -188,6 +188,16 @@ describe("tls.over", function()
       c:close()
     end)
 
+    it("bounds a handshake by the timeout given to handshake(), not the conn's", function()
+      -- a listener that never accepts: TCP connects, the handshake never finishes
+      local stall = assert(socket.bind("127.0.0.1", 0))
+      peers.defer(function() stall:close() end)
+      local _, port = stall:getsockname()
+      local c = client_over(port, { timeout = 60 })
+      assert.same({ nil, "timeout" }, { c:handshake(0.3) })
+      c:close()
+    end)
+
     it("reports the peer's close as closed, with what came before", function()
       local srv = peers.scripted(pki.server, [[return function(conn)
         conn:send("partial line")

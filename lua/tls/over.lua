@@ -181,8 +181,9 @@ end
 
 -- c:handshake([timeout]) -> true | nil, err. Runs the certificate policy.
 function Conn:handshake(timeout)
-  timeout = check_timeout(timeout, "tls.over: handshake")
-  if timeout == nil then timeout = self.timeout end
+  -- (a negative timeout given here means none, not the conn's)
+  if timeout == nil then timeout = self.timeout
+  else timeout = check_timeout(timeout, "tls.over: handshake") end
   return run(self, "handshake", handshake, timeout)
 end
 
