@@ -171,6 +171,25 @@ describe("tls.over inside nginx (lua module, LuaJIT)", function()
     end)
   end)
 
+  describe("server side", function()
+    it("serves TLS with tls.over in server mode on the raw request socket (Upgrade)", function()
+      local tls = require "tls"
+      local sock = assert(socket.connect("127.0.0.1", ngx_h.port))
+      sock:settimeout(10)
+      assert(sock:send(("GET /upgrade?cert=%s&key=%s HTTP/1.1\r\nHost: localhost\r\n"
+        .. "Upgrade: TLS/1.2\r\nConnection: Upgrade\r\n\r\n"):format(pki.server.cert, pki.server.key)))
+      assert.equal("HTTP/1.1 101 Switching Protocols", sock:receive("*l"))
+      repeat local line = assert(sock:receive("*l")) until line == ""
+      local c = assert(tls.wrap(sock, { servername = "localhost", ca_file = pki.ca.cert,
+        timeout = 10 }))
+      assert(c:handshake())
+      assert(c:send("hello nginx\n"))
+      assert.equal("HELLO NGINX", c:receive("*l"))
+      assert(c:send("quit\n"))
+      c:close()
+    end)
+  end)
+
   it("left nothing alarming in nginx's error log", function()
     local log = ngx_h.error_log()
     assert.not_matches("C%-call boundary", log)

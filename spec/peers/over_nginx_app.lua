@@ -65,4 +65,29 @@ function app.https()
   ngx.print(res.body)
 end
 
+-- /upgrade?cert=F&key=F: the server side inside nginx. The client asks to
+-- switch the connection to TLS (RFC 2817's Upgrade), gets 101, and this
+-- handler runs tls.over in server mode on the raw request socket
+-- (ngx.req.socket(true)), then answers each line upper-cased until "quit".
+function app.upgrade()
+  local a = ngx.req.get_uri_args()
+  local sock = assert(ngx.req.socket(true))
+  sock:settimeout(10000)
+  assert(sock:send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: TLS/1.2\r\n"
+    .. "Connection: Upgrade\r\n\r\n"))
+  local c = assert(tls.over(tls.transport.ngx(sock), { mode = "server",
+    cert_file = a.cert, key_file = a.key, timeout = 10 }))
+  local ok, err = c:handshake()
+  if not ok then
+    ngx.log(ngx.ERR, "upgrade: handshake: ", err)
+    return ngx.exit(ngx.ERROR)
+  end
+  while true do
+    local line = c:receive("*l")
+    if not line or line == "quit" then break end
+    c:send(line:upper() .. "\n")
+  end
+  c:close()
+end
+
 return app

@@ -66,6 +66,7 @@ http {
     listen 127.0.0.1:%d;
     location /over { content_by_lua_block { require("peers.over_nginx_app").over() } }
     location /https { content_by_lua_block { require("peers.over_nginx_app").https() } }
+    location /upgrade { content_by_lua_block { require("peers.over_nginx_app").upgrade() } }
     %s
   }
 }
