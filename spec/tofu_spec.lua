@@ -190,6 +190,25 @@ describe("tls.tofu", function()
     assert.equal("sha256//" .. pki.pin(pki.self.cert), t:lookup("localhost-self"))
   end)
 
+  it("refuses to run on a server, where the name is the client's choice (SNI)", function()
+    local t = tls.tofu(path, { policy = false })
+    local srv = assert(tls.engine { mode = "server", cert_file = pki.server.cert,
+      key_file = pki.server.key, verify_client = "optional", insecure_noverifycert = true,
+      policy = t })
+    local cli = assert(tls.engine { ca_file = pki.ca.cert, servername = "any-name.test",
+      cert = pki.read(pki.self.cert), key = pki.read(pki.self.key) })
+    local serr
+    for _ = 1, 50 do
+      cli:handshake()
+      srv:feed(cli:drain())
+      local ok, e = srv:handshake()
+      if ok or (e ~= "wantread" and e ~= "wantwrite") then serr = ok or e; break end
+      cli:feed(srv:drain())
+    end
+    assert.matches("^policy: tofu: pins the keys of servers a client connects to; on a server", serr)
+    assert.is_nil(read(path))  -- nothing recorded under the client's name
+  end)
+
   it("raises on a bad path or unknown options", function()
     assert.error_matches(function() tls.tofu() end, "tls.tofu: path must be a file name")
     assert.error_matches(function() tls.tofu(path, { polcy = false }) end, "unknown option 'polcy'")

@@ -126,8 +126,22 @@ function Tofu:__tostring()
   return "tls.tofu (" .. self.path .. ")"
 end
 
+-- Whether the check runs on the server side of a connection.
+local function on_server(conn, ctx)
+  if ctx and ctx.mode then return ctx.mode == "server" end
+  local ok, mode = pcall(function() return conn:mode() end)
+  return ok and mode == "server"
+end
+
 -- tofu(conn [, ctx]) -> true | nil, "policy: ..."
 function Tofu:__call(conn, ctx)
+  -- On a server the only name is the one the client sent (SNI): any client
+  -- could pick a new one and always be "first", and grow the file at will.
+  if on_server(conn, ctx) then
+    return nil, "policy: tofu: pins the keys of servers a client connects to; on a server the "
+      .. "only name is the one the client chose (SNI), which proves nothing: verify client "
+      .. "certificates with a CA (verify_client, ca) or pin them with tls.policy{pins = ...}"
+  end
   local chain, err = policy.peer_chain(conn)
   if not chain then return nil, "policy: " .. err end
   if self.base then
