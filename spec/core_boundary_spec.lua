@@ -5,21 +5,20 @@
 local tls = require "tls"
 local core = require "tls.core"
 local pki = require "support.pki"
+local E = require "support.engines"
 local H = require "support.hostile"
 
 describe("the core's API for the Lua layer", function()
   local scfg, ccfg
   setup(function()
     pki.setup()
-    scfg, ccfg = H.configs(pki)
+    scfg, ccfg = E.configs()
   end)
   teardown(function() pki.cleanup() end)
 
   local function engines(copts)
-    local s = assert(tls.engine{ config = scfg, mode = "server" })
-    local o = { config = ccfg, servername = "localhost" }
-    for k, v in pairs(copts or {}) do o[k] = v end
-    return s, assert(tls.engine(o))
+    local c, s = E.pair(copts)
+    return s, c
   end
 
   it("conn:mode() and conn:kind() say which side and which transport, closed or not", function()
@@ -55,7 +54,7 @@ describe("the core's API for the Lua layer", function()
       assert.equal(c, conn)
       return true
     end)
-    assert(H.pump(c, s))
+    assert(E.handshake(c, s))
     assert.equal(1, calls)
     assert.is_true(c:handshake())
     assert.equal(1, calls)
@@ -72,7 +71,7 @@ describe("the core's API for the Lua layer", function()
     }) do
       local s, c = engines()
       c:setcheck(case[1])
-      local ok, err = H.pump(c, s)
+      local ok, err = E.handshake(c, s)
       assert.is_nil(ok)
       assert.equal("client: " .. case[2], err)
       assert.same({ nil, "closed" }, { c:receive() })
@@ -83,7 +82,7 @@ describe("the core's API for the Lua layer", function()
   it("setcheck: what the check raises propagates; setcheck(nil) drops the check; non-callables raise", function()
     local s, c = engines()
     c:setcheck(function() error("boom") end)
-    assert.error_matches(function() H.pump(c, s) end, "boom")
+    assert.error_matches(function() E.handshake(c, s) end, "boom")
     c:setcheck(nil)
     assert.is_true(c:handshake())
     assert.has_error(function() c:setcheck(42) end, "bad argument #1 to 'setcheck' (a function, a callable or nil expected)")

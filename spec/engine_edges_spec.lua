@@ -2,21 +2,16 @@
 -- engine says so, and close() queues close_notify even on a full queue.
 local tls = require "tls"
 local pki = require "support.pki"
+local E = require "support.engines"
 local H = require "support.hostile"
 
 describe("engine lifecycle", function()
-  local scfg, ccfg
-  setup(function()
-    pki.setup()
-    scfg, ccfg = H.configs(pki)
-  end)
+  setup(pki.setup)
   teardown(function() pki.cleanup() end)
 
   local function pair(opts)
-    local s = assert(tls.engine{ config = scfg, mode = "server" })
-    local c = assert(tls.engine{ config = ccfg, servername = "localhost",
-      buffer_limit = opts and opts.buffer_limit })
-    assert(H.pump(c, s))
+    local c, s = E.pair({ buffer_limit = opts and opts.buffer_limit })
+    assert(E.handshake(c, s))
     return c, s
   end
 
@@ -52,7 +47,7 @@ describe("engine lifecycle", function()
     local c, s = pair()
     c:setcheck(function() return true end)  -- what a policy option leaves before handshake()
     s:send("line\n")
-    H.move(s, c)
+    E.move(s, c)
     local data, err, partial = c:receive("*l", "pre")
     assert.is_nil(data)
     assert.matches("^policy: the certificate policy has not run yet", err)
@@ -85,7 +80,7 @@ describe("engine lifecycle", function()
       local part = string.char(65 + i % 26):rep(i * 997 % 20000 + 1)  -- 1 byte to 2 records
       sent[#sent + 1] = part
       assert.equal(#part, s:send(part))
-      H.move(s, c)
+      E.move(s, c)
       if i % 3 == 0 then  -- leaves the rest of a record in the conn's buffer
         assert.equal(part:sub(1, 7), c:receive(7))
         sent[#sent] = part:sub(8)
@@ -100,7 +95,7 @@ describe("engine lifecycle", function()
     for i = 1, #sent do assert.equal(#sent[i], #got[i]) end
     s:send("the end")
     s:close()
-    H.move(s, c)
+    E.move(s, c)
     assert.equal("the end", c:receive("*a"))
   end)
 

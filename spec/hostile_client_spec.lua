@@ -4,6 +4,7 @@
 local tls = require "tls"
 local libtls = require "support.libtls"
 local pki = require "support.pki"
+local E = require "support.engines"
 local H = require "support.hostile"
 local proc = require "support.proc"
 
@@ -11,7 +12,7 @@ describe("hostile servers against the client", function()
   local scfg, ccfg
   setup(function()
     pki.setup()
-    scfg, ccfg = H.configs(pki)
+    scfg, ccfg = E.configs()
   end)
   teardown(function() pki.cleanup() end)
 

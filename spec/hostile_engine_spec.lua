@@ -4,19 +4,20 @@
 local tls = require "tls"
 local libtls = require "support.libtls"
 local pki = require "support.pki"
+local E = require "support.engines"
 local H = require "support.hostile"
 
 describe("hostile peers against an engine", function()
   local scfg, ccfg
   setup(function()
     pki.setup()
-    scfg, ccfg = H.configs(pki)
+    scfg, ccfg = E.configs()
   end)
   teardown(function() pki.cleanup() end)
 
-  local function server() return assert(tls.engine{ config = scfg, mode = "server" }) end
+  local server = E.server
   local function client()
-    local c = assert(tls.engine{ config = ccfg, servername = "localhost" })
+    local c = E.client()
     local ok, err = c:handshake()
     assert.is_nil(ok)
     assert.equal("wantread", err)
@@ -132,9 +133,9 @@ describe("hostile peers against an engine", function()
     end)
 
     it("stops midway through its flight leaves the client waiting, then ends cleanly", function()
-      local s, c = server(), assert(tls.engine{ config = ccfg, servername = "localhost" })
+      local s, c = server(), E.client()
       c:handshake()
-      H.move(c, s)
+      E.move(c, s)
       s:handshake()
       local flight = s:drain()
       assert(c:feed(flight:sub(1, 100)))
@@ -165,8 +166,8 @@ describe("hostile peers against an engine", function()
   describe("after the handshake", function()
     local s, c
     before_each(function()
-      s, c = server(), assert(tls.engine{ config = ccfg, servername = "localhost" })
-      assert(H.pump(c, s))
+      s, c = server(), E.client()
+      assert(E.handshake(c, s))
     end)
 
     it("data after close_notify is never delivered", function()
@@ -216,7 +217,7 @@ describe("hostile peers against an engine", function()
     it("a TLS 1.3 session ticket ahead of data does not stall receive", function()
       -- regression: the client returned "wantread" with records still buffered
       assert(s:send("after tickets\n"))
-      H.move(s, c)
+      E.move(s, c)
       assert.equal("after tickets", c:receive())
     end)
   end)

@@ -6,6 +6,7 @@ local tls = require "tls"
 local libtls = require "support.libtls"
 local socket = require "socket"
 local pki = require "support.pki"
+local E = require "support.engines"
 local H = require "support.hostile"
 local proc = require "support.proc"
 
@@ -13,7 +14,7 @@ describe("hostile clients against the server", function()
   local scfg, ccfg, listener, port
   setup(function()
     pki.setup()
-    scfg, ccfg = H.configs(pki)
+    scfg, ccfg = E.configs()
     listener = assert(tls.listen("127.0.0.1", 0, { config = scfg, handshake_timeout = 1 }))
     port = select(2, listener:getsockname())
   end)

@@ -3,21 +3,18 @@
 -- I/O on a closed conn returns nil, "closed"; nothing crashes.
 local tls = require "tls"
 local pki = require "support.pki"
+local E = require "support.engines"
 local H = require "support.hostile"
 
 describe("API misuse", function()
   local scfg, ccfg
   setup(function()
     pki.setup()
-    scfg, ccfg = H.configs(pki)
+    scfg, ccfg = E.configs()
   end)
   teardown(function() pki.cleanup() end)
 
-  local function pair()
-    local s = assert(tls.engine{ config = scfg, mode = "server" })
-    local c = assert(tls.engine{ config = ccfg, servername = "localhost" })
-    return c, s
-  end
+  local pair = E.pair
 
   local function raises(pattern, f, ...)
     local ok, err = pcall(f, ...)
@@ -28,7 +25,7 @@ describe("API misuse", function()
   describe("calls after close", function()
     it("I/O and handshake return nil, \"closed\"; state queries raise a clear error", function()
       local c, s = pair()
-      assert(H.pump(c, s))
+      assert(E.handshake(c, s))
       assert.is_true(c:close())
       assert.same({ nil, "closed" }, { (c:receive()) , select(2, c:receive()) })
       assert.same({ nil, "closed" }, { (c:receive(10)), select(2, c:receive(10)) })
@@ -43,9 +40,9 @@ describe("API misuse", function()
 
     it("the close_notify written by close() can still be drained", function()
       local c, s = pair()
-      assert(H.pump(c, s))
+      assert(E.handshake(c, s))
       c:close()
-      H.move(c, s)
+      E.move(c, s)
       assert.same({ nil, "closed", "" }, { s:receive() })
     end)
 
@@ -64,7 +61,7 @@ describe("API misuse", function()
   describe("double close", function()
     it("is harmless on engines, socket conns, configs and listeners", function()
       local c, s = pair()
-      assert(H.pump(c, s))
+      assert(E.handshake(c, s))
       assert.is_true(c:close())
       assert.is_true(c:close())
       local raw, srv = H.tcp_pair()
@@ -104,9 +101,9 @@ describe("API misuse", function()
         return c, s
       ]]))(tls, pki.ca.cert, scfg)
       collectgarbage()
-      assert(H.pump(c, s))
+      assert(E.handshake(c, s))
       assert(c:send("still works\n"))
-      H.move(c, s)
+      E.move(c, s)
       assert.equal("still works", s:receive())
     end)
   end)
@@ -157,7 +154,7 @@ describe("API misuse", function()
 
     it("methods name the bad argument and the expected type", function()
       local c, s = pair()
-      assert(H.pump(c, s))
+      assert(E.handshake(c, s))
       raises("invalid receive pattern", c.receive, c, "*x")
       raises("bad argument #2 .*table", c.receive, c, {})
       raises("byte count must not be negative", c.receive, c, -1)
@@ -178,7 +175,7 @@ describe("API misuse", function()
       end)
       -- the conn is unharmed by all of the above
       assert(s:send("fine\n"))
-      H.move(s, c)
+      E.move(s, c)
       assert.equal("fine", c:receive())
     end)
 
@@ -202,11 +199,11 @@ describe("API misuse", function()
     -- runs to its end: two coroutines interleave whole calls, never halves.
     it("interleaves whole calls: lines are never torn", function()
       local c, s = pair()
-      assert(H.pump(c, s))
+      assert(E.handshake(c, s))
       local lines = {}
       for i = 1, 200 do lines[i] = ("line %03d %s"):format(i, ("x"):rep(i)) end
       assert(s:send(table.concat(lines, "\n") .. "\n"))
-      H.move(s, c)
+      E.move(s, c)
       local got = {}
       local function reader(tag)
         return coroutine.wrap(function()
@@ -230,7 +227,7 @@ describe("API misuse", function()
 
     it("a coroutine that closes the conn under another one's feet: the other gets \"closed\"", function()
       local c, s = pair()
-      assert(H.pump(c, s))
+      assert(E.handshake(c, s))
       local waiting = coroutine.create(function()
         local line, err = c:receive("*l")
         assert.same({ nil, "wantread" }, { line, err })
@@ -251,7 +248,7 @@ describe("API misuse", function()
           for _ = 1, 20 do
             local ok, err = c:handshake()
             if ok then return true end
-            assert.is_true(H.is_want(err))
+            assert.is_true(E.is_want(err))
             coroutine.yield()
           end
         end)
@@ -266,9 +263,9 @@ describe("API misuse", function()
             if finished then done = done + 1 end
           end
         end
-        H.move(c, s)
+        E.move(c, s)
         s:handshake()
-        H.move(s, c)
+        E.move(s, c)
       end
       assert.equal(2, done)
       assert.equal("TLSv1.3", c:info().version)
@@ -277,9 +274,9 @@ describe("API misuse", function()
     it("a conn created in a coroutine that died stays usable", function()
       local c, s = coroutine.wrap(function() return pair() end)()
       collectgarbage()
-      assert(H.pump(c, s))
+      assert(E.handshake(c, s))
       assert(c:send("ok\n"))
-      H.move(c, s)
+      E.move(c, s)
       assert.equal("ok", s:receive())
     end)
   end)

@@ -11,6 +11,7 @@
 -- memory in quarantine).
 local tls = require "tls"
 local pki = require "support.pki"
+local E = require "support.engines"
 local H = require "support.hostile"
 local proc = require "support.proc"
 
@@ -58,7 +59,7 @@ describe("under GC stress", function()
   local scfg, ccfg
   setup(function()
     pki.setup()
-    scfg, ccfg = H.configs(pki)
+    scfg, ccfg = E.configs()
   end)
   teardown(function() pki.cleanup() end)
 
@@ -71,12 +72,12 @@ describe("under GC stress", function()
       key_file = pki.server.key })
     full_gc()
     local steps = 0
-    assert(H.pump(c, s, function() steps = steps + 1; full_gc() end))
+    assert(E.handshake(c, s, { step = function() steps = steps + 1; full_gc() end }))
     assert.is_true(steps > 4)
     for i = 1, 20 do
       assert(c:send(("message %d\n"):format(i)))
       full_gc()
-      H.move(c, s)
+      E.move(c, s)
       full_gc()
       assert.equal(("message %d"):format(i), s:receive())
       full_gc()
@@ -86,7 +87,7 @@ describe("under GC stress", function()
     assert.matches("CN=localhost", c:peer().subject)
     c:close()
     full_gc()
-    H.move(c, s)
+    E.move(c, s)
     local data, err = s:receive()
     assert.is_nil(data)
     assert.equal("closed", err)
@@ -97,9 +98,9 @@ describe("under GC stress", function()
       collectgarbage(mode)
       local c = assert(tls.engine{ config = ccfg, servername = "localhost" })
       local s = assert(tls.engine{ config = scfg, mode = "server" })
-      assert(H.pump(c, s, function() collectgarbage("step", 1) end))
+      assert(E.handshake(c, s, { step = function() collectgarbage("step", 1) end }))
       assert(s:send("ok\n"))
-      H.move(s, c)
+      E.move(s, c)
       assert.equal("ok", c:receive())
     end
     collectgarbage("incremental")
@@ -107,18 +108,18 @@ describe("under GC stress", function()
 
   it("engines dropped at every point of a handshake are collected safely", function()
     local steps = 0
-    assert(H.pump(assert(tls.engine{ config = ccfg, servername = "localhost" }),
-      assert(tls.engine{ config = scfg, mode = "server" }), function() steps = steps + 1 end))
+    assert(E.handshake(assert(tls.engine{ config = ccfg, servername = "localhost" }),
+      assert(tls.engine{ config = scfg, mode = "server" }), { step = function() steps = steps + 1 end }))
     local dropped = setmetatable({}, { __mode = "v" })
     for stop = 1, steps do
       local c = assert(tls.engine{ config = ccfg, servername = "localhost" })
       local s = assert(tls.engine{ config = scfg, mode = "server" })
       dropped[2 * stop - 1], dropped[2 * stop] = c, s
       local n = 0
-      assert.is_false(pcall(H.pump, c, s, function()
+      assert.is_false(pcall(E.handshake, c, s, { step = function()
         n = n + 1
         if n == stop then error("drop") end
-      end))
+      end }))
     end
     full_gc()
     assert.is_nil(next(dropped), "an engine dropped mid-handshake was not collected")
@@ -145,7 +146,7 @@ describe("soak: " .. N .. " engine connections, " .. LOOPBACK_N .. " loopback", 
   local scfg, ccfg, wrong_ca
   setup(function()
     pki.setup()
-    scfg, ccfg = H.configs(pki)
+    scfg, ccfg = E.configs()
     wrong_ca = assert(tls.config{ ca_file = pki.other_ca.cert })
   end)
   teardown(function() pki.cleanup() end)
@@ -155,7 +156,7 @@ describe("soak: " .. N .. " engine connections, " .. LOOPBACK_N .. " loopback", 
     local s = assert(tls.engine{ config = scfg, mode = "server" })
     if kind == 1 then      -- verification fails
       local c = assert(tls.engine{ config = wrong_ca, servername = "localhost" })
-      local ok, err = H.pump(c, s)
+      local ok, err = E.handshake(c, s)
       assert(not ok and err:find("verify:"), err)
     elseif kind == 3 then  -- the peer sends garbage
       s:feed("garbage")
@@ -163,9 +164,9 @@ describe("soak: " .. N .. " engine connections, " .. LOOPBACK_N .. " loopback", 
       assert(not ok and err:find("^handshake"), err)
     else                   -- a full exchange
       local c = assert(tls.engine{ config = ccfg, servername = "localhost" })
-      assert(H.pump(c, s))
+      assert(E.handshake(c, s))
       assert(c:send("ping\n"))
-      H.move(c, s)
+      E.move(c, s)
       assert(s:receive() == "ping")
       c:close()
     end
@@ -193,7 +194,7 @@ describe("soak: " .. N .. " engine connections, " .. LOOPBACK_N .. " loopback", 
       for _ = 1, 100000 do
         if not okc then okc, ec = c:handshake() end
         if not oks then oks, es = s:handshake() end
-        if (okc or not H.is_want(ec)) and (oks or not H.is_want(es)) then break end
+        if (okc or not E.is_want(ec)) and (oks or not E.is_want(es)) then break end
       end
       if i % 2 == 0 then
         assert(okc and oks, tostring(ec) .. " / " .. tostring(es))

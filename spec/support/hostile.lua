@@ -1,39 +1,12 @@
--- Helpers for the hostile-peer, misuse and stress specs: engine pairs,
--- loopback TCP pairs made in-process with LuaSocket, and pumps that move a
--- handshake along between an engine and a raw socket.
+-- Helpers for the hostile-peer, misuse and stress specs: loopback TCP pairs
+-- made in-process with LuaSocket, a pump that moves a handshake along
+-- between an engine and a raw socket, and hand-made records. (Engine pairs
+-- over memory: spec/support/engines.lua.)
 local tls = require "tls"
 local socket = require "socket"
+local E = require "support.engines"
 
 local H = {}
-
-function H.is_want(err) return err == "wantread" or err == "wantwrite" end
-
--- Run a handshake between two engines (c client, s server) in memory.
--- step(i) is called between every move when given (GC stress).
-function H.pump(c, s, step)
-  local okc, oks, ec, es
-  for i = 1, 50 do
-    okc, ec = c:handshake()
-    if step then step(i) end
-    s:feed(c:drain())
-    if step then step(i) end
-    oks, es = s:handshake()
-    if step then step(i) end
-    c:feed(s:drain())
-    if step then step(i) end
-    if okc and oks then return true end
-    if not okc and not H.is_want(ec) then return nil, "client: " .. ec end
-    if not oks and not H.is_want(es) then return nil, "server: " .. es end
-  end
-  return nil, "handshake did not finish"
-end
-
--- Move every byte from engine a to engine b.
-function H.move(a, b)
-  local d = a:drain()
-  if #d > 0 then b:feed(d) end
-  return #d
-end
 
 -- A connected TCP pair on loopback: client side, server side (LuaSocket).
 function H.tcp_pair()
@@ -79,17 +52,11 @@ function H.pump_raw(engine, raw, conn)
     local got = H.read_some(raw, 0)
     if #got > 0 then engine:feed(got) end
     if okc and oks then return true end
-    if not okc and not H.is_want(ec) then return nil, "engine: " .. ec end
-    if not oks and not H.is_want(es) then return nil, "conn: " .. es end
+    if not okc and not E.is_want(ec) then return nil, "engine: " .. ec end
+    if not oks and not E.is_want(es) then return nil, "conn: " .. es end
     socket.sleep(0.001)
   end
   return nil, "handshake did not finish"
-end
-
--- Configs for the test PKI (spec/support/pki.lua, set up by the caller).
-function H.configs(pki)
-  return assert(tls.config{ cert_file = pki.server.cert, key_file = pki.server.key }),
-    assert(tls.config{ ca_file = pki.ca.cert })
 end
 
 -- A ClientHello as a real client sends it, captured from an engine.
