@@ -21,8 +21,9 @@ local conn_options = {
 -- Configs built from options are cached by their values, so a loop over
 -- tls.connect(host, port, opts) does not build one per connection (libtls's
 -- tls_config_new and tls_config_set_ciphers each make a throwaway OpenSSL
--- context: about 0.5 ms, a third of a client handshake). Only options that
--- neither name a file (it may change) nor hold a secret are cached.
+-- context, a large part of a client handshake's cost: doc/performance.md).
+-- Only options that neither name a file (it may change) nor hold a secret
+-- are cached.
 local cacheable = {
   ca_path = true, ca = true, protocols = true, ciphers = true, ecdhecurves = true,
   alpn = true, verify_depth = true, ocsp_require_stapling = true, crl = true,
@@ -88,8 +89,8 @@ local function config_of(opts, where)
 end
 
 -- One server context per config for tls.wrap and tls.engine: building one
--- re-parses the keypairs, which cost more than the handshake of the engine
--- pair that used it (and 3.6 KiB of heap each that the allocator kept).
+-- re-parses the keypairs, which costs more than the handshake of the engine
+-- pair that uses it (doc/performance.md).
 local servers = setmetatable({}, { __mode = "k" })
 local function server_of(cfg)
   local server = servers[cfg]

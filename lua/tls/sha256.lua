@@ -1,7 +1,6 @@
 -- SHA-256 (FIPS 180-4) through the C core's libcrypto: certificate
--- fingerprints, SPKI pins and config cache keys. (A pure-Lua version was
--- about 85 to 175 times slower; nothing needs one, since every user of this
--- module loads the C core anyway.)
+-- fingerprints, SPKI pins and config cache keys. There is no pure-Lua
+-- fallback: every user of this module loads the C core anyway.
 
 local core = require "tls.core"
 
