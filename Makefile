@@ -1,10 +1,21 @@
 # lua-tls: build, test and demo. `make demo` and `make test` install what
 # they need on Debian (as root) when it is missing.
 
-LUA        ?= lua5.4
+# Which Lua to build and test for: 5.1, 5.2, 5.3, 5.4 or jit (OpenResty's
+# LuaJIT 2.1, Debian's luajit2). 5.4 builds into build/, the others into
+# build/<version>/, so the builds live side by side (mk/versions.mk).
+LUA_VERSION ?= 5.4
+ifeq ($(LUA_VERSION),jit)
+LUA        ?= luajit
+LUA_PC     ?= luajit
+LUA_DEV_PKGS := luajit2 libluajit2-5.1-dev
+else
+LUA        ?= lua$(LUA_VERSION)
+LUA_PC     ?= lua$(LUA_VERSION)
+LUA_DEV_PKGS := lua$(LUA_VERSION) $(if $(filter 5.1,$(LUA_VERSION)),liblua5.1-0-dev,liblua$(LUA_VERSION)-dev)
+endif
 PKG_CONFIG ?= pkg-config
 CC         ?= cc
-LUA_PC     ?= lua5.4
 CFLAGS     ?= -O2 -g
 WARN       := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 # LIBTLS_DIR=<prefix> builds against the libtls installed under <prefix>
@@ -26,8 +37,9 @@ DEPS_CFLAGS = $(TLS_CFLAGS) $(shell $(PKG_CONFIG) --cflags $(LUA_PC) 2>/dev/null
 DEPS_LIBS   = $(TLS_LIBS)
 ALL_CFLAGS  = -std=c99 -D_GNU_SOURCE -fPIC -fvisibility=hidden $(WARN) $(DEPS_CFLAGS) $(CFLAGS)
 
-# BUILD: where the module goes (make test-libressl builds a second one).
-BUILD  ?= build
+# BUILD: where the module goes (make test-libressl builds a second one;
+# a Lua other than 5.4 builds into build/<version>).
+BUILD  ?= $(if $(filter 5.4,$(LUA_VERSION)),build,build/$(LUA_VERSION))
 SRCS   := $(wildcard src/*.c)
 OBJS   := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 MODULE := $(BUILD)/tls/core.so
@@ -35,7 +47,8 @@ MODULE := $(BUILD)/tls/core.so
 # so switching libraries (LIBTLS_DIR, an upgraded libtls) rebuilds the module.
 LIBTLS_ID := $(BUILD)/libtls.id
 
-# Debian packages the build, the suite and the demo use.
+# Debian packages the build, the suite and the demo use (Debian's lua-busted,
+# lua-socket, lua-cqueues and lua-dkjson serve every Lua version).
 APT_PKGS := lua5.4 liblua5.4-dev libtls-dev libssl-dev pkg-config gcc make openssl \
             lua-busted lua-socket lua-cqueues lua-dkjson ca-certificates curl gnutls-bin nginx luarocks procps python3 \
             nghttp2-server
@@ -51,7 +64,7 @@ $(MODULE): $(OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) -shared -o $@ $(OBJS) $(LDFLAGS) $(DEPS_LIBS)
 
-$(BUILD)/obj/%.o: src/%.c src/ltls.h $(LIBTLS_ID) | deps-build
+$(BUILD)/obj/%.o: src/%.c src/ltls.h src/compat.h $(LIBTLS_ID) | deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
@@ -66,13 +79,13 @@ FORCE:
 # the extra checks use (CI). `make test` and `make demo` call it; a plain
 # `make` only checks the build's packages and names the missing ones.
 deps:
-	@sh tools/ensure-packages.sh $(APT_PKGS) $(if $(ALL),$(EXTRA_APT_PKGS))
+	@sh tools/ensure-packages.sh $(APT_PKGS) $(LUA_DEV_PKGS) $(if $(ALL),$(EXTRA_APT_PKGS))
 deps-build:
-	@sh tools/ensure-packages.sh --check lua5.4 liblua5.4-dev libtls-dev libssl-dev pkg-config gcc
+	@sh tools/ensure-packages.sh --check $(LUA_DEV_PKGS) libtls-dev libssl-dev pkg-config gcc
 
 BUSTED_FLAGS ?=
 test: deps build
-	busted --lua=$(LUA) $(BUSTED_FLAGS) spec
+	busted --lua=$(LUA) --cpath='$(BUILD)/?.so' $(BUSTED_FLAGS) spec
 
 # The demo needs only the build, the Lua interpreter and the openssl CLI
 # (for its throwaway CA), not the test toolchain.

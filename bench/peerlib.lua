@@ -35,11 +35,12 @@ end
 
 -- Print "k=v ..." in the order given.
 function P.report(...)
-  local t = table.pack(...)
+  local t = { n = select("#", ...), ... }
   local parts = {}
   for i = 1, t.n, 2 do
     local v = t[i + 1]
-    if math.type(v) == "float" then v = ("%.6f"):format(v) end
+    -- fractions (times) in fixed notation; counts as they are, on every Lua
+    if type(v) == "number" and v ~= math.floor(v) then v = ("%.6f"):format(v) end
     parts[#parts + 1] = t[i] .. "=" .. tostring(v)
   end
   io.stdout:write(table.concat(parts, " "), "\n")
@@ -153,6 +154,7 @@ function P.bulk_serve(conn)
   if not h then return end
   local mode, total, chunk = P.parse_header(h)
   local done, size = 0, P.read_size(mode, chunk)
+  local cpu0, wall0 = P.cpu(), P.wall()
   while done < total do
     local n = total - done < size and total - done or size
     local data = conn:receive(n)
@@ -161,6 +163,8 @@ function P.bulk_serve(conn)
     done = done + n
   end
   if mode ~= "echo" then conn:send("k") end
+  -- the reading end's cost (the versions section adds it to the writer's)
+  P.report("bytes", done, "cpu", P.cpu() - cpu0, "wall", P.wall() - wall0)
 end
 
 -- Writes TOTAL bytes in CHUNK-sized sends and reports the time taken.
@@ -187,7 +191,7 @@ function P.main(roles, argv)
     io.stderr:write("usage: ROLE ARGS... (roles as in bench/ctls.c)\n")
     os.exit(2)
   end
-  role(table.unpack(argv, 2))
+  role((table.unpack or unpack)(argv, 2))
 end
 
 return P

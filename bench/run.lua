@@ -16,7 +16,8 @@ local lib = require "lib"
 local b = { lib = lib, settings = lib.settings, rows = {}, notes = {}, failed = {} }
 
 -- A figure: {section, case, unit, module, c, luasec, better = "higher"|"lower",
--- target_c = min ratio vs C, target_luasec = min ratio vs LuaSec, note}.
+-- target_c = min ratio vs C, target_luasec = min ratio vs LuaSec, note;
+-- lua54 = the Lua 5.4 build's figure and target_lua54, in the versions section}.
 -- A value may be nil (not measured) or a string ("n/a").
 function b.row(r)
   r.section = r.section or b.current
@@ -58,15 +59,20 @@ end
 
 local function render(markdown)
   local head = { "section", "case", "unit", "lua-tls", "libtls C", "LuaSec", "vs C", "vs LuaSec" }
+  -- rows of the versions section compare a build with the Lua 5.4 build (r.lua54)
+  local versus54 = false
+  for _, r in ipairs(b.rows) do versus54 = versus54 or r.lua54 ~= nil end
+  if versus54 then head[#head + 1] = "vs Lua 5.4" end
   local lines = {}
   for _, r in ipairs(b.rows) do
     lines[#lines + 1] = { r.section, r.case, r.unit, fmt(r.module), fmt(r.c), fmt(r.luasec),
       fmt_ratio(ratio(r, r.c), r.target_c), fmt_ratio(ratio(r, r.luasec), r.target_luasec) }
+    if versus54 then lines[#lines][#head] = fmt_ratio(ratio(r, r.lua54), r.target_lua54) end
   end
   local out = {}
   if markdown then
     out[#out + 1] = "| " .. table.concat(head, " | ") .. " |"
-    out[#out + 1] = "|" .. ("---|"):rep(3) .. ("---:|"):rep(5)
+    out[#out + 1] = "|" .. ("---|"):rep(3) .. ("---:|"):rep(#head - 3)
     for _, l in ipairs(lines) do out[#out + 1] = "| " .. table.concat(l, " | ") .. " |" end
   else
     local width = {}

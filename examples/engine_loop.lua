@@ -14,10 +14,13 @@
 --   3. on "wantread", wait until the socket is readable, then feed the bytes
 --      read (feed_eof() at end of stream) and go to 1;
 --      on "wantwrite", the engine's output queue is full: 2 empties it.
--- From a checkout, no install needed: the module is found next to this file.
+-- From a checkout, no install needed: the module is found next to this file
+-- (built for this Lua: `make LUA_VERSION=...` builds into build/<version>/, 5.4 into build/).
 local here = (arg and arg[0] or ""):match("^(.*)/") or "."
+local lua_version = rawget(_G, "jit") and "jit" or _VERSION:match("%d+%.%d+")
 package.path = here .. "/../lua/?.lua;" .. here .. "/../lua/?/init.lua;" .. package.path
-package.cpath = here .. "/../build/?.so;" .. package.cpath
+package.cpath = here .. "/../build/" .. (lua_version == "5.4" and "" or lua_version .. "/") .. "?.so;"
+  .. package.cpath
 
 local socket = require "socket"
 local tls = require "tls"

@@ -10,10 +10,13 @@
 --     --proxy URL    CONNECT proxy (default: https_proxy / HTTPS_PROXY)
 --     -m SECONDS     total deadline;  -q   no progress
 -- Progress goes to stderr for bodies over 1 MiB (or of unknown length).
--- From a checkout, no install needed: the module is found next to this file.
+-- From a checkout, no install needed: the module is found next to this file
+-- (built for this Lua: `make LUA_VERSION=...` builds into build/<version>/, 5.4 into build/).
 local here = (arg and arg[0] or ""):match("^(.*)/") or "."
+local lua_version = rawget(_G, "jit") and "jit" or _VERSION:match("%d+%.%d+")
 package.path = here .. "/../lua/?.lua;" .. here .. "/../lua/?/init.lua;" .. package.path
-package.cpath = here .. "/../build/?.so;" .. package.cpath
+package.cpath = here .. "/../build/" .. (lua_version == "5.4" and "" or lua_version .. "/") .. "?.so;"
+  .. package.cpath
 local https = require "tls.https"
 
 local function usage(msg)

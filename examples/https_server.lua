@@ -19,12 +19,16 @@
 --     stalls mid-handshake holds up nobody else;
 --   * inside a coroutine, conn:receive/send/handshake look blocking; they
 --     yield to the loop whenever the socket is not ready;
---   * each coroutine's body runs under pcall, so one client's failure never
+--   * each coroutine's body runs under tcq.pcall (a pcall that lets the I/O
+--     inside yield, also on Lua 5.1), so one client's failure never
 --     stops the loop, and its connection is always closed.
--- From a checkout, no install needed: the module is found next to this file.
+-- From a checkout, no install needed: the module is found next to this file
+-- (built for this Lua: `make LUA_VERSION=...` builds into build/<version>/, 5.4 into build/).
 local here = (arg and arg[0] or ""):match("^(.*)/") or "."
+local lua_version = rawget(_G, "jit") and "jit" or _VERSION:match("%d+%.%d+")
 package.path = here .. "/../lua/?.lua;" .. here .. "/../lua/?/init.lua;" .. package.path
-package.cpath = here .. "/../build/?.so;" .. package.cpath
+package.cpath = here .. "/../build/" .. (lua_version == "5.4" and "" or lua_version .. "/") .. "?.so;"
+  .. package.cpath
 
 local cqueues = require "cqueues"
 local tls = require "tls"
@@ -175,7 +179,7 @@ cq:wrap(function()
     local conn, addr, port = tcq.accept_raw(listener)
     if conn then
       cq:wrap(function()
-        local ok, err = pcall(serve_client, conn, addr, port)
+        local ok, err = tcq.pcall(serve_client, conn, addr, port)
         if not ok then log("client", addr, port, "error:", tostring(err)) end
         conn:close()
       end)

@@ -1,4 +1,5 @@
--- luarocks make rockspec/lua-tls-scm-1.rockspec   (Lua 5.4: add --lua-version 5.4)
+-- luarocks --lua-version 5.4 make rockspec/lua-tls-scm-1.rockspec   (or 5.1, 5.2, 5.3;
+-- LuaJIT: --lua-version 5.1 and LUA_INCDIR=/usr/include/luajit-2.1, as the README says)
 -- On LibreSSL under a prefix: add LIBTLS_DIR=/opt/libressl LIBFLAG="-shared -Wl,--disable-new-dtags"
 --   (doc/libraries.md)
 rockspec_format = "3.0"
@@ -8,7 +9,7 @@ source = {
   url = "git+file:///dev/null",  -- built from a checkout with `luarocks make`
 }
 description = {
-  summary = "TLS for Lua 5.4 on libtls: secure by default, usable from any event loop",
+  summary = "TLS for Lua 5.1 to 5.4 and LuaJIT on libtls: secure by default, usable from any event loop",
   detailed = [[
 A C extension module on libtls (LibreSSL's libtls or LibreTLS) with pure-Lua
 helpers: verified client and server connections over sockets or memory,
@@ -18,7 +19,7 @@ certificate policy and pinning, an HTTPS client and event-loop adapters.
   labels = { "tls", "ssl", "https", "crypto", "network" },
 }
 dependencies = {
-  "lua >= 5.4",
+  "lua >= 5.1, < 5.5",
 }
 external_dependencies = {
   LIBTLS = { header = "tls.h", library = "tls" },

@@ -127,7 +127,7 @@ describe("the core's API for the Lua layer", function()
     local p = io.popen("ls lua/tls/*.lua lua/tls/*/*.lua 2>/dev/null")
     for file in p:lines() do
       local f = assert(io.open(file))
-      local src = f:read("a")
+      local src = f:read("*a")
       f:close()
       assert.is_nil(src:find("getregistry", 1, true), file)
       assert.is_nil(src:find("tostring%(conn%):"), file)

@@ -118,7 +118,7 @@ describe("tls client", function()
       f:write(code)
       f:close()
       local out = require("support.proc").run(("unshare -m sh -c %s"):format(peers.quote(
-        "mount --bind " .. hosts .. " /etc/hosts && exec lua5.4 " .. file)))
+        "mount --bind " .. hosts .. " /etc/hosts && exec " .. require("support.proc").lua .. " " .. file)))
       os.remove(file)
       -- the refused address really comes first, so the connect below had to move on
       assert.matches("order ::1 127%.0%.0%.1", out)

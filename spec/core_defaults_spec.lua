@@ -210,7 +210,7 @@ describe("secure defaults", function()
       f:write(code)
       f:close()
       local out = require("support.proc").run(("unshare -m sh -c %s"):format(peers.quote(
-        "mount --bind " .. dir .. " /etc/ssl/certs && exec lua5.4 " .. file)))
+        "mount --bind " .. dir .. " /etc/ssl/certs && exec " .. require("support.proc").lua .. " " .. file)))
       os.remove(file)
       srv.stop()
       assert.matches("trusted .*CN=localhost", out)

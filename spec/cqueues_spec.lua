@@ -379,7 +379,8 @@ describe("tls.cqueues", function()
       assert.same({}, errs)
     end)
 
-    it("says why it cannot wait inside a C function, instead of a C-call boundary error", function()
+    -- only coroutine.isyieldable (5.3+, LuaJIT) can tell; 5.1 and 5.2 give Lua's own error
+    ;(coroutine.isyieldable and it or pending)("says why it cannot wait inside a C function, instead of a C-call boundary error", function()
       local l, port = listen()
       local err
       local errs = run(20, function()

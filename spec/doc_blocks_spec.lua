@@ -82,7 +82,7 @@ local function fixtures()
   if scratch then return scratch end
   local made = kit.setup()
   local p = io.popen("mktemp -d /tmp/lua-tls-doc.XXXXXX")
-  scratch = p:read("l")
+  scratch = p:read("*l")
   p:close()
   local function copy(from, to) pki.write(scratch .. "/" .. to, read(from)) end
   copy(made.ca, "ca.pem")
@@ -134,9 +134,9 @@ local function command(path, exec)
   homes = homes + 1
   local home = dir .. "/home-" .. homes
   return ("mkdir -p %s && cd %s && export HOME=%s LUA_PATH=%s LUA_CPATH=%s && %stimeout 120 "
-    .. "env --default-signal=PIPE lua5.4 %s"):format(quote(home), quote(dir), quote(home),
+    .. "env --default-signal=PIPE %s %s"):format(quote(home), quote(dir), quote(home),
     quote(absolute(package.path)), quote(absolute(package.cpath)), exec and "exec " or "",
-    quote(path))
+    proc.lua, quote(path))
 end
 
 local function run_block(b)
@@ -190,7 +190,7 @@ describe("the Lua blocks of the README and doc/", function()
         .. "on the line before it (see spec/doc_blocks_spec.lua)")
       assert(({ run = true, serve = true, internet = true, fragment = true })[b.mode],
         where .. ": unknown check mode '" .. tostring(b.mode) .. "'")
-      local fn, err = load((b.prelude or "") .. b.code, "=" .. where)
+      local fn, err = (loadstring or load)((b.prelude or "") .. b.code, "=" .. where)
       assert(fn, err)
     end)
     if b.mode == "run" then

@@ -13,7 +13,7 @@ describe("examples/https_server.lua", function()
   setup(function()
     pki.setup()
     port = proc.free_port()
-    server = proc.start(("lua5.4 examples/https_server.lua --port %d --cert %s --key %s "
+    server = proc.start((proc.lua .. " examples/https_server.lua --port %d --cert %s --key %s "
       .. "--handshake-timeout 5 --idle-timeout 10"):format(port, pki.server.cert, pki.server.key),
       { port = port })
   end)
@@ -32,7 +32,7 @@ describe("examples/https_server.lua", function()
   end)
 
   it("serves 200 cqueues clients at once, each its own responses over keep-alive", function()
-    local out, status = proc.run(("timeout 120 lua5.4 spec/peers/https_clients.lua %d 200 %s 2")
+    local out, status = proc.run(("timeout 120 " .. proc.lua .. " spec/peers/https_clients.lua %d 200 %s 2")
       :format(port, pki.ca.cert))
     assert.equal(0, status, out)
     assert.matches("ok 200 of 200, all 200 connected at once", out)
@@ -98,7 +98,7 @@ describe("examples/https_server.lua", function()
     assert.equal(22, kind)  -- a handshake record...
     assert.equal(2, assert(raw:receive(len)):byte(1))  -- ...holding the ServerHello
     -- meanwhile everyone else is served
-    local out, status = proc.run(("timeout 60 lua5.4 spec/peers/https_clients.lua %d 20 %s 1")
+    local out, status = proc.run(("timeout 60 " .. proc.lua .. " spec/peers/https_clients.lua %d 20 %s 1")
       :format(port, pki.ca.cert))
     assert.equal(0, status, out)
     assert.matches("ok 20 of 20", out)

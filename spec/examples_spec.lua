@@ -19,14 +19,14 @@ end
 
 local function start_server(args)
   local port = proc.free_port()
-  local cmd = ("cd / && exec env -u LUA_PATH -u LUA_CPATH lua5.4 %s/examples/https_server.lua "
+  local cmd = ("cd / && exec env -u LUA_PATH -u LUA_CPATH " .. proc.lua .. " %s/examples/https_server.lua "
     .. "--port %d %s"):format(quote(root), port, args or "")
   local h = proc.start("sh -c " .. quote(cmd), { port = port, wait = 30 })
   h.port = port
   return h
 end
 
-local get = "lua5.4 " .. quote(root .. "/examples/https_get.lua")
+local get = proc.lua .. " " .. quote(root .. "/examples/https_get.lua")
 
 describe("examples", function()
   local server

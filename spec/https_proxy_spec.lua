@@ -24,9 +24,9 @@ describe("tls.https through a CONNECT proxy", function()
     base = "https://127.0.0.1:" .. web.port
     ca = pki.ca.cert
     local p1, p2 = proc.free_port(), proc.free_port()
-    open_proxy = proc.start("lua5.4 spec/peers/connect_proxy.lua " .. p1, { port = p1 })
+    open_proxy = proc.start(proc.lua .. " spec/peers/connect_proxy.lua " .. p1, { port = p1 })
     open_proxy.url = "http://127.0.0.1:" .. p1
-    auth_proxy = proc.start("lua5.4 spec/peers/connect_proxy.lua " .. p2 .. " alice:s3cret",
+    auth_proxy = proc.start(proc.lua .. " spec/peers/connect_proxy.lua " .. p2 .. " alice:s3cret",
       { port = p2 })
     auth_proxy.port = p2
   end)
@@ -138,7 +138,7 @@ local https = require "tls.https"
 local res, err = https.get(%q, { ca_file = %q %s })
 print(res and ("STATUS " .. res.status) or ("ERROR " .. err))
 ]]):format(base .. "/hello.txt", ca, extra or "")
-      local out = proc.run(env .. " lua5.4 -e " .. peers.quote(script))
+      local out = proc.run(env .. " " .. proc.lua .. " -e " .. peers.quote(script))
       return out
     end
 

@@ -34,32 +34,43 @@ describe("installation with luarocks", function()
     p:close()
   end)
 
-  it("builds and installs into a tree that a fresh lua5.4 can require", function()
-    if os.execute("command -v luarocks >/dev/null 2>&1") ~= true then
+  -- for the Lua running the suite: luarocks knows LuaJIT as 5.1 with its headers
+  local proc = require "support.proc"
+  local version = _VERSION:match("%d+%.%d+")
+  local incdir = rawget(_G, "jit") and " LUA_INCDIR=/usr/include/luajit-2.1" or ""
+  local function succeeded(cmd)
+    local r = os.execute(cmd)
+    return r == true or r == 0  -- 5.1 returns the status code
+  end
+
+  it("builds and installs into a tree that a fresh Lua of this version can require", function()
+    if not succeeded("command -v luarocks >/dev/null 2>&1") then
       pending("luarocks is not installed")
       return
     end
     local tree = io.popen("mktemp -d /tmp/lua-tls-rock.XXXXXX"):read("*l")
     local copy = tree .. "/src-copy"
     -- build from a copy so the checkout stays clean of luarocks' objects
-    assert.is_true(os.execute(("mkdir -p %s && cp -r src lua rockspec %s/"):format(copy, copy)))
+    assert.is_true(succeeded(("mkdir -p %s && cp -r src lua rockspec %s/"):format(copy, copy)))
     -- against the libtls under test: make test-libressl sets LIBTLS_DIR; the
     -- rpath has to reach the libssl that LibreSSL's libtls loads, too
     local dir = os.getenv("LIBTLS_DIR")
-    local vars = dir and ("LIBTLS_DIR=%s 'LIBFLAG=-shared -Wl,--disable-new-dtags'"):format(dir) or ""
-    local ok = os.execute(("cd %s && luarocks --lua-version 5.4 --tree %s make "
-      .. "rockspec/lua-tls-scm-1.rockspec %s > %s/build.log 2>&1"):format(copy, tree, vars, tree))
+    local vars = (dir and ("LIBTLS_DIR=%s 'LIBFLAG=-shared -Wl,--disable-new-dtags'"):format(dir) or "")
+      .. incdir
+    local ok = succeeded(("cd %s && luarocks --lua-version %s --tree %s make "
+      .. "rockspec/lua-tls-scm-1.rockspec %s > %s/build.log 2>&1"):format(copy, version, tree, vars, tree))
     local log = read(tree .. "/build.log")
     assert.is_true(ok, log)
-    local p = io.popen(("cd / && LUA_PATH='%s/share/lua/5.4/?.lua;%s/share/lua/5.4/?/init.lua' "
-      .. "LUA_CPATH='%s/lib/lua/5.4/?.so' lua5.4 -e 'local t = require \"tls\"; "
-      .. "print(type(t.config), type(t.core.api()), package.searchpath(\"tls.core\", package.cpath), "
-      .. "t.core.library.name)' 2>&1")
-      :format(tree, tree, tree))
+    local p = io.popen(("cd / && LUA_PATH='%s/share/lua/%s/?.lua;%s/share/lua/%s/?/init.lua' "
+      .. "LUA_CPATH='%s/lib/lua/%s/?.so' %s -e 'local t = require \"tls\"; "
+      -- the file require found (package.searchpath is missing on 5.1)
+      .. "local f = package.cpath:match(\"[^;]+\"):gsub(\"?\", \"tls/core\"); "
+      .. "print(type(t.config), type(t.core.api()), io.open(f) and f, t.core.library.name)' 2>&1")
+      :format(tree, version, tree, version, tree, version, proc.lua))
     local out = p:read("*a")
     p:close()
     os.execute("rm -rf " .. tree)
-    assert.matches("^function%s+number%s+" .. tree:gsub("%p", "%%%0") .. "/lib/lua/5%.4/tls/core%.so%s+"
-      .. require("tls.core").library.name .. "\n$", out)
+    assert.matches("^function%s+number%s+" .. tree:gsub("%p", "%%%0") .. "/lib/lua/"
+      .. version:gsub("%.", "%%.") .. "/tls/core%.so%s+" .. require("tls.core").library.name .. "\n$", out)
   end)
 end)

@@ -31,7 +31,7 @@ describe("make limbo", function()
   local function limbo(expected, update)
     local exp = work .. "/expected.tsv"
     write(exp, expected)
-    return sh("LIMBO_EXPECTED=" .. exp .. " LIMBO_DOC=" .. work .. "/conformance.md lua5.4 "
+    return sh("LIMBO_EXPECTED=" .. exp .. " LIMBO_DOC=" .. work .. "/conformance.md LUA=" .. proc.lua .. " " .. proc.lua .. " "
       .. "spec/conformance/limbo.lua " .. raw .. " " .. work .. (update and " --update" or ""))
   end
 
@@ -81,7 +81,7 @@ describe("make limbo", function()
     write(work .. "/client.tsv", table.concat(lines, "\n") .. "\n")
     local env = "LIMBO_SERVER_DIR=" .. srv .. " "
     local got = sh(env .. raw .. " < " .. work .. "/client.tsv && " .. env
-      .. "lua5.4 spec/conformance/limbo_engine.lua < " .. work .. "/client.tsv")
+      .. proc.lua .. " spec/conformance/limbo_engine.lua < " .. work .. "/client.tsv")
     for _, who in ipairs({ "raw", "default", "strict" }) do
       assert.truthy(got:find("rfc5280::eku::ee-without-eku\t" .. who .. "\tpass", 1, true), got)
       local line = got:match("crl::revoked%-certificate%-with%-crl\t" .. who .. "\tfail\t([^\n]*)")

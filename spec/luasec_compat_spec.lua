@@ -10,8 +10,8 @@ local peers = require "support.peers"
 local proc = require "support.proc"
 
 local quote = peers.quote
-local luasec_installed = os.execute("lua5.4 -e 'require \"ssl\"' >/dev/null 2>&1") == true
-  or os.execute("lua5.4 -e 'require \"ssl\"' >/dev/null 2>&1") == 0
+local luasec_installed = os.execute(proc.lua .. " -e 'require \"ssl\"' >/dev/null 2>&1") == true
+  or os.execute(proc.lua .. " -e 'require \"ssl\"' >/dev/null 2>&1") == 0
 
 local read = pki.read
 
@@ -80,9 +80,9 @@ local function source(text, impl)
 end
 
 local function lua_cmd(dir, script, port, exec)
-  return ("cd %s && LUA_PATH=%s LUA_CPATH=%s %stimeout 60 lua5.4 %s %d"):format(quote(dir),
+  return ("cd %s && LUA_PATH=%s LUA_CPATH=%s %stimeout 60 %s %s %d"):format(quote(dir),
     quote(absolute(package.path)), quote(absolute(package.cpath)), exec and "exec " or "",
-    script, port)
+    proc.lua, script, port)
 end
 
 -- Run one sample pair with one implementation: client output, server output.
@@ -100,7 +100,7 @@ local function run_sample(name, impl)
     server = proc.start("sh -c " .. quote(lua_cmd(dir, "server.lua", port, true)))
     wait_listening(port, server)
   else  -- the https sample talks to the module's HTTPS test server
-    server = proc.start(("lua5.4 spec/peers/https_server.lua %d %s %s"):format(port,
+    server = proc.start((proc.lua .. " spec/peers/https_server.lua %d %s %s"):format(port,
       quote(scratch .. "/certs/serverA.pem"), quote(scratch .. "/certs/serverAkey.pem")),
       { port = port })
   end
@@ -221,7 +221,7 @@ describe("tls.luasec keeps lua-tls's checks", function()
   it("https.request verifies the server, where LuaSec's default is verify = \"none\"", function()
     local https = require "tls.luasec.https"
     local port = proc.free_port()
-    server = proc.start(("lua5.4 spec/peers/https_server.lua %d %s %s"):format(port,
+    server = proc.start((proc.lua .. " spec/peers/https_server.lua %d %s %s"):format(port,
       quote(scratch .. "/certs/serverA.pem"), quote(scratch .. "/certs/serverAkey.pem")), { port = port })
     local url = ("https://127.0.0.1:%d/x"):format(port)
     local body, err = https.request(url)   -- the system trust store has no rootA
@@ -270,7 +270,7 @@ describe("tls.luasec keeps lua-tls's checks", function()
     ]]):format(scratch .. "/certs/", port)
     local file = os.tmpname()
     pki.write(file, code)
-    server = proc.start("lua5.4 " .. file)
+    server = proc.start(proc.lua .. " " .. file)
     server.port = port
     wait_listening(port, server)   -- no probe: the server takes two clients only
     local params = { mode = "client", cafile = scratch .. "/certs/rootA.pem" }

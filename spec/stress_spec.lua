@@ -40,7 +40,11 @@ local function assert_flat(n, what, round)
   local fds, heap, rss = proc.fds(), collectgarbage("count"), rss_kib()
   for i = 1, n do
     round(i)
-    if i % 500 == 0 then collectgarbage("step") end
+    -- the collector cannot see the libtls state an unclosed conn holds, so
+    -- how far it lags behind depends on the heap's size and each Lua
+    -- version's pacing (LuaJIT's in a long busted run: 20 MB); a full
+    -- collection every 100 rounds bounds that lag alike on every version
+    if i % 100 == 0 then full_gc() end
   end
   full_gc()
   assert.equal(fds, proc.fds())
@@ -94,8 +98,14 @@ describe("under GC stress", function()
   end)
 
   it("a handshake survives incremental and generational collection at every step", function()
+    -- the modes this Lua has (5.1 and 5.3 have only their default, incremental)
+    local modes = {}
     for _, mode in ipairs { "incremental", "generational" } do
-      collectgarbage(mode)
+      if pcall(collectgarbage, mode) then modes[#modes + 1] = mode end
+    end
+    if #modes == 0 then modes[1] = "incremental" end
+    for _, mode in ipairs(modes) do
+      pcall(collectgarbage, mode)
       local c = assert(tls.engine{ config = ccfg, servername = "localhost" })
       local s = assert(tls.engine{ config = scfg, mode = "server" })
       assert(E.handshake(c, s, { step = function() collectgarbage("step", 1) end }))
@@ -103,7 +113,7 @@ describe("under GC stress", function()
       E.move(s, c)
       assert.equal("ok", c:receive())
     end
-    collectgarbage("incremental")
+    pcall(collectgarbage, "incremental")
   end)
 
   it("engines dropped at every point of a handshake are collected safely", function()

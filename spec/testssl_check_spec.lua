@@ -32,7 +32,7 @@ end
 local function check(report)
   local path = os.tmpname()
   write(path, report)
-  local lua = arg and arg[-1] or "lua5.4"
+  local lua = require("support.proc").lua
   local p = io.popen(("%s hardening/testssl-check.lua %s 2>&1; echo \"rc=$?\""):format(lua, path))
   local out = p:read("*a")
   p:close()

@@ -150,7 +150,7 @@ describe("tls.tofu", function()
 
   local function mode_of(p)
     local f = io.popen("stat -c %a " .. p)
-    local m = f:read("l")
+    local m = f:read("*l")
     f:close()
     return m
   end

@@ -12,6 +12,7 @@
 #include <tls.h>
 #include <lua.h>
 #include <lauxlib.h>
+#include "compat.h"  /* the 5.4 API on 5.1, LuaJIT, 5.2 and 5.3 */
 
 #include "portable.h"
 

@@ -41,6 +41,33 @@ compat.isyieldable = coroutine.isyieldable or function()
   return co ~= nil and not is_main
 end
 
+-- Can a coroutine yield through pcall? Lua 5.2+ and LuaJIT: yes; plain
+-- Lua 5.1: no. (Known by version, not probed with a coroutine: hosts such as
+-- nginx's lua module replace the coroutine functions, and this runs inside
+-- require.)
+local pcall_yields = _VERSION ~= "Lua 5.1" or rawget(_G, "jit") ~= nil
+
+local unpack = table.unpack or unpack
+
+--- pcall through which the function may yield, on every version. Lua 5.1's
+-- pcall is a C-call boundary, so there f runs in a coroutine of its own
+-- whose yields are passed up to the caller's coroutine and whose resumes
+-- are passed back down (what coxpcall does).
+if pcall_yields then
+  compat.pcall = pcall
+else
+  local create, resume, yield, status = coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
+  local function pack(...) return { n = select("#", ...), ... } end
+  function compat.pcall(f, ...)
+    local co = create(f)
+    local r = pack(resume(co, ...))
+    while r[1] and status(co) == "suspended" do
+      r = pack(resume(co, yield(unpack(r, 2, r.n))))
+    end
+    return unpack(r, 1, r.n)
+  end
+end
+
 --- A shallow copy of the array part 1..#list.
 function compat.copy_list(list)
   local out = {}

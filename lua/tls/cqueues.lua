@@ -25,6 +25,8 @@ local compat = require "tls.compat"
 local poll, monotime, running = cqueues.poll, cqueues.monotime, cqueues.running
 local isyieldable, co_running, co_status =
   compat.isyieldable, coroutine.running, coroutine.status
+-- pcall that lets the I/O inside it yield, even on Lua 5.1
+local cpcall = compat.pcall
 local EAGAIN, EPIPE, ECONNRESET = errno.EAGAIN, errno.EPIPE, errno.ECONNRESET
 
 local M = { _VERSION = tls._VERSION }
@@ -244,7 +246,7 @@ function Conn:handshake(timeout)
   check_timeout(timeout, "handshake")
   if timeout == nil then timeout = self.timeout end
   enter(self, "handshake")
-  return leave(self, pcall(handshake_first, self, deadline_of(timeout)))
+  return leave(self, cpcall(handshake_first, self, deadline_of(timeout)))
 end
 
 local function receive(self, pattern, prefix)
@@ -271,7 +273,7 @@ end
 -- the partial data comes back third on "timeout" or "closed".
 function Conn:receive(pattern, prefix)
   enter(self, "receive")
-  return leave(self, pcall(receive, self, pattern, prefix))
+  return leave(self, cpcall(receive, self, pattern, prefix))
 end
 
 local function send(self, data, i, j)
@@ -300,7 +302,7 @@ function Conn:send(data, i, j)
     error("bad argument #1 to 'send' (string expected, got " .. type(data) .. ")", 2)
   end
   enter(self, "send")
-  return leave(self, pcall(send, self, tostring(data), i, j))
+  return leave(self, cpcall(send, self, tostring(data), i, j))
 end
 
 -- c:close() -> true. Sends close_notify (an engine: queued, then flushed for
@@ -312,7 +314,7 @@ function Conn:close()
   if self.socket then
     conn:close()
     if isyieldable() then
-      pcall(engine_transport.flush, self, deadline_of(math.min(self.timeout or 1, 1)))
+      cpcall(engine_transport.flush, self, deadline_of(math.min(self.timeout or 1, 1)))
     else
       local data = self._unsent .. conn:drain()
       if #data > 0 then pcall(self.socket.send, self.socket, data, 1, #data, "bn") end
@@ -435,5 +437,9 @@ function M.accept(listener, timeout)
   end
   return c, addr, port
 end
+
+--- tcq.pcall(f, ...): pcall through which f's I/O can wait (yield), on every
+-- Lua: 5.1's own pcall is a C-call boundary that no yield crosses.
+M.pcall = cpcall
 
 return M

@@ -7,7 +7,7 @@ local tls = require "tls"
 local port, cert, key, extra = arg[1], arg[2], arg[3], arg[4]
 local opts = { cert_file = cert, key_file = key }
 if extra then
-  for k, v in pairs(assert(load("return " .. extra))()) do opts[k] = v end
+  for k, v in pairs(assert((loadstring or load)("return " .. extra))()) do opts[k] = v end
 end
 local l = assert(tls.listen("127.0.0.1", port, opts))
 io.stdout:setvbuf("line")

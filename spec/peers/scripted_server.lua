@@ -6,10 +6,10 @@ package.path = "lua/?.lua;lua/?/init.lua;" .. package.path
 package.cpath = package.cpath .. ";build/?.so" -- after LUA_CPATH: make test-libressl sets it
 local tls = require "tls"
 local port, cert, key, handler_src, extra = arg[1], arg[2], arg[3], arg[4], arg[5]
-local handler = assert(load(handler_src, "=handler"))()
+local handler = assert((loadstring or load)(handler_src, "=handler"))()
 local opts = { cert_file = cert, key_file = key }
 if extra then
-  for k, v in pairs(assert(load("return " .. extra))()) do opts[k] = v end
+  for k, v in pairs(assert((loadstring or load)("return " .. extra))()) do opts[k] = v end
 end
 local l = assert(tls.listen("127.0.0.1", port, opts))
 io.stdout:setvbuf("line")

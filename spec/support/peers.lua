@@ -6,6 +6,8 @@
 local proc = require "support.proc"
 
 local peers = {}
+-- the Lua running the suite, for the specs that start a Lua peer themselves
+peers.LUA = proc.lua
 
 local function quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
@@ -15,7 +17,7 @@ peers.quote = quote
 -- A server script of spec/peers run as `lua5.4 spec/peers/SCRIPT PORT
 -- CERT KEY [ARGS...]` (nil arguments are left out) on `port`.
 function peers.lua_server_on(port, script, keypair, ...)
-  local cmd = { ("lua5.4 spec/peers/%s %d %s %s"):format(script, port,
+  local cmd = { (proc.lua .. " spec/peers/%s %d %s %s"):format(script, port,
     quote(keypair.cert), quote(keypair.key)) }
   for i = 1, select("#", ...) do
     local arg = select(i, ...)
@@ -84,7 +86,7 @@ function peers.lua(code, args)
   local f = assert(io.open(file, "wb"))
   f:write(code)
   f:close()
-  local out, status = proc.run("env --default-signal=PIPE lua5.4 " .. file .. " " .. (args or ""))
+  local out, status = proc.run("env --default-signal=PIPE " .. proc.lua .. " " .. file .. " " .. (args or ""))
   os.remove(file)
   return out, status
 end

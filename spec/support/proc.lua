@@ -28,7 +28,17 @@ local function port_open(port, host)
   return ok
 end
 
--- Child lua5.4 processes find the module the way this one does, whether
+-- The Lua interpreter running the suite (busted --lua=...): child Lua
+-- processes run the same one, so `make test-all` tests each version
+-- throughout. /proc gives the binary even when busted re-executed itself.
+do
+  local p = io.popen("readlink -f /proc/$PPID/exe 2>/dev/null")
+  local exe = p and p:read("*l")
+  if p then p:close() end
+  proc.lua = (exe and exe:find("lua") and exe) or "lua5.4"
+end
+
+-- Child Lua processes find the module the way this one does, whether
 -- the paths came from the environment (make test) or from .busted.
 local function with_lua_paths(cmd)
   local function q(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
