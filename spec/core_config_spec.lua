@@ -155,6 +155,24 @@ describe("tls.config", function()
       assert.matches("is not PEM", err, 1, true)
     end)
 
+    it("for a session_file that is a symbolic link, leaving its target untouched", function()
+      -- libtls would write the session (its secrets) into the link's target
+      local target, link = os.tmpname(), os.tmpname()
+      finally(function() os.remove(target); os.remove(link) end)
+      local f = assert(io.open(target, "w"))
+      f:write("the user's own file")
+      f:close()
+      os.remove(link)
+      assert(os.execute(("ln -s '%s' '%s'"):format(target, link)))
+      local cfg, err = tls.config{ session_file = link }
+      assert.is_nil(cfg)
+      assert.equal("session_file: '" .. link .. "' is a symbolic link; give the path of a "
+        .. "regular file (the session's secrets are written to it)", err)
+      f = assert(io.open(target, "rb"))
+      assert.equal("the user's own file", f:read("a"))
+      f:close()
+    end)
+
     it("for a certificate without its key", function()
       local cfg, err = tls.config{ cert_file = pki.server.cert }
       assert.is_nil(cfg)

@@ -724,8 +724,15 @@ static int set_session_file(lua_State *L, ltls_config *c, int t)
 	}
 	c->session->fd = -1;
 	c->session->refs = 1;
-	if ((fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-		lua_pushfstring(L, "session_file: cannot open '%s': %s", file, strerror(errno));
+	/* never through a symlink: libtls writes the session's secrets into
+	 * whatever file this is (a link planted in a shared directory could
+	 * aim them at, and truncate, another file of this user) */
+	if ((fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+		if (errno == ELOOP)
+			lua_pushfstring(L, "session_file: '%s' is a symbolic link; give the "
+			    "path of a regular file (the session's secrets are written to it)", file);
+		else
+			lua_pushfstring(L, "session_file: cannot open '%s': %s", file, strerror(errno));
 		return -1;
 	}
 	c->session->fd = fd;
