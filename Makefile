@@ -51,7 +51,7 @@ LIBTLS_ID := $(BUILD)/libtls.id
 # lua-socket, lua-cqueues and lua-dkjson serve every Lua version).
 APT_PKGS := lua5.4 liblua5.4-dev libtls-dev libssl-dev pkg-config gcc make openssl \
             lua-busted lua-socket lua-cqueues lua-dkjson ca-certificates curl gnutls-bin nginx luarocks procps python3 \
-            nghttp2-server
+            nghttp2-server lua-zlib
 
 export LUA_PATH  := $(CURDIR)/lua/?.lua;$(CURDIR)/lua/?/init.lua;$(CURDIR)/spec/?.lua;;
 export LUA_CPATH := $(CURDIR)/$(BUILD)/?.so;;

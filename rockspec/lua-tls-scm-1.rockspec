@@ -47,6 +47,7 @@ build = {
     ["tls.https.options"] = "lua/tls/https/options.lua",
     ["tls.https.pool"] = "lua/tls/https/pool.lua",
     ["tls.https.proxy"] = "lua/tls/https/proxy.lua",
+    ["tls.https.decode"] = "lua/tls/https/decode.lua",
     ["tls.h2.conn"] = "lua/tls/h2/conn.lua",
     ["tls.h2.frame"] = "lua/tls/h2/frame.lua",
     ["tls.h2.hpack"] = "lua/tls/h2/hpack.lua",

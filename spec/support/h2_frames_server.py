@@ -16,6 +16,7 @@ import ssl
 import struct
 import sys
 import threading
+import zlib
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 DATA, HEADERS, RST_STREAM, SETTINGS, PUSH_PROMISE, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = \
@@ -175,6 +176,25 @@ def scenario(name, sock, nth):
     elif name == "data-unopened":
         sock.sendall(frame(DATA, END_STREAM, 7, b"x"))
         drain(sock)
+        threading.Event().wait(30)
+    elif name in ("gzip-bomb", "gzip-truncated", "deflate-raw", "deflate-zlib"):
+        if name == "gzip-bomb":
+            c = zlib.compressobj(9, zlib.DEFLATED, 31)
+            body = b"".join(c.compress(b"\0" * (1 << 20)) for _ in range(200)) + c.flush()
+            coding = "gzip"
+        elif name == "gzip-truncated":
+            c = zlib.compressobj(6, zlib.DEFLATED, 31)
+            body = (c.compress(b"hello gzip " * 1000) + c.flush())[:-20]
+            coding = "gzip"
+        else:
+            c = zlib.compressobj(6, zlib.DEFLATED, -15 if name == "deflate-raw" else 15)
+            body = c.compress(b"hello deflate " * 1000) + c.flush()
+            coding = "deflate"
+        out = frame(HEADERS, END_HEADERS, sid, STATUS_200 + literal("content-encoding", coding))
+        for i in range(0, len(body), 16384):
+            out += frame(DATA, END_STREAM if i + 16384 >= len(body) else 0, sid, body[i:i + 16384])
+        drain(sock)
+        sock.sendall(out)
         threading.Event().wait(30)
     elif name == "silent":
         drain(sock)

@@ -52,6 +52,8 @@ function nginx.start(pki)
   -- 20 MiB of random bytes, and random text streamed chunked through SSI
   sh(("head -c 20971520 /dev/urandom > %s/big.bin"):format(www))
   sh(("head -c 3000000 /dev/urandom | base64 > %s/chunked/big.txt"):format(www))
+  -- gzip on the fly (location /gz/)
+  sh(("mkdir -p %s/gz && cp %s/chunked/big.txt %s/gz/big.txt"):format(www, www, www))
   write(www .. "/chunked/small.txt", "a small chunked body\n")
   sh(("chmod -R a+rwX %s"):format(dir))
   local port, http_port, mtls_port = proc.free_port(), proc.free_port(), proc.free_port()
@@ -79,6 +81,7 @@ function nginx.start(pki)
     location = /to-auth { return 302 /auth; }
     location = /to-http-auth { return 302 http://127.0.0.1:%d/auth; }
     location = /echo-headers { return 200 "$http_x_big\n"; }
+    location /gz/ { gzip on; gzip_types *; gzip_min_length 0; gzip_comp_level 6; }
 %s
 ]]):format(ssl, www, http_port, http_port, table.concat(redirects, "\n"))
   write(dir .. "/nginx.conf", ([[

@@ -20,6 +20,7 @@ local pool_mod = require "tls.https.pool"
 local proxies = require "tls.https.proxy"
 local options = require "tls.https.options"
 local h2 = require "tls.h2.conn"
+local decode = require "tls.https.decode"
 
 local https = {
   _VERSION = "tls.https scm",
@@ -237,6 +238,7 @@ local function build_head(st, hop)
     add("Authorization", "Basic " .. b64.encode(u.user .. ":" .. (u.password or "")))
   end
   if not st.keepalive and not has_header(list, "connection") then add("Connection", "close") end
+  if st.accept_encoding then add("Accept-Encoding", decode.ACCEPT) end
   for _, l in ipairs(list) do
     local lname = l[1]:lower()
     if lname ~= "content-length" and lname ~= "transfer-encoding" then add(l[1], l[2]) end
@@ -337,6 +339,16 @@ local function pool_key(st, u, pu)
     .. "|" .. (st.http_version or "")
 end
 
+-- A content-coded body the caller gets is decoded on its way to the sink
+-- (res.decoded names the coding; the headers stay as sent).
+local function decoding(st, hop, res, state)
+  if not st.decode or hop.method == "HEAD" or res.status == 204 or res.status == 304 then return end
+  local coding = decode.coding(res)
+  if not coding then return end
+  state.decoder, state.decode_piece = decode.new(coding), decode.PIECE
+  res.decoded = coding
+end
+
 -- One request and its response on one connection.
 -- -> res | nil, err, retry (a reused connection the peer had closed)
 local function exchange_on(conn, reused, st, hop, key)
@@ -363,6 +375,7 @@ local function exchange_on(conn, reused, st, hop, key)
     state.sink, state.max_body = function() return 1 end, st.buffered_max_body
   else
     state.sink, state.progress, state.max_body = st.sink, st.progress, st.max_body
+    decoding(st, hop, res, state)
   end
   local reusable
   ok, reusable = response.read_body(r, st, res, hop.method, state)
@@ -389,7 +402,7 @@ local h1_only = { connection = true, ["keep-alive"] = true, ["proxy-connection"]
 -- never put into the HPACK table (RFC 7541, 7.1.3)
 local sensitive = { authorization = true, ["proxy-authorization"] = true, cookie = true }
 
-local function h2_headers(hop)
+local function h2_headers(st, hop)
   local u, list = hop.url, hop.headers
   local out = {
     { ":method", hop.method }, { ":scheme", "https" },
@@ -399,6 +412,7 @@ local function h2_headers(hop)
     out[#out + 1] = { name, value, sensitive[name] or (name == "cookie" and #value < 20) }
   end
   if not has_header(list, "user-agent") then add("user-agent", https.USERAGENT) end
+  if st.accept_encoding then add("accept-encoding", decode.ACCEPT) end
   if u.user and not has_header(list, "authorization") then
     local b64 = require "tls.base64"
     add("authorization", "Basic " .. b64.encode(u.user .. ":" .. (u.password or "")))
@@ -420,7 +434,7 @@ end
 -- The request for tls.h2.conn: its on_head decides where the body goes
 -- (the caller's sink, or dropped for a redirect that is followed).
 local function h2_request(st, hop, info)
-  local req = { headers = h2_headers(hop), body = hop.body, source = hop.source,
+  local req = { headers = h2_headers(st, hop), body = hop.body, source = hop.source,
     length = hop.length, method = hop.method }
   req.on_head = function(res)
     res.url = urlmod.tostring(hop.url)
@@ -433,6 +447,7 @@ local function h2_request(st, hop, info)
       state.sink, state.max_body = function() return 1 end, st.buffered_max_body
     else
       state.sink, state.progress, state.max_body = st.sink, st.progress, st.max_body
+      decoding(st, hop, res, state)
     end
     return state
   end

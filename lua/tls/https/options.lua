@@ -17,7 +17,7 @@ local http_options = {
   connect_timeout = true, handshake_timeout = true, total_timeout = true,
   proxy = true, no_proxy = true, keepalive = true, insecure_http = true,
   max_header_size = true, max_headers = true, max_body = true, progress = true,
-  retry_non_idempotent = true, transport = true, http_version = true,
+  retry_non_idempotent = true, transport = true, http_version = true, decode = true,
   -- connection-level TLS options (not part of a config)
   policy = true, servername = true, config = true,
 }
@@ -182,7 +182,7 @@ local function check_http_options(o, level)
     fail(level, "option 'create' (a LuaSocket socket factory) is not supported")
   end
   for i = 1, #timeout_options do check_number(o, timeout_options[i], level) end
-  for _, name in ipairs { "redirect", "keepalive", "insecure_http", "retry_non_idempotent" } do
+  for _, name in ipairs { "redirect", "keepalive", "insecure_http", "retry_non_idempotent", "decode" } do
     check_type(o, name, "boolean", level)
   end
   check_type(o, "proxy", "string,boolean", level)
@@ -333,6 +333,16 @@ function options.prepare(o, level, https, now)
   local first_host, servername = u.host, o.servername
   local st = limits_of(o, level + 1, https)
   st.http_version = o.http_version
+  -- content decoding: by default only of what we asked for (Accept-Encoding
+  -- added by us, when lua-zlib is there); decode = true also decodes what
+  -- the caller's own Accept-Encoding brought; false never
+  local decode = require "tls.https.decode"
+  local own_accept = has_header(list, "accept-encoding")
+  st.accept_encoding = o.decode ~= false and decode.available and not own_accept
+  st.decode = decode.available and (o.decode == true or (o.decode == nil and not own_accept))
+  if o.decode == true and not decode.available then
+    return nil, "decode = true needs lua-zlib (Debian package lua-zlib), which is not installed"
+  end
   if u.scheme == "http" and o.http_version == "2" then
     return nil, "bad URL '" .. o.url .. "': http_version = \"2\" needs https (HTTP/2 is "
       .. "negotiated in the TLS handshake; cleartext HTTP/2 is not supported)"

@@ -103,8 +103,8 @@ local function body_too_big(state)
     :format(state.max_body)
 end
 
--- Deliver body bytes to the sink, within max_body; -> true | nil, err
-function response.deliver(state, data)
+-- Deliver (decoded) body bytes to the sink, within max_body; -> true | nil, err
+local function deliver_plain(state, data)
   if data then
     state.received = state.received + #data
     if state.max_body and state.received > state.max_body then return nil, body_too_big(state) end
@@ -114,7 +114,32 @@ function response.deliver(state, data)
     return nil, "sink: " .. tostring(err or "refused the data")
   end
   if data and state.progress then
-    state.progress(state.received, state.total, state.res)
+    -- (the total is the Content-Length of the coded body: none when decoding)
+    state.progress(state.received, not state.decoder and state.total or nil, state.res)
+  end
+  return true
+end
+
+-- Deliver body bytes as they arrived: through state.decoder (a
+-- tls.https.decode decoder) when the body is content-coded, a piece at a
+-- time so that max_body bounds what decoding makes. data nil: the end.
+function response.deliver(state, data)
+  local dec = state.decoder
+  if not dec then return deliver_plain(state, data) end
+  if data == nil then
+    local ok, err = dec:finish()
+    if not ok then return nil, err end
+    return deliver_plain(state, nil)
+  end
+  local piece = state.decode_piece
+  for i = 1, #data, piece do
+    local out, err = dec:feed(#data <= piece and data or data:sub(i, i + piece - 1))
+    if not out then return nil, err end
+    if out ~= "" then
+      local ok
+      ok, err = deliver_plain(state, out)
+      if not ok then return nil, err end
+    end
   end
   return true
 end
