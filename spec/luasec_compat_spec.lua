@@ -291,6 +291,19 @@ describe("tls.luasec keeps lua-tls's checks", function()
       "unknown parameter 'cafiel'")
   end)
 
+  it("refuses a NaN or non-number timeout in conn:settimeout (NaN would block for ever)", function()
+    local conn = ssl.wrap(socket.tcp(), assert(ssl.newcontext({ mode = "client" })))
+    assert.error_matches(function() conn:settimeout(0 / 0) end,
+      "tls.luasec: conn:settimeout: timeout must be a number of seconds, got NaN")
+    assert.error_matches(function() conn:settimeout("5") end,
+      "tls.luasec: conn:settimeout: timeout must be a number of seconds, got string")
+    assert.equal(1, conn:settimeout(-1))
+    assert.is_nil(conn.timeout)
+    assert.equal(1, conn:settimeout(2.5))
+    assert.equal(2.5, conn.timeout)
+    conn:close()
+  end)
+
   it("raises on a LuaSec method it does not have, naming it", function()
     local ctx = assert(ssl.newcontext({ mode = "client" }))
     local conn = ssl.wrap(socket.tcp(), ctx)

@@ -357,6 +357,8 @@ describe("tls.over", function()
         "tls.over: option 'mode' must be \"client\" or \"server\", got both")
       assert.has_error(function() tls.over(t, { timeout = "5" }) end,
         "tls.over: timeout must be a number of seconds or nil, got string")
+      assert.has_error(function() tls.over(t, { timeout = 0 / 0 }) end,
+        "tls.over: timeout must be a number of seconds or nil, got NaN")
       assert.has_error(function() tls.over(t, "x") end, "tls.over: options must be a table, got string")
     end)
 

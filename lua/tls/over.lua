@@ -37,7 +37,8 @@ Conn.__name = "tls.over"
 
 local function check_timeout(t, where)
   if t ~= nil and (type(t) ~= "number" or t ~= t) then
-    error(where .. ": timeout must be a number of seconds or nil, got " .. type(t), 3)
+    error(where .. ": timeout must be a number of seconds or nil, got "
+      .. (t ~= t and "NaN" or type(t)), 3)
   end
   if t and t < 0 then return nil end
   return t

@@ -101,7 +101,11 @@ function methods:sni(arg, strict)
   self.sni_strict = strict and true or false
 end
 
+-- conn:settimeout(t): LuaSocket's rule (nil or negative blocks); NaN or a
+-- non-number raises, as everywhere in lua-tls (NaN would block for ever)
 function methods:settimeout(t, mode)
+  local why = tls.core.timeout_problem(t)
+  if why then error("tls.luasec: conn:settimeout: timeout " .. why, 2) end
   self.timeout = (t and t >= 0) and t or nil
   if self.tls then return self.tls:settimeout(self.timeout) end
   return 1
