@@ -21,6 +21,7 @@ local proxies = require "tls.https.proxy"
 local options = require "tls.https.options"
 local h2 = require "tls.h2.conn"
 local decode = require "tls.https.decode"
+local stream = require "tls.https.stream"
 
 local https = {
   _VERSION = "tls.https scm",
@@ -376,6 +377,7 @@ local function exchange_on(conn, reused, st, hop, key)
   else
     state.sink, state.progress, state.max_body = st.sink, st.progress, st.max_body
     decoding(st, hop, res, state)
+    if st.on_head then st.on_head(res) end
   end
   local reusable
   ok, reusable = response.read_body(r, st, res, hop.method, state)
@@ -448,6 +450,7 @@ local function h2_request(st, hop, info)
     else
       state.sink, state.progress, state.max_body = st.sink, st.progress, st.max_body
       decoding(st, hop, res, state)
+      if st.on_head then st.on_head(res) end
     end
     return state
   end
@@ -659,6 +662,7 @@ end
 local function fetch(opts, level)
   local st, err = options.prepare(opts, level + 1, https, now)
   if not st then return nil, err end
+  if st.stream then return stream.open(st, perform) end
   local parts
   if not st.sink then parts, st.sink = collecting() end
   local res

@@ -18,6 +18,7 @@ local http_options = {
   proxy = true, no_proxy = true, keepalive = true, insecure_http = true,
   max_header_size = true, max_headers = true, max_body = true, progress = true,
   retry_non_idempotent = true, transport = true, http_version = true, decode = true,
+  stream = true,
   -- connection-level TLS options (not part of a config)
   policy = true, servername = true, config = true,
 }
@@ -182,7 +183,7 @@ local function check_http_options(o, level)
     fail(level, "option 'create' (a LuaSocket socket factory) is not supported")
   end
   for i = 1, #timeout_options do check_number(o, timeout_options[i], level) end
-  for _, name in ipairs { "redirect", "keepalive", "insecure_http", "retry_non_idempotent", "decode" } do
+  for _, name in ipairs { "redirect", "keepalive", "insecure_http", "retry_non_idempotent", "decode", "stream" } do
     check_type(o, name, "boolean", level)
   end
   check_type(o, "proxy", "string,boolean", level)
@@ -333,6 +334,8 @@ function options.prepare(o, level, https, now)
   local first_host, servername = u.host, o.servername
   local st = limits_of(o, level + 1, https)
   st.http_version = o.http_version
+  st.stream = o.stream == true
+  if st.stream and o.sink then fail(level, "give either 'sink' or stream = true, not both") end
   -- content decoding: by default only of what we asked for (Accept-Encoding
   -- added by us, when lua-zlib is there); decode = true also decodes what
   -- the caller's own Accept-Encoding brought; false never
