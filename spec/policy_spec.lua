@@ -533,6 +533,21 @@ describe("tls.policy", function()
       assert.equal("peer: the peer sent no certificate", err)
     end)
 
+    it("peer_chain: a chain without the peer's own certificate fails, never passes a sent one off as the leaf", function()
+      -- the leaf counts because the handshake proved its key: an appended
+      -- intermediate must not take its place when the leaf is missing
+      local leaf, inter = pki.read(pki.chained.leaf_cert), pki.read(pki.intermediate.cert)
+      local hash = "SHA256:" .. tls.x509.parse(leaf).fingerprint_sha256:gsub(":", ""):lower()
+      local conn = { peer = function() return { chain_pem = inter, hash = hash } end }
+      local ok, err = tls.policy.peer_chain(conn)
+      assert.is_nil(ok)
+      assert.equal("peer: the certificate chain does not hold the peer's certificate (" .. hash .. ")", err)
+      ok, err = tls.policy { pins = pki.pin(pki.intermediate.cert) }(conn,
+        { mode = "server", verify_cert = false })
+      assert.is_nil(ok)
+      assert.matches("^policy: peer: the certificate chain does not hold the peer's certificate", err)
+    end)
+
     it("peer_chain: each call gets its own list, so a check that edits it harms no later call", function()
       local pem = pki.read(pki.chained.cert)
       local conn = { peer = function() return { chain_pem = pem } end }

@@ -72,11 +72,19 @@ function policy.peer_chain(conn)
     hash = hash:upper()
     local function fp(c) return (c.fingerprint_sha256:gsub(":", "")) end
     if fp(chain[1]) ~= hash then
+      local found
       for i = 2, #chain do
         if fp(chain[i]) == hash then
           table.insert(chain, 1, table.remove(chain, i))
+          found = true
           break
         end
+      end
+      -- without the peer's own certificate, the first one sent would pass
+      -- for the leaf (whose key the handshake proved): never guess
+      if not found then
+        return nil, "peer: the certificate chain does not hold the peer's certificate ("
+          .. peer.hash .. ")"
       end
     end
   end
