@@ -100,6 +100,12 @@ describe("tls.https content decoding against a scripted server", function()
     assert.equal(("hello deflate "):rep(1000), assert(get("deflate-raw")).body)
   end)
 
+  it("decodes every member of a gzip body, not only the first", function()
+    -- members that end inside one piece of input: the rest of the piece
+    -- starts the next member (it was dropped, and the body looked complete)
+    assert.equal("first member\nsecond member\n", assert(get("gzip-members")).body)
+  end)
+
   it("refuses a gzip body that ends before its stream does", function()
     local res, err = get("gzip-truncated")
     assert.is_nil(res)

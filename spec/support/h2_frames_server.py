@@ -177,8 +177,15 @@ def scenario(name, sock, nth):
         sock.sendall(frame(DATA, END_STREAM, 7, b"x"))
         drain(sock)
         threading.Event().wait(30)
-    elif name in ("gzip-bomb", "gzip-truncated", "deflate-raw", "deflate-zlib"):
-        if name == "gzip-bomb":
+    elif name in ("gzip-bomb", "gzip-truncated", "gzip-members", "deflate-raw", "deflate-zlib"):
+        if name == "gzip-members":
+            # two gzip members back to back (RFC 1952 2.2), within one piece
+            body = b""
+            for text in (b"first member\n", b"second member\n"):
+                c = zlib.compressobj(6, zlib.DEFLATED, 31)
+                body += c.compress(text) + c.flush()
+            coding = "gzip"
+        elif name == "gzip-bomb":
             c = zlib.compressobj(9, zlib.DEFLATED, 31)
             body = b"".join(c.compress(b"\0" * (1 << 20)) for _ in range(200)) + c.flush()
             coding = "gzip"

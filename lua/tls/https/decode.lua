@@ -43,25 +43,37 @@ local function bad(self, msg)
   return nil, ("content decoding: bad %s data (%s)"):format(self.coding, msg)
 end
 
+-- One piece through the inflater: the decoded bytes | nil, err. A piece
+-- may hold the end of one gzip member and the start of the next (RFC 1952,
+-- 2.2): what the member's end left of the piece starts the next one.
 function D:feed(piece)
-  if self.finished then
-    -- bytes after the end of the stream (a second gzip member, or junk)
-    if self.coding == "gzip" and piece:byte(1) == 0x1f then
-      self.inflate, self.finished = zlib.inflate(47), false
-    else
-      return ""
+  local outs = {}
+  while piece ~= "" do
+    if self.finished then
+      -- bytes after the end of the stream: a next gzip member, or junk
+      if self.coding == "gzip" and piece:byte(1) == 0x1f then
+        self.inflate, self.finished, self.total_in = zlib.inflate(47), false, 0
+      else
+        break
+      end
     end
+    local okf, out, eof, total_in = pcall(self.inflate, piece)
+    if not okf and self.coding == "deflate" and not self.started then
+      -- "deflate" sent as a raw stream without the zlib header (common)
+      self.inflate = zlib.inflate(-15)
+      okf, out, eof, total_in = pcall(self.inflate, piece)
+    end
+    if not okf then return bad(self, out) end
+    self.started = true
+    outs[#outs + 1] = out or ""
+    -- lua-zlib counts the input of the whole stream: this piece's share
+    local before = self.total_in or 0
+    self.total_in = total_in
+    if not eof then break end
+    self.finished = true
+    piece = type(total_in) == "number" and piece:sub(total_in - before + 1) or ""
   end
-  local okf, out, eof = pcall(self.inflate, piece)
-  if not okf and self.coding == "deflate" and not self.started then
-    -- "deflate" sent as a raw stream without the zlib header (common)
-    self.inflate = zlib.inflate(-15)
-    okf, out, eof = pcall(self.inflate, piece)
-  end
-  if not okf then return bad(self, out) end
-  self.started = true
-  if eof then self.finished = true end
-  return out or ""
+  return table.concat(outs)
 end
 
 function D:finish()
