@@ -72,6 +72,22 @@ describe("tls.https stream = true against nginx", function()
       assert.equal(#want, n)
     end)
 
+    it("bounds a line: a body that never sends LF fails at res:lines' limit (HTTP/" .. v .. ")", function()
+      local f = assert(io.open(srv.www .. "/noline.txt", "wb"))
+      f:write(("x"):rep(3 * 1024 * 1024))
+      f:close()
+      local res = assert(https.get(url("/noline.txt"), opts()))
+      local ok, err = pcall(function() for _ in res:lines() do end end)
+      assert.is_false(ok)
+      assert.matches("tls.https: a line of the body is over 1048576 bytes %(res:lines%(max%) sets the bound%)", err)
+      assert.is_nil(res:read(1))  -- the request ended there
+      -- a larger bound takes the whole line
+      res = assert(https.get(url("/noline.txt"), opts()))
+      local lines = {}
+      for line in res:lines(4 * 1024 * 1024) do lines[#lines + 1] = #line end
+      assert.same({ 3 * 1024 * 1024 }, lines)
+    end)
+
     it("keeps the connection for the next request after the body was read to its end (HTTP/" .. v .. ")", function()
       local before = opened()
       local res = assert(https.get(url("/hello.txt"), opts()))

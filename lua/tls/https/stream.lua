@@ -90,24 +90,47 @@ function methods.iter(self, size)
   end
 end
 
-function methods.lines(self)
+-- The longest line res:lines() returns unless told otherwise: a server
+-- that never sends LF must not grow one line up to max_body.
+stream.MAX_LINE = 1024 * 1024
+
+-- res:lines([max]): each chunk is searched once and a line's pieces are
+-- joined once (not the buffer again and again: quadratic in a long line).
+function methods.lines(self, max)
+  max = max or stream.MAX_LINE
+  if type(max) ~= "number" or max < 1 then
+    error("tls.https: res:lines(max) takes a byte count, got " .. tostring(max), 2)
+  end
+  local function too_long()
+    methods.close(self)  -- the rest is not read: the request ends here
+    self.err = ("a line of the body is over %d bytes (res:lines(max) sets the bound)"):format(max)
+    error("tls.https: " .. self.err, 3)
+  end
   return function()
-    while true do
-      local buf = self.buffer
-      local i = buf:find("\n", 1, true)
-      if i then
-        self.buffer = buf:sub(i + 1)
-        return (buf:sub(1, i - 1):gsub("\r$", ""))
-      end
+    local parts, n, len = { self.buffer }, 1, #self.buffer
+    local i = self.buffer:find("\n", 1, true)
+    while not i do
+      if len > max + 1 then too_long() end  -- (+1: a CR before the LF to come)
       local chunk, err = next_chunk(self)
       if not chunk then
+        self.buffer = table.concat(parts)
         if err then error("tls.https: " .. err, 2) end
-        if buf == "" then return nil end
+        if self.buffer == "" then return nil end
+        local rest = self.buffer
+        if #rest > max then too_long() end
         self.buffer = ""
-        return buf
+        return rest
       end
-      self.buffer = buf .. chunk
+      n, len = n + 1, len + #chunk
+      parts[n] = chunk
+      i = chunk:find("\n", 1, true)
     end
+    local last = parts[n]
+    parts[n] = last:sub(1, i - 1)
+    self.buffer = last:sub(i + 1)
+    local line = table.concat(parts):gsub("\r$", "")
+    if #line > max then too_long() end
+    return line
   end
 end
 
