@@ -10,11 +10,8 @@ local H = require "support.hostile"
 
 describe("the core's API for the Lua layer", function()
   local scfg, ccfg
-  setup(function()
-    pki.setup()
-    scfg, ccfg = E.configs()
-  end)
-  teardown(function() pki.cleanup() end)
+  setup(function() scfg, ccfg = E.configs() end)
+  teardown(pki.cleanup)
 
   local function engines(copts)
     local c, s = E.pair(copts)

@@ -4,6 +4,7 @@
 -- boundary" (the C core never yields; all waiting is in the adapter's Lua).
 local tls = require "tls"
 local pki = require "support.pki"
+local cq_run = require("support.cq").run
 local proc = require "support.proc"
 local cqueues = require "cqueues"
 local csocket = require "cqueues.socket"
@@ -17,18 +18,8 @@ local loop_errors = {}
 -- Run the coroutines fns in one controller until all finish (at most
 -- `limit` seconds); returns the errors they raised.
 local function run(limit, ...)
-  local cq = cqueues.new()
-  for _, fn in ipairs { ... } do cq:wrap(fn) end
-  local errs = {}
-  local deadline = cqueues.monotime() + (limit or 20)
-  while not cq:empty() do
-    local ok, err = cq:step(0.5)
-    if not ok then
-      errs[#errs + 1] = tostring(err)
-      loop_errors[#loop_errors + 1] = tostring(err)
-    end
-    if cqueues.monotime() > deadline then error("coroutines did not finish in time") end
-  end
+  local errs = cq_run(limit or 20, ...)
+  for _, err in ipairs(errs) do loop_errors[#loop_errors + 1] = err end
   return errs
 end
 

@@ -3,6 +3,7 @@
 -- what a hostile or unusual server sends (spec/support/h2_frames_server.py).
 
 local pki = require "support.pki"
+local cq_run = require("support.cq").run
 local ngx = require "support.https_nginx"
 local h2_peers = require "support.h2_peers"
 local https = require "tls.https"
@@ -222,18 +223,7 @@ describe("tls.https over HTTP/2 under cqueues (nginx)", function()
   before_each(function() https.pool_clear() end)
 
   -- runs the functions as coroutines of one controller; -> errors raised
-  local function run(fns)
-    local cq = cqueues.new()
-    for _, fn in ipairs(fns) do cq:wrap(fn) end
-    local errs = {}
-    local deadline = cqueues.monotime() + 120
-    while not cq:empty() do
-      local ok, err = cq:step(0.5)
-      if not ok then errs[#errs + 1] = tostring(err) end
-      if cqueues.monotime() > deadline then error("coroutines did not finish in time") end
-    end
-    return errs
-  end
+  local function run(fns) return cq_run(120, (table.unpack or unpack)(fns)) end
 
   it("multiplexes the requests of 20 coroutines over one connection", function()
     local before = opened()

@@ -10,11 +10,8 @@ local proc = require "support.proc"
 
 describe("hostile servers against the client", function()
   local scfg, ccfg
-  setup(function()
-    pki.setup()
-    scfg, ccfg = E.configs()
-  end)
-  teardown(function() pki.cleanup() end)
+  setup(function() scfg, ccfg = E.configs() end)
+  teardown(pki.cleanup)
 
   -- The client has sent its ClientHello (the raw server read it); `act`
   -- then plays the server, and the client's blocking handshake answers.

@@ -9,11 +9,8 @@ local H = require "support.hostile"
 
 describe("hostile peers against an engine", function()
   local scfg, ccfg
-  setup(function()
-    pki.setup()
-    scfg, ccfg = E.configs()
-  end)
-  teardown(function() pki.cleanup() end)
+  setup(function() scfg, ccfg = E.configs() end)
+  teardown(pki.cleanup)
 
   local server = E.server
   local function client()

@@ -13,7 +13,6 @@ local proc = require "support.proc"
 describe("hostile clients against the server", function()
   local scfg, ccfg, listener, port
   setup(function()
-    pki.setup()
     scfg, ccfg = E.configs()
     listener = assert(tls.listen("127.0.0.1", 0, { config = scfg, handshake_timeout = 1 }))
     port = select(2, listener:getsockname())

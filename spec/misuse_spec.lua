@@ -8,11 +8,8 @@ local H = require "support.hostile"
 
 describe("API misuse", function()
   local scfg, ccfg
-  setup(function()
-    pki.setup()
-    scfg, ccfg = E.configs()
-  end)
-  teardown(function() pki.cleanup() end)
+  setup(function() scfg, ccfg = E.configs() end)
+  teardown(pki.cleanup)
 
   local pair = E.pair
 

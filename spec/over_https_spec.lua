@@ -6,6 +6,7 @@
 local tls = require "tls"
 local https = require "tls.https"
 local pki = require "support.pki"
+local cq_run = require("support.cq").run
 local peers = require "support.peers"
 local cqueues = require "cqueues"
 local csocket = require "cqueues.socket"
@@ -31,18 +32,7 @@ local function serve_one(l, body, ready)
   return request
 end
 
-local function run(...)
-  local cq = cqueues.new()
-  for _, fn in ipairs { ... } do cq:wrap(fn) end
-  local errs = {}
-  local deadline = cqueues.monotime() + 60
-  while not cq:empty() do
-    local ok, err = cq:step(0.5)
-    if not ok then errs[#errs + 1] = tostring(err) end
-    if cqueues.monotime() > deadline then error("coroutines did not finish in time") end
-  end
-  return errs
-end
+local function run(...) return cq_run(60, ...) end
 
 describe("tls.https on any host", function()
   setup(function() pki.setup() end)

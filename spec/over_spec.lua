@@ -5,6 +5,7 @@
 -- comes until the spec sends it.
 local tls = require "tls"
 local pki = require "support.pki"
+local cq_run = require("support.cq").run
 local peers = require "support.peers"
 local socket = require "socket"
 local cqueues = require "cqueues"
@@ -23,18 +24,7 @@ local function client_over(port, opts)
 end
 
 -- Run the coroutines fns in one cqueues controller; returns their errors.
-local function run(...)
-  local cq = cqueues.new()
-  for _, fn in ipairs { ... } do cq:wrap(fn) end
-  local errs = {}
-  local deadline = cqueues.monotime() + 60
-  while not cq:empty() do
-    local ok, err = cq:step(0.5)
-    if not ok then errs[#errs + 1] = tostring(err) end
-    if cqueues.monotime() > deadline then error("coroutines did not finish in time") end
-  end
-  return errs
-end
+local function run(...) return cq_run(60, ...) end
 
 -- A transport that records what went through it, around another one.
 local function recording(t)

@@ -61,11 +61,8 @@ end
 
 describe("under GC stress", function()
   local scfg, ccfg
-  setup(function()
-    pki.setup()
-    scfg, ccfg = E.configs()
-  end)
-  teardown(function() pki.cleanup() end)
+  setup(function() scfg, ccfg = E.configs() end)
+  teardown(pki.cleanup)
 
   it("a handshake survives a full collection between every step", function()
     -- configs, engines and the options tables are made inline, so only the
@@ -155,7 +152,6 @@ end)
 describe("soak: " .. N .. " engine connections, " .. LOOPBACK_N .. " loopback", function()
   local scfg, ccfg, wrong_ca
   setup(function()
-    pki.setup()
     scfg, ccfg = E.configs()
     wrong_ca = assert(tls.config{ ca_file = pki.other_ca.cert })
   end)
