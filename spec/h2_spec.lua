@@ -1,6 +1,6 @@
 -- tls.https over HTTP/2 against real servers on loopback: nginx with http2
 -- on its TLS port, nghttpd (nghttp2-server), and a raw frame server playing
--- what a hostile or unusual server sends (spec/support/h2_frames_server.py).
+-- what a hostile or unusual server sends (spec/peers/h2_frames_server.py).
 
 local pki = require "support.pki"
 local cq_run = require("support.cq").run

@@ -1,6 +1,6 @@
 -- HTTP/2 servers on loopback for the HTTP/2 specs: nghttpd (Debian
 -- nghttp2-server) over a directory, and the raw frame server
--- (spec/support/h2_frames_server.py) playing one scenario.
+-- (spec/peers/h2_frames_server.py) playing one scenario.
 
 local proc = require "support.proc"
 local peers = require "support.peers"
@@ -21,7 +21,7 @@ end
 -- The raw frame server playing `scenario` on each connection.
 function h2_peers.frames(keypair, scenario)
   local port = proc.free_port()
-  local h = proc.start(("python3 spec/support/h2_frames_server.py %d %s %s %s"):format(port,
+  local h = proc.start(("python3 spec/peers/h2_frames_server.py %d %s %s %s"):format(port,
     quote(keypair.cert), quote(keypair.key), scenario), { port = port })
   h.port = port
   return h
