@@ -3,6 +3,7 @@
 -- fetch over TLS from a core.tcp() socket (tls.transport.haproxy) from
 -- openssl s_server -WWW on loopback, with the default policy.
 local pki = require "support.pki"
+local peers = require "support.peers"
 local proc = require "support.proc"
 
 local ROOT = os.getenv("PWD")
@@ -27,12 +28,7 @@ local function available()
   return true
 end
 
-local function sh_out(cmd)
-  local p = io.popen(cmd)
-  local s = p:read("*a")
-  p:close()
-  return s
-end
+local function sh_out(cmd) return (proc.run(cmd)) end
 
 describe("tls.over inside HAProxy (core.tcp(), Lua 5.3)", function()
   local ok, why = available()
@@ -58,15 +54,8 @@ describe("tls.over inside HAProxy (core.tcp(), Lua 5.3)", function()
     os.execute("mkdir -p " .. www .. " && printf 'hello through haproxy\\n' > " .. www
       .. "/hello.txt && head -c 500000 /dev/urandom > " .. www .. "/half.bin && chmod -R a+rX "
       .. pki.dir)
-    local function s_server_www(keypair)
-      local port = proc.free_port()
-      local h = proc.start(("env -C %s openssl s_server -WWW -quiet -accept 127.0.0.1:%d "
-        .. "-cert %s -key %s"):format(www, port, keypair.cert, keypair.key), { port = port })
-      h.port = port
-      return h
-    end
-    wwws = s_server_www(pki.server)
-    cn_only = s_server_www(pki.cn_only)
+    wwws = peers.s_server_www(pki.server, www)
+    cn_only = peers.s_server_www(pki.cn_only, www)
     local port = proc.free_port()
     hap = proc.start(("env LUA_TLS_ROOT=%s LUA_TLS_CPATH='%s' LUA_TLS_CA=%s LISTEN_PORT=%d "
       .. "haproxy -db -f %s/examples/haproxy/haproxy.cfg"):format(ROOT, lua53_cpath(),

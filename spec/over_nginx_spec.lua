@@ -11,12 +11,7 @@ local over_nginx = require "support.over_nginx"
 
 local available, why = over_nginx.available()
 
-local function sh_out(cmd)
-  local p = io.popen(cmd)
-  local s = p:read("*a")
-  p:close()
-  return s
-end
+local function sh_out(cmd) return (proc.run(cmd)) end
 
 local function sha256_file(path)
   return sh_out("sha256sum " .. path):match("^(%x+)")
@@ -49,16 +44,8 @@ describe("tls.over inside nginx (lua module, LuaJIT)", function()
     os.execute("mkdir -p " .. www .. " && printf 'hello from s_server\\n' > " .. www
       .. "/hello.txt && head -c 4194304 /dev/urandom > " .. www .. "/big.bin && chmod -R a+rX "
       .. pki.dir)
-    -- s_server -WWW serves the files of its working directory as HTTP/1.0
-    local function s_server_www(keypair)
-      local port = proc.free_port()
-      local h = proc.start(("env -C %s openssl s_server -WWW -quiet -accept 127.0.0.1:%d "
-        .. "-cert %s -key %s"):format(www, port, keypair.cert, keypair.key), { port = port })
-      h.port = port
-      return h
-    end
-    wwws = s_server_www(pki.server)
-    cn_only = s_server_www(pki.cn_only)
+    wwws = peers.s_server_www(pki.server, www)
+    cn_only = peers.s_server_www(pki.cn_only, www)
     -- the module's own concurrent HTTPS server (echoes the request line)
     local own_port = proc.free_port()
     own = proc.start(("%s examples/https_server.lua --port %d --cert %s --key %s")

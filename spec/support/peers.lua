@@ -70,6 +70,15 @@ function peers.s_server(keypair, args, host)
   return h
 end
 
+-- openssl s_server -WWW: serves the files of directory `dir` as HTTP/1.0.
+function peers.s_server_www(keypair, dir)
+  local port = proc.free_port()
+  local h = proc.start(("env -C %s openssl s_server -WWW -quiet -accept 127.0.0.1:%d -cert %s -key %s")
+    :format(quote(dir), port, quote(keypair.cert), quote(keypair.key)), { port = port })
+  h.port = port
+  return h
+end
+
 -- openssl s_client in the background against 127.0.0.1:port, reading its
 -- standard input from the string `input`; handle.wait() returns its output.
 function peers.s_client(port, args, input)
