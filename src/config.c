@@ -411,8 +411,8 @@ static int pem_box_gc(lua_State *L)
 }
 
 /* Text without a PEM block: say so here, because libtls's own message for it
- * can carry a stale OpenSSL error from an earlier failure (seen: a garbage
- * certificate reported as "key values mismatch"). */
+ * can carry a stale OpenSSL error from an earlier failure (a garbage
+ * certificate would be reported as "key values mismatch"). */
 static int not_pem(lua_State *L, const pem *p, const char *file_opt, const char *mem_opt,
     const char *where)
 {
