@@ -57,6 +57,7 @@ build = {
     ["tls.https.proxy"] = "lua/tls/https/proxy.lua",
     ["tls.https.decode"] = "lua/tls/https/decode.lua",
     ["tls.https.stream"] = "lua/tls/https/stream.lua",
+    ["tls.https.json"] = "lua/tls/https/json.lua",
     ["tls.h2.conn"] = "lua/tls/h2/conn.lua",
     ["tls.h2.frame"] = "lua/tls/h2/frame.lua",
     ["tls.h2.hpack"] = "lua/tls/h2/hpack.lua",

@@ -49,6 +49,7 @@ function nginx.start(pki)
   local www = dir .. "/www"
   sh(("mkdir -p %s/chunked %s/upload %s/tmp"):format(www, www, dir))
   write(www .. "/hello.txt", "hello from nginx\n")
+  write(www .. "/data.json", '{"name":"lua-tls","list":[1,2,3],"ok":true}\n')
   -- 20 MiB of random bytes, and random text streamed chunked through SSI
   sh(("head -c 20971520 /dev/urandom > %s/big.bin"):format(www))
   sh(("head -c 3000000 /dev/urandom | base64 > %s/chunked/big.txt"):format(www))
@@ -72,7 +73,7 @@ function nginx.start(pki)
 %s
     root %s;
     location /chunked/ { ssi on; ssi_types *; }
-    location /upload/ { dav_methods PUT; client_max_body_size 100m; create_full_put_path on; }
+    location /upload/ { dav_methods PUT DELETE; client_max_body_size 100m; create_full_put_path on; }
     location = /method { return 200 "$request_method $http_content_length\n"; }
     location = /loop { return 302 /loop; }
     location = /to-http { return 302 http://127.0.0.1:%d/hello.txt; }
@@ -82,6 +83,8 @@ function nginx.start(pki)
     location = /to-http-auth { return 302 http://127.0.0.1:%d/auth; }
     location = /echo-headers { return 200 "$http_x_big\n"; }
     location /gz/ { gzip on; gzip_types *; gzip_min_length 0; gzip_comp_level 6; }
+    location = /args { return 200 "$args\n"; }
+    location = /ctype { return 200 "$request_method $content_type $http_content_length\n"; }
 %s
 ]]):format(ssl, www, http_port, http_port, table.concat(redirects, "\n"))
   write(dir .. "/nginx.conf", ([[

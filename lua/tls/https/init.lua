@@ -22,6 +22,7 @@ local options = require "tls.https.options"
 local h2 = require "tls.h2.conn"
 local decode = require "tls.https.decode"
 local stream = require "tls.https.stream"
+local json = require "tls.https.json"
 
 local https = {
   _VERSION = "tls.https scm",
@@ -659,16 +660,30 @@ local function collecting()
 end
 
 -- https.fetch(opts) -> { status, reason, headers, body, url, tls, ... } | nil, err
+-- res:json() -> the body decoded as JSON | nil, err (a streamed body is
+-- read to its end first)
+local function json_method(res)
+  local body, err = res.body, nil
+  if body == nil and res.read then body, err = res:read("a") end
+  if body == nil then return nil, err or "json: the body went to a sink" end
+  return json.decode(body)
+end
+
 local function fetch(opts, level)
   local st, err = options.prepare(opts, level + 1, https, now)
   if not st then return nil, err end
-  if st.stream then return stream.open(st, perform) end
+  local res
+  if st.stream then
+    res, err = stream.open(st, perform)
+    if res then res.json = json_method end
+    return res, err
+  end
   local parts
   if not st.sink then parts, st.sink = collecting() end
-  local res
   res, err = perform(st)
   if not res then return nil, err end
   if parts then res.body = table.concat(parts) end
+  res.json = json_method
   return res
 end
 
@@ -745,6 +760,7 @@ function https.request_all(list, opts)
   local function finish(item, res, err)
     if not res then errors[item.i] = err; return end
     if parts[item.i] then res.body = table.concat(parts[item.i]) end
+    res.json = json_method
     responses[item.i] = res
   end
   -- the rest of one request, alone: redirects, or a fresh attempt
@@ -799,6 +815,31 @@ end
 
 function https.post(url, body, opts)
   local o = merged(opts, { url = url, body = body, method = "POST" })
+  local res, err = fetch(o, 1)
+  return res, err
+end
+
+function https.head(url, opts)
+  local o = merged(opts, { url = url, method = "HEAD" })
+  local res, err = fetch(o, 1)
+  return res, err
+end
+
+function https.delete(url, opts)
+  local o = merged(opts, { url = url, method = "DELETE" })
+  local res, err = fetch(o, 1)
+  return res, err
+end
+
+-- put/patch(url, body [, opts]): body as for post (nil with opts.json)
+function https.put(url, body, opts)
+  local o = merged(opts, { url = url, body = body, method = "PUT" })
+  local res, err = fetch(o, 1)
+  return res, err
+end
+
+function https.patch(url, body, opts)
+  local o = merged(opts, { url = url, body = body, method = "PATCH" })
   local res, err = fetch(o, 1)
   return res, err
 end

@@ -18,7 +18,7 @@ local http_options = {
   proxy = true, no_proxy = true, keepalive = true, insecure_http = true,
   max_header_size = true, max_headers = true, max_body = true, progress = true,
   retry_non_idempotent = true, transport = true, http_version = true, decode = true,
-  stream = true,
+  stream = true, json = true, query = true, auth = true, bearer = true,
   -- connection-level TLS options (not part of a config)
   policy = true, servername = true, config = true,
 }
@@ -147,6 +147,62 @@ end
 options.id_of, options.has_header, options.without_headers = id_of, has_header, without_headers
 
 local timeout_options = { "timeout", "connect_timeout", "handshake_timeout", "total_timeout" }
+
+-- The URL with o.query ({ name = value or { values } }) added to its query.
+local function with_query(o, level)
+  local q, url = o.query, o.url
+  if q == nil then return url end
+  if type(q) ~= "table" then fail(level, "option 'query' must be a table, got %s", type(q)) end
+  if type(url) ~= "string" then return url end
+  local keys = {}
+  for k in pairs(q) do
+    if type(k) ~= "string" and type(k) ~= "number" then
+      fail(level, "option 'query': names must be strings, got %s", type(k))
+    end
+    keys[#keys + 1] = k
+  end
+  table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
+  local parts = {}
+  local function esc(s)
+    return (tostring(s):gsub("[^%w%-_%.~]", function(c) return ("%%%02X"):format(c:byte()) end))
+  end
+  for _, k in ipairs(keys) do
+    local v = q[k]
+    local list = type(v) == "table" and v or { v }
+    for _, x in ipairs(list) do
+      if type(x) ~= "string" and type(x) ~= "number" and type(x) ~= "boolean" then
+        fail(level, "option 'query': the value of '%s' must be a string, a number or a list of them, got %s",
+          tostring(k), type(x))
+      end
+      parts[#parts + 1] = esc(k) .. "=" .. esc(x)
+    end
+  end
+  if #parts == 0 then return url end
+  local base, frag = url:match("^([^#]*)(.*)$")
+  local sep = base:find("?", 1, true) and (base:sub(-1) == "?" and "" or "&") or "?"
+  return base .. sep .. table.concat(parts, "&") .. frag
+end
+
+-- auth = { user, password } (Basic) or bearer = token: an Authorization
+-- header, unless the caller gave one.
+local function auth_header(o, list, level)
+  local a, b = o.auth, o.bearer
+  if a == nil and b == nil then return end
+  if a ~= nil and b ~= nil then fail(level, "give either 'auth' or 'bearer', not both") end
+  local value
+  if a ~= nil then
+    if type(a) ~= "table" or type(a[1]) ~= "string" or type(a[2] or "") ~= "string" then
+      fail(level, "option 'auth' must be { user, password } (strings), got %s", type(a))
+    end
+    value = "Basic " .. require("tls.base64").encode(a[1] .. ":" .. (a[2] or ""))
+  else
+    if type(b) ~= "string" or b == "" or b:find("[%c ]") then
+      fail(level, "option 'bearer' must be a token string without spaces or control characters")
+    end
+    value = "Bearer " .. b
+  end
+  if not has_header(list, "authorization") then list[#list + 1] = { "Authorization", value } end
+end
 
 -- The steps of prepare(). Each raises on misuse at `level` (counted from
 -- fail's caller) and returns nil, message for failures of the world.
@@ -285,6 +341,15 @@ end
 -- Content-Length); adds Content-Type to list for a form.
 local function body_of(o, list, level)
   local body, source, length = o.body, o.source, nil
+  if o.json ~= nil then
+    if body ~= nil or source ~= nil then fail(level, "give either 'json' or 'body'/'source', not both") end
+    local err
+    body, err = require("tls.https.json").encode(o.json)
+    if not body then return nil, nil, nil, err end
+    if not has_header(list, "content-type") then
+      list[#list + 1] = { "Content-Type", "application/json" }
+    end
+  end
   if type(body) == "table" then
     body = form_encode(body)
     if not has_header(list, "content-type") then
@@ -316,7 +381,7 @@ function options.prepare(o, level, https, now)
   if type(o) ~= "table" then fail(level, "options must be a table, got %s", type(o)) end
   o = with_defaults(o, https)
   check_http_options(o, level + 1)
-  local u, err = urlmod.parse(o.url)
+  local u, err = urlmod.parse(with_query(o, level))
   if not u then return nil, err end
   if u.scheme == "http" and not o.insecure_http then
     return nil, "bad URL '" .. o.url .. "': plain http is refused (tls.https is an HTTPS client; "
@@ -326,7 +391,9 @@ function options.prepare(o, level, https, now)
   if not method:match(token) then fail(level, "method %s is not a valid HTTP token", quote(method)) end
   method = method:upper()
   local list = check_headers(o.headers, level)
-  local body, source, length = body_of(o, list, level + 1)
+  auth_header(o, list, level)
+  local body, source, length, jerr = body_of(o, list, level + 1)
+  if jerr then return nil, jerr end
   local t = tls_of(o, level + 1)
   local policy = o.policy
   if policy == nil and t.insecure then policy = false end
