@@ -84,6 +84,10 @@ function nginx.start(pki)
     location = /echo-headers { return 200 "$http_x_big\n"; }
     location /gz/ { gzip on; gzip_types *; gzip_min_length 0; gzip_comp_level 6; }
     location = /args { return 200 "$args\n"; }
+    location = /setcookie { add_header Set-Cookie "a=1; Path=/"; add_header Set-Cookie "s=2; Path=/; Secure; HttpOnly"; add_header Set-Cookie "tld=x; Domain=1"; return 200 "set\n"; }
+    location = /delcookie { add_header Set-Cookie "a=; Path=/; Max-Age=0"; return 200 "deleted\n"; }
+    location = /cookie-redirect { add_header Set-Cookie "r=3; Path=/"; return 302 /cookie; }
+    location = /cookie { return 200 "cookie=$http_cookie\n"; }
     location = /ctype { return 200 "$request_method $content_type $http_content_length\n"; }
 %s
 ]]):format(ssl, www, http_port, http_port, table.concat(redirects, "\n"))

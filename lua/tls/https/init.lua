@@ -241,6 +241,8 @@ local function build_head(st, hop)
   end
   if not st.keepalive and not has_header(list, "connection") then add("Connection", "close") end
   if st.accept_encoding then add("Accept-Encoding", decode.ACCEPT) end
+  local jar = st.cookies and not has_header(list, "cookie") and st.cookies:header_for(u)
+  if jar then add("Cookie", jar) end
   for _, l in ipairs(list) do
     local lname = l[1]:lower()
     if lname ~= "content-length" and lname ~= "transfer-encoding" then add(l[1], l[2]) end
@@ -368,6 +370,7 @@ local function exchange_on(conn, reused, st, hop, key)
   end
   res.url = urlmod.tostring(hop.url)
   if conn.info then res.tls = conn:info() end
+  if st.cookies then st.cookies:store(hop.url, res.headers:get_all("set-cookie")) end
   local follow
   follow, err = next_hop(st, hop, res)
   if err then shut(conn); return nil, err end
@@ -416,6 +419,8 @@ local function h2_headers(st, hop)
   end
   if not has_header(list, "user-agent") then add("user-agent", https.USERAGENT) end
   if st.accept_encoding then add("accept-encoding", decode.ACCEPT) end
+  local jar = st.cookies and not has_header(list, "cookie") and st.cookies:header_for(u)
+  if jar then add("cookie", jar) end
   if u.user and not has_header(list, "authorization") then
     local b64 = require "tls.base64"
     add("authorization", "Basic " .. b64.encode(u.user .. ":" .. (u.password or "")))
@@ -442,6 +447,7 @@ local function h2_request(st, hop, info)
   req.on_head = function(res)
     res.url = urlmod.tostring(hop.url)
     res.tls = info
+    if st.cookies then st.cookies:store(hop.url, res.headers:get_all("set-cookie")) end
     local follow, err = next_hop(st, hop, res)
     if err then return nil, err end
     req.follow = follow
@@ -817,6 +823,15 @@ function https.post(url, body, opts)
   local o = merged(opts, { url = url, body = body, method = "POST" })
   local res, err = fetch(o, 1)
   return res, err
+end
+
+-- https.cookiejar([file]) -> a cookie jar for the cookies option (RFC 6265;
+-- see tls.https.cookies), loaded from file when it exists
+function https.cookiejar(file)
+  if file ~= nil and type(file) ~= "string" then
+    error("tls.https.cookiejar: the file must be a string, got " .. type(file), 2)
+  end
+  return require("tls.https.cookies").new(file)
 end
 
 function https.head(url, opts)

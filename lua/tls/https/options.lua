@@ -18,7 +18,7 @@ local http_options = {
   proxy = true, no_proxy = true, keepalive = true, insecure_http = true,
   max_header_size = true, max_headers = true, max_body = true, progress = true,
   retry_non_idempotent = true, transport = true, http_version = true, decode = true,
-  stream = true, json = true, query = true, auth = true, bearer = true,
+  stream = true, json = true, query = true, auth = true, bearer = true, cookies = true,
   -- connection-level TLS options (not part of a config)
   policy = true, servername = true, config = true,
 }
@@ -402,6 +402,11 @@ function options.prepare(o, level, https, now)
   local st = limits_of(o, level + 1, https)
   st.http_version = o.http_version
   st.stream = o.stream == true
+  local jar = o.cookies
+  if jar ~= nil and (type(jar) ~= "table" or type(jar.header_for) ~= "function") then
+    fail(level, "option 'cookies' must be a jar from https.cookiejar(), got %s", type(jar))
+  end
+  st.cookies = jar
   if st.stream and o.sink then fail(level, "give either 'sink' or stream = true, not both") end
   -- content decoding: by default only of what we asked for (Accept-Encoding
   -- added by us, when lua-zlib is there); decode = true also decodes what

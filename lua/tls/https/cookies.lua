@@ -1,0 +1,266 @@
+-- An opt-in cookie jar for tls.https (RFC 6265): https.cookiejar([file])
+-- makes one, cookies = jar on a request uses it (every hop, redirects
+-- included, stores what Set-Cookie says and sends what matches).
+--
+--   jar:header_for(url_table [, now]) -> "a=1; b=2" | nil
+--   jar:store(url_table, set_cookie_values [, now])
+--   jar:list() -> { {name, value, domain, path, host_only, secure, http_only, expires}, ... }
+--   jar:save([file]) / jar:load(file) -> true | nil, err ; jar:clear()
+--
+-- Rules kept: host-only cookies (no Domain attribute) go back only to
+-- their host; a Domain must domain-match the host, and may not be a bare
+-- top-level name ("com") or, for an IP address, anything but the address;
+-- the default path is the request path's directory; Secure cookies are
+-- neither set by nor sent over plain http; Max-Age wins over Expires, and a
+-- past date deletes. HttpOnly is kept (there is no script here to hide it
+-- from). Limits: 4096 bytes per cookie, 3000 cookies in a jar.
+
+local cookies = {}
+
+local MAX_COOKIE = 4096
+local MAX_COOKIES = 3000
+
+local J = {}
+J.__index = J
+
+function cookies.new(file)
+  local jar = setmetatable({ entries = {}, count = 0, file = file, seq = 0 }, J)
+  if file then
+    local f = io.open(file, "rb")
+    if f then
+      f:close()
+      local ok, err = jar:load(file)
+      if not ok then error("tls.https.cookiejar: " .. err, 2) end
+    end
+  end
+  return jar
+end
+
+local months = { jan = 1, feb = 2, mar = 3, apr = 4, may = 5, jun = 6, jul = 7, aug = 8,
+  sep = 9, oct = 10, nov = 11, dec = 12 }
+
+-- Days since 1970-01-01 of a civil date (proleptic Gregorian).
+local function days_from_civil(y, m, d)
+  if m <= 2 then y = y - 1 end
+  local era = math.floor(y / 400)
+  local yoe = y - era * 400
+  local mp = (m + 9) % 12
+  local doy = math.floor((153 * mp + 2) / 5) + d - 1
+  local doe = yoe * 365 + math.floor(yoe / 4) - math.floor(yoe / 100) + doy
+  return era * 146097 + doe - 719468
+end
+
+-- RFC 6265 5.1.1's lenient date parser: the time, day, month and year
+-- tokens in any order. -> seconds since the epoch | nil
+function cookies.parse_date(s)
+  local h, mi, sec, day, month, year
+  for tok in s:gmatch("[^%s,;%-/]+") do
+    local a, b, c = tok:match("^(%d%d?):(%d%d?):(%d%d?)")
+    if not h and a then
+      h, mi, sec = tonumber(a), tonumber(b), tonumber(c)
+    elseif not day and tok:match("^%d%d?$") then
+      day = tonumber(tok)
+    elseif not month and months[tok:sub(1, 3):lower()] then
+      month = months[tok:sub(1, 3):lower()]
+    elseif not year and tok:match("^%d%d%d?%d?$") then
+      year = tonumber(tok)
+    end
+  end
+  if not (h and day and month and year) then return nil end
+  if year >= 70 and year <= 99 then year = year + 1900 elseif year < 70 then year = year + 2000 end
+  if day < 1 or day > 31 or year < 1601 or h > 23 or mi > 59 or sec > 59 then return nil end
+  return days_from_civil(year, month, day) * 86400 + h * 3600 + mi * 60 + sec
+end
+
+local function is_ip(host)
+  return host:match("^%d+%.%d+%.%d+%.%d+$") ~= nil or host:find(":", 1, true) ~= nil
+end
+
+-- host domain-matches domain (RFC 6265 5.1.3)
+local function domain_match(host, domain)
+  if host == domain then return true end
+  return not is_ip(host) and #host > #domain and host:sub(-#domain - 1) == "." .. domain
+end
+
+local function default_path(u)
+  local path = (u.target or "/"):match("^[^?]*")
+  if path:sub(1, 1) ~= "/" then return "/" end
+  local dir = path:match("^(.*)/")
+  if not dir or dir == "" then return "/" end
+  return dir
+end
+
+local function path_match(req_path, path)
+  if req_path == path then return true end
+  if req_path:sub(1, #path) == path then
+    return path:sub(-1) == "/" or req_path:sub(#path + 1, #path + 1) == "/"
+  end
+  return false
+end
+
+local function key(domain, path, name) return domain .. "\0" .. path .. "\0" .. name end
+
+local function now_s(now) return now or os.time() end
+
+-- Parse one Set-Cookie value for URL u; -> cookie | nil (ignored)
+local function parse(u, s, now)
+  if #s > MAX_COOKIE then return nil end
+  local pair, attrs = s:match("^([^;]*)(.*)$")
+  local name, value = pair:match("^%s*([^=]-)%s*=%s*(.-)%s*$")
+  if not name or name == "" then return nil end
+  if name:find("[%c]") or value:find("[%c]") then return nil end
+  local host = u.host:lower()
+  local c = { name = name, value = value, secure = false, http_only = false }
+  local max_age, expires, domain, path
+  for attr in attrs:gmatch(";([^;]*)") do
+    local k, v = attr:match("^%s*([^=]-)%s*=%s*(.-)%s*$")
+    if not k then k, v = attr:match("^%s*(.-)%s*$"), "" end
+    k = k:lower()
+    if k == "expires" then
+      expires = cookies.parse_date(v)
+    elseif k == "max-age" then
+      if v:match("^%-?%d+$") then
+        local n = tonumber(v)
+        max_age = n <= 0 and -1 or n
+      end
+    elseif k == "domain" and v ~= "" then
+      domain = v:gsub("^%.", ""):lower()
+    elseif k == "path" then
+      path = v
+    elseif k == "secure" then
+      c.secure = true
+    elseif k == "httponly" then
+      c.http_only = true
+    end
+  end
+  if max_age then
+    c.expires = max_age < 0 and 0 or now_s(now) + max_age
+  elseif expires then
+    c.expires = expires
+  end
+  if domain then
+    if is_ip(host) or not domain:find(".", 1, true) then
+      -- an IP address, or a bare top-level name: only the host itself
+      if domain ~= host then return nil end
+      c.host_only = true
+    else
+      if not domain_match(host, domain) then return nil end
+      c.host_only = false
+    end
+    c.domain = domain
+  else
+    c.domain, c.host_only = host, true
+  end
+  if not path or path:sub(1, 1) ~= "/" then path = default_path(u) end
+  c.path = path
+  if c.secure and u.scheme ~= "https" then return nil end
+  return c
+end
+
+function J:put(c, now)
+  local k = key(c.domain, c.path, c.name)
+  local old = self.entries[k]
+  if c.expires and c.expires <= now_s(now) then
+    if old then self.entries[k] = nil; self.count = self.count - 1 end
+    return
+  end
+  if old then
+    c.created = old.created
+  else
+    if self.count >= MAX_COOKIES then return end
+    self.seq = self.seq + 1
+    c.created = self.seq
+    self.count = self.count + 1
+  end
+  self.entries[k] = c
+end
+
+function J:store(u, values, now)
+  for _, s in ipairs(values) do
+    local c = parse(u, s, now)
+    if c then self:put(c, now) end
+  end
+end
+
+function J:header_for(u, now)
+  now = now_s(now)
+  local host, req_path = u.host:lower(), (u.target or "/"):match("^[^?]*")
+  local list = {}
+  for k, c in pairs(self.entries) do
+    if c.expires and c.expires <= now then
+      self.entries[k] = nil
+      self.count = self.count - 1
+    elseif (c.host_only and host == c.domain or not c.host_only and domain_match(host, c.domain))
+        and path_match(req_path, c.path) and (not c.secure or u.scheme == "https") then
+      list[#list + 1] = c
+    end
+  end
+  if #list == 0 then return nil end
+  table.sort(list, function(a, b)
+    if #a.path ~= #b.path then return #a.path > #b.path end
+    return a.created < b.created
+  end)
+  local out = {}
+  for i, c in ipairs(list) do out[i] = c.name .. "=" .. c.value end
+  return table.concat(out, "; ")
+end
+
+function J:list()
+  local out = {}
+  for _, c in pairs(self.entries) do
+    out[#out + 1] = { name = c.name, value = c.value, domain = c.domain, path = c.path,
+      host_only = c.host_only, secure = c.secure, http_only = c.http_only, expires = c.expires }
+  end
+  table.sort(out, function(a, b) return a.domain .. a.path .. a.name < b.domain .. b.path .. b.name end)
+  return out
+end
+
+function J:clear()
+  self.entries, self.count = {}, 0
+end
+
+local function flag(b) return b and "1" or "0" end
+
+-- One cookie a line, tab-separated: domain, host_only, path, secure,
+-- http_only, expires (0: session), name, value. Session cookies are kept too.
+function J:save(file)
+  file = file or self.file
+  if not file then error("tls.https: jar:save() needs a file name (none was given to cookiejar)", 2) end
+  local tmp = file .. ".tmp"
+  local f, err = io.open(tmp, "wb")
+  if not f then return nil, "cookies: cannot write " .. tostring(err) end
+  f:write("# tls.https cookie jar\n")
+  for _, c in ipairs(self:list()) do
+    f:write(table.concat({ c.domain, flag(c.host_only), c.path, flag(c.secure), flag(c.http_only),
+      tostring(c.expires or 0), c.name, c.value }, "\t"), "\n")
+  end
+  f:close()
+  local ok, rerr = os.rename(tmp, file)
+  if not ok then os.remove(tmp); return nil, "cookies: cannot write " .. tostring(rerr) end
+  return true
+end
+
+function J:load(file, now)
+  local f, err = io.open(file, "rb")
+  if not f then return nil, "cookies: cannot read " .. tostring(err) end
+  local n = 0
+  for line in f:lines() do
+    n = n + 1
+    if line ~= "" and line:sub(1, 1) ~= "#" then
+      local d, ho, p, sec, ho2, exp, name, value =
+        line:match("^([^\t]+)\t([01])\t([^\t]+)\t([01])\t([01])\t(%d+)\t([^\t]+)\t([^\t]*)$")
+      if not d then
+        f:close()
+        return nil, ("cookies: %s line %d is not a cookie line"):format(file, n)
+      end
+      local expires = tonumber(exp)
+      self:put({ domain = d, host_only = ho == "1", path = p, secure = sec == "1",
+        http_only = ho2 == "1", expires = expires ~= 0 and expires or nil,
+        name = name, value = value }, now)
+    end
+  end
+  f:close()
+  return true
+end
+
+return cookies

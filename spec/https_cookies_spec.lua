@@ -1,0 +1,126 @@
+-- tls.https cookie jars (RFC 6265): the matching rules on URL tables, and
+-- a jar on requests to nginx over HTTP/1.1 and HTTP/2 (Set-Cookie on
+-- answers and on redirects, deletion, save and load).
+
+local pki = require "support.pki"
+local ngx = require "support.https_nginx"
+local https = require "tls.https"
+local url = require "tls.https.url"
+
+local function u(s) return assert(url.parse(s)) end
+
+describe("tls.https cookie jar rules", function()
+  it("keeps a cookie without Domain for its host only", function()
+    local jar = https.cookiejar()
+    jar:store(u("https://a.example.com/"), { "id=1" })
+    assert.equal("id=1", jar:header_for(u("https://a.example.com/x")))
+    assert.is_nil(jar:header_for(u("https://b.example.com/")))
+    assert.is_nil(jar:header_for(u("https://example.com/")))
+    assert.is_nil(jar:header_for(u("https://x.a.example.com/")))
+  end)
+
+  it("sends a Domain cookie to the domain and its subdomains; refuses foreign and bare top-level domains", function()
+    local jar = https.cookiejar()
+    jar:store(u("https://a.example.com/"), { "d=1; Domain=.Example.com", "f=1; Domain=other.org",
+      "t=1; Domain=com", "s=1; Domain=b.example.com" })
+    assert.equal("d=1", jar:header_for(u("https://example.com/")))
+    assert.equal("d=1", jar:header_for(u("https://deep.b.example.com/")))
+    assert.is_nil(jar:header_for(u("https://other.org/")))
+    assert.is_nil(jar:header_for(u("https://com/")))
+    assert.equal(1, #jar:list())
+  end)
+
+  it("takes an IP address's cookies only for that address", function()
+    local jar = https.cookiejar()
+    jar:store(u("https://10.1.2.3/"), { "ip=1; Domain=10.1.2.3", "no=1; Domain=1.2.3" })
+    assert.equal("ip=1", jar:header_for(u("https://10.1.2.3/")))
+    assert.is_nil(jar:header_for(u("https://1.2.3/")))
+    assert.equal(1, #jar:list())
+  end)
+
+  it("matches paths: the default is the request's directory; longer paths first", function()
+    local jar = https.cookiejar()
+    jar:store(u("https://h.test/dir/page?q=1"), { "p=1", "root=1; Path=/", "deep=1; Path=/dir/sub" })
+    assert.equal("p=1; root=1", jar:header_for(u("https://h.test/dir/x")))
+    assert.equal("deep=1; p=1; root=1", jar:header_for(u("https://h.test/dir/sub/y")))
+    assert.equal("root=1", jar:header_for(u("https://h.test/dirx")))
+    assert.equal("root=1", jar:header_for(u("https://h.test/")))
+  end)
+
+  it("never sends a Secure cookie over http, nor takes one from http", function()
+    local jar = https.cookiejar()
+    jar:store(u("https://h.test/"), { "s=1; Secure; HttpOnly" })
+    jar:store(u("http://h.test/"), { "t=1; Secure" })
+    assert.equal("s=1", jar:header_for(u("https://h.test/")))
+    assert.is_nil(jar:header_for(u("http://h.test/")))
+    assert.is_true(jar:list()[1].http_only)
+  end)
+
+  it("expires cookies: Max-Age (which wins over Expires), past dates delete", function()
+    local jar = https.cookiejar()
+    local t = 1000000000
+    jar:store(u("https://h.test/"), { "m=1; Max-Age=10; Expires=Wed, 09 Jun 2100 10:18:14 GMT",
+      "e=1; Expires=Sun, 09 Sep 2001 02:46:40 GMT" }, t)
+    assert.equal("m=1; e=1", jar:header_for(u("https://h.test/"), t))
+    assert.equal("e=1", jar:header_for(u("https://h.test/"), t + 11))
+    assert.is_nil(jar:header_for(u("https://h.test/"), t + 11 + 1000000))
+    jar:store(u("https://h.test/"), { "x=1", "x=; Max-Age=0" }, t)
+    assert.is_nil(jar:header_for(u("https://h.test/"), t + 11 + 1000000))
+  end)
+
+  it("replaces a cookie of the same name, domain and path", function()
+    local jar = https.cookiejar()
+    jar:store(u("https://h.test/"), { "a=1", "b=2" })
+    jar:store(u("https://h.test/"), { "a=3" })
+    assert.equal("a=3; b=2", jar:header_for(u("https://h.test/")))
+  end)
+
+  it("saves to a file and loads from it (an existing file is loaded by cookiejar(file))", function()
+    local file = os.tmpname()
+    local jar = https.cookiejar()
+    jar:store(u("https://h.test/"), { "a=1; Max-Age=3600", "s=2; Secure", "d=3; Domain=h.test; Path=/p" })
+    assert(jar:save(file))
+    local again = https.cookiejar(file)
+    assert.same(jar:list(), again:list())
+    assert.equal("d=3; a=1; s=2", again:header_for(u("https://h.test/p/x")))
+    local f = io.open(file, "wb"); f:write("garbage\n"); f:close()
+    assert.has_error(function() https.cookiejar(file) end)
+    os.remove(file)
+  end)
+end)
+
+describe("tls.https cookies = jar against nginx", function()
+  local srv
+
+  setup(function()
+    pki.setup()
+    srv = ngx.start(pki)
+  end)
+
+  teardown(function()
+    https.pool_clear()
+    if srv then srv.stop() end
+  end)
+
+  for _, v in ipairs { "1.1", "2" } do
+    it("stores Set-Cookie, sends it back, follows deletions and redirects (HTTP/" .. v .. ")", function()
+      local base = "https://127.0.0.1:" .. (v == "2" and srv.h2_port or srv.port)
+      local jar = https.cookiejar()
+      local o = { ca_file = pki.ca.cert, cookies = jar }
+      local res = assert(https.get(base .. "/setcookie", o))
+      assert.equal(v, res.version)
+      assert.equal("cookie=a=1; s=2\n", assert(https.get(base .. "/cookie", o)).body)
+      assert(https.get(base .. "/delcookie", o))
+      assert.equal("cookie=s=2\n", assert(https.get(base .. "/cookie", o)).body)
+      -- a cookie set by the redirect itself goes with the request it leads to
+      assert.equal("cookie=s=2; r=3\n", assert(https.get(base .. "/cookie-redirect", o)).body)
+      -- without the jar, nothing is sent
+      assert.equal("cookie=\n", assert(https.get(base .. "/cookie", { ca_file = pki.ca.cert })).body)
+    end)
+  end
+
+  it("refuses something else as a jar", function()
+    assert.has_error(function() https.get("https://127.0.0.1:1/", { cookies = {} }) end,
+      "tls.https: option 'cookies' must be a jar from https.cookiejar(), got table")
+  end)
+end)
