@@ -250,13 +250,13 @@ describe("safe to embed", function()
       conn:close()
     end)
 
-    -- An engine pair over memory; the client built from copts.
+    -- An engine pair over memory; the client built from copts (with its own
+    -- config unless copts gives one).
     local function engines(copts)
-      local s = assert(tls.engine{ mode = "server", cert_file = pki.server.cert, key_file = pki.server.key })
       local o = { servername = "localhost" }
       if not (copts and copts.config) then o.ca_file = pki.ca.cert end
       for k, v in pairs(copts or {}) do o[k] = v end
-      return s, assert(tls.engine(o))
+      return E.server(), assert(tls.engine(o))
     end
     local function pump(s, c) assert(E.handshake(c, s)) end
     local function slurp(path)

@@ -84,8 +84,7 @@ end)
 
 describe("the end of an engine's input", function()
   local function pair()
-    local s = assert(tls.engine{ mode = "server", cert_file = pki.server.cert, key_file = pki.server.key })
-    local c = assert(tls.engine{ ca_file = pki.ca.cert, servername = "localhost" })
+    local c, s = E.pair()
     assert(E.handshake(c, s))
     return s, c
   end
