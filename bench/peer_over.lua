@@ -12,16 +12,7 @@ package.path = dir .. "/?.lua;" .. package.path
 local tls = require "tls"
 local socket = require "socket"
 
-local function report(...)
-  local t, parts = { ... }, {}
-  for i = 1, select("#", ...), 2 do
-    local v = t[i + 1]
-    if type(v) == "number" and v ~= math.floor(v) then v = ("%.6f"):format(v) end
-    parts[#parts + 1] = t[i] .. "=" .. tostring(v)
-  end
-  io.stdout:write(table.concat(parts, " "), "\n")
-  io.stdout:flush()
-end
+local report = require("peerlib").report
 
 local roles = {}
 
