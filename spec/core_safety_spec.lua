@@ -259,12 +259,7 @@ describe("safe to embed", function()
       return E.server(), assert(tls.engine(o))
     end
     local function pump(s, c) assert(E.handshake(c, s)) end
-    local function slurp(path)
-      local f = assert(io.open(path, "rb"))
-      local d = f:read("*a")
-      f:close()
-      return d
-    end
+    local slurp = pki.read
 
     -- libtls writes the session through session_file's descriptor at the
     -- end of the handshake: a collected (or closed) config must not have

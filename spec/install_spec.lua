@@ -1,11 +1,6 @@
 -- `luarocks make` installs the module: the C core and every Lua file.
 
-local function read(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
+local read = require("support.pki").read
 
 local function lua_files()
   local list = {}

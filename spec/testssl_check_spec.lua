@@ -2,11 +2,7 @@
 -- fail on any finding about the server, and only on those.
 local json = require "dkjson"
 
-local function write(path, report)
-  local f = assert(io.open(path, "wb"))
-  f:write(json.encode(report))
-  f:close()
-end
+local function write(path, report) require("support.pki").write(path, json.encode(report)) end
 
 -- A report of a server that passes: the protocols and vulnerability checks
 -- the tool requires, one AEAD suite, every finding OK or INFO.

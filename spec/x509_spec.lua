@@ -22,18 +22,7 @@ local function must(cmd)
   return out
 end
 
-local function readfile(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("*a")
-  f:close()
-  return s
-end
-
-local function writefile(path, data)
-  local f = assert(io.open(path, "wb"))
-  f:write(data)
-  f:close()
-end
+local readfile, writefile = pki.read, pki.write
 
 local function mktemp()
   return (must("mktemp -d /tmp/x509_spec.XXXXXX"):gsub("%s+$", ""))
