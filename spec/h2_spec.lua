@@ -72,15 +72,9 @@ end
 describe("tls.https over HTTP/2 against nginx", function()
   local srv, base
 
-  setup(function()
-    pki.setup()
-    srv = ngx.start(pki)
+  ngx.fixture(function(s)
+    srv = s
     base = "https://127.0.0.1:" .. srv.h2_port
-  end)
-
-  teardown(function()
-    https.pool_clear()
-    if srv then srv.stop() end
   end)
 
   before_each(function() https.pool_clear() end)
@@ -209,15 +203,9 @@ describe("tls.https over HTTP/2 under cqueues (nginx)", function()
   local cqueues = require "cqueues"
   local srv, base
 
-  setup(function()
-    pki.setup()
-    srv = ngx.start(pki)
+  ngx.fixture(function(s)
+    srv = s
     base = "https://127.0.0.1:" .. srv.h2_port
-  end)
-
-  teardown(function()
-    https.pool_clear()
-    if srv then srv.stop() end
   end)
 
   before_each(function() https.pool_clear() end)

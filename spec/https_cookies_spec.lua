@@ -92,14 +92,8 @@ end)
 describe("tls.https cookies = jar against nginx", function()
   local srv
 
-  setup(function()
-    pki.setup()
-    srv = ngx.start(pki)
-  end)
-
-  teardown(function()
-    https.pool_clear()
-    if srv then srv.stop() end
+  ngx.fixture(function(s)
+    srv = s
   end)
 
   for _, v in ipairs { "1.1", "2" } do

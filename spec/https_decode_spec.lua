@@ -18,15 +18,9 @@ end
 describe("tls.https content decoding against nginx", function()
   local srv, want
 
-  setup(function()
-    pki.setup()
-    srv = ngx.start(pki)
+  ngx.fixture(function(s)
+    srv = s
     want = read(srv.www .. "/gz/big.txt")
-  end)
-
-  teardown(function()
-    https.pool_clear()
-    if srv then srv.stop() end
   end)
 
   for _, v in ipairs { "1.1", "2" } do

@@ -28,16 +28,9 @@ end
 describe("tls.https against nginx", function()
   local srv, base
 
-  setup(function()
-    pki.setup()
-    srv = ngx.start(pki)
+  ngx.fixture(function(s)
+    srv = s
     base = "https://127.0.0.1:" .. srv.port
-  end)
-
-  teardown(function()
-    https.pool_clear()
-    if srv then srv.stop() end
-    pki.cleanup()
   end)
 
   describe("the LuaSocket/LuaSec forms", function()

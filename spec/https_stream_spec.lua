@@ -19,14 +19,8 @@ local function opened() return https.pool_stats().connections_opened end
 describe("tls.https stream = true against nginx", function()
   local srv
 
-  setup(function()
-    pki.setup()
-    srv = ngx.start(pki)
-  end)
-
-  teardown(function()
-    https.pool_clear()
-    if srv then srv.stop() end
+  ngx.fixture(function(s)
+    srv = s
   end)
 
   before_each(function() https.pool_clear() end)
