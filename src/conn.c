@@ -438,6 +438,11 @@ static int read_into_result(ltls_conn *c, luaL_Buffer *b, size_t *wanted, double
 	size_t got, take;
 	if (p == NULL)
 		return E_CLOSED;
+	/* a finalizer run by room() may have read from this conn and left
+	 * bytes buffered: they come before the next record (the caller's
+	 * loop takes them) */
+	if (c->rlast > c->rfirst)
+		return E_OK;
 	if ((n = read_record(c, p, deadline)) < 0)
 		return (int)n;
 	got = (size_t)n;
@@ -527,18 +532,21 @@ static int recv_line(ltls_conn *c, luaL_Buffer *b, int keep_newline, double dead
  * (always a whole record's room, as in fill()) until the peer closes. */
 static int recv_all(ltls_conn *c, luaL_Buffer *b, double deadline)
 {
-	while (c->rlast > c->rfirst) {
-		size_t moved;
-		int r = take_buffered(c, b, c->rlast - c->rfirst, &moved);
-		if (r != E_OK)
-			return r;
-	}
-	c->rfirst = c->rlast = 0;
 	for (;;) {
-		char *p = room(b, c, LTLS_RBUF_SIZE);
+		char *p;
 		ssize_t n;
-		if (p == NULL)
+		/* what is buffered comes first, also what a finalizer run by
+		 * room() left there by reading from this conn */
+		while (c->rlast > c->rfirst) {
+			size_t moved;
+			int r = take_buffered(c, b, c->rlast - c->rfirst, &moved);
+			if (r != E_OK)
+				return r;
+		}
+		if ((p = room(b, c, LTLS_RBUF_SIZE)) == NULL)
 			return E_CLOSED;
+		if (c->rlast > c->rfirst)
+			continue;
 		n = read_record(c, p, deadline);
 		if (n == E_CLOSED)
 			return E_OK;
