@@ -29,4 +29,26 @@ describe("tls.core.library", function()
     end
     assert.equals(want, lib.name)
   end)
+
+  -- nginx and HAProxy load OpenSSL 3 before any Lua module: a preloaded
+  -- libssl stands for them
+  it("loads into a process that loaded OpenSSL's libssl first only when it is built on it", function()
+    local libssl = "/usr/lib/x86_64-linux-gnu/libssl.so.3"
+    local f = io.open(libssl, "rb")
+    if not f then
+      pending("no " .. libssl .. " here")
+      return
+    end
+    f:close()
+    local p = assert(io.popen(("LD_PRELOAD=%s LUA_CPATH='%s' lua5.4 -e 'local core = require \"tls.core\"; "
+      .. "print(\"loaded \" .. core.library.name)' 2>&1"):format(libssl, package.cpath)))
+    local out = p:read("*a")
+    p:close()
+    if lib.name == "LibreSSL" then
+      assert.matches("tls.core: libtls failed to initialise (this build is for LibreSSL; a process "
+        .. "that already loaded OpenSSL's libssl", out, 1, true)
+    else
+      assert.equal("loaded LibreTLS\n", out)
+    end
+  end)
 end)

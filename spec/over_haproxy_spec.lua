@@ -22,6 +22,10 @@ local function available()
   if not os.execute("command -v haproxy >/dev/null 2>&1") then
     return false, "haproxy is not installed"
   end
+  if require("tls.core").library.name == "LibreSSL" then
+    -- doc/libraries.md; spec/library_spec.lua checks the refusal
+    return false, "a module on LibreSSL cannot load inside HAProxy, which loaded OpenSSL 3 first"
+  end
   if not lua53_cpath() then
     return false, "the Lua 5.3 build of the module is missing (make LUA_VERSION=5.3 build)"
   end

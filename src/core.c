@@ -93,7 +93,17 @@ LTLS_EXPORT int luaopen_tls_core(lua_State *L)
 		{ NULL, NULL }
 	};
 	if (tls_init() != 0)
+#ifdef LIBRESSL_VERSION_NUMBER
+		/* LibreSSL's libtls binds to the first libssl/libcrypto symbols of
+		 * the process: in a host that loaded OpenSSL (nginx, HAProxy) those
+		 * are OpenSSL's, and libtls cannot start on them */
+		return luaL_error(L, "tls.core: libtls failed to initialise (this build is "
+		    "for LibreSSL; a process that already loaded OpenSSL's libssl, as "
+		    "nginx and HAProxy do, cannot use it: build the module on that "
+		    "OpenSSL's libtls, LibreTLS)");
+#else
 		return luaL_error(L, "tls.core: libtls failed to initialise");
+#endif
 	ltls_config_open(L);
 	ltls_server_open(L);
 	ltls_conn_open(L);

@@ -22,6 +22,10 @@ function M.available()
   local f = io.open("/usr/lib/nginx/modules/ngx_http_lua_module.so", "rb")
   if not f then return false, "libnginx-mod-http-lua is not installed" end
   f:close()
+  if require("tls.core").library.name == "LibreSSL" then
+    -- doc/libraries.md; spec/library_spec.lua checks the refusal
+    return false, "a module on LibreSSL cannot load inside nginx, which loaded OpenSSL 3 first"
+  end
   if not M.jit_cpath() then
     return false, "the LuaJIT build of the module is missing (make LUA_VERSION=jit build)"
   end
