@@ -96,6 +96,11 @@ function S:wait_time()
 end
 
 function S:write(data)
+  if self.batch then
+    -- (opening several streams: their HEADERS leave in one send)
+    self.batch[#self.batch + 1] = data
+    return true
+  end
   if self.pending_out then
     data = self.pending_out .. data
     self.pending_out = nil
@@ -223,6 +228,8 @@ end
 function S:finish(st, err, retry)
   if st.done then return end
   st.done = true
+  -- callers waiting on the session check whether this was theirs
+  if self.cond then self.cond:signal() end
   st.err = err
   st.retry = retry
   if self.streams[st.id] == st then
@@ -692,6 +699,7 @@ function S:fail_queued(err, retry)
     local req = q[i]
     if not done(req) then req.failed, req.err, req.retry = true, err, retry end
   end
+  if self.cond then self.cond:signal() end
   self.queue, self.qi = {}, 1
 end
 
@@ -706,12 +714,21 @@ function S:step()
     end
   end
   local q = self.queue
-  while self.qi <= #q and not self.dead and not self.goaway
-      and self.active < math.min(self.peer_max_streams, h2.MAX_CONCURRENT)
-      and self.next_id < 2147483647 do
-    local req = q[self.qi]
-    self.qi = self.qi + 1
-    if not req.cancel then self:open_stream(req) end
+  if self.qi <= #q then
+    self.batch = {}
+    while self.qi <= #q and not self.dead and not self.goaway
+        and self.active < math.min(self.peer_max_streams, h2.MAX_CONCURRENT)
+        and self.next_id < 2147483647 do
+      local req = q[self.qi]
+      self.qi = self.qi + 1
+      if not req.cancel then self:open_stream(req) end
+    end
+    local out = table.concat(self.batch)
+    self.batch = nil
+    if out ~= "" and not self.dead then
+      local ok, err = self:write(out)
+      if not ok then self:lost(err) end
+    end
   end
   if self.qi > #q and #q > 0 then self.queue, self.qi = {}, 1 end
   if next(self.senders) then
@@ -792,7 +809,6 @@ function S:run(requests, deadline)
       self.driver = me
       self.deadline = deadline
       self:step()
-      if self.cond then self.cond:signal() end
     end
   end
   if self.driver == me then
