@@ -24,6 +24,18 @@ local function status(field)
 end
 ]]
 
+
+-- Garbage whose collection runs fn: a table with __gc (5.2+), or on Lua 5.1
+-- and LuaJIT, whose tables take no __gc, a newproxy userdata.
+local function garbage_with_finalizer(fn)
+  if newproxy then
+    local p = newproxy(true)
+    getmetatable(p).__gc = fn
+    return p
+  end
+  return setmetatable({}, { __gc = fn })
+end
+
 describe("safe to embed", function()
   local echo
   setup(function()
@@ -310,8 +322,11 @@ describe("safe to embed", function()
     -- Any allocation through Lua can run any finalizer, and a finalizer may
     -- close the conn that is allocating: receive, info and peer re-check it
     it("a finalizer that closes the conn while receive runs: no crash, nil, \"closed\"", function()
-      local mode = collectgarbage("generational")
-      finally(function() collectgarbage(mode == "generational" and "generational" or "incremental") end)
+      -- generational where this Lua has it (5.4, 5.2); 5.1, 5.3 and LuaJIT run incremental
+      local has_modes, mode = pcall(collectgarbage, "generational")
+      finally(function()
+        if has_modes then collectgarbage(mode == "generational" and "generational" or "incremental") end
+      end)
       collectgarbage("restart")       -- (whatever an earlier spec left)
       local prefix = ("p"):rep(9000)  -- past LUAL_BUFFERSIZE: the buffer allocates a box
       local during, i = 0, 0
@@ -323,10 +338,10 @@ describe("safe to embed", function()
         assert(s:send(("d"):rep(i * 37 % 20000 + 1)))
         assert(c:feed(s:drain()))
         local state = { inside = false, closed_inside = false }
-        setmetatable({}, { __gc = function()
+        garbage_with_finalizer(function()
           c:close()
           if state.inside then state.closed_inside = true end
-        end })
+        end)
         -- garbage of random size: the collector's debt, and so the moment
         -- it runs the finalizer, differ from one iteration to the next
         for _ = 1, math.random(0, 200) do local _ = { i } end
@@ -340,7 +355,10 @@ describe("safe to embed", function()
         c:close()
         s:close()
       end
-      assert.is_true(during > 0, "the finalizer never ran inside receive")
+      -- that the case came up at all is certain only where the collector runs
+      -- table finalizers in its steps (5.2+); Lua 5.1 and LuaJIT finalize
+      -- userdata at the end of a cycle, which receive's allocations may not reach
+      if not newproxy then assert.is_true(during > 0, "the finalizer never ran inside receive") end
     end)
 
     -- A finalizer may also read from the conn that is allocating: what is
@@ -348,8 +366,11 @@ describe("safe to embed", function()
     -- receive that took the buffer used to leave "*l" copying from a freed,
     -- then NULL, buffer: a crash; counts and "*a" over-read it)
     it("a finalizer that reads from the conn while receive runs: no crash, every byte once", function()
-      local mode = collectgarbage("generational")
-      finally(function() collectgarbage(mode == "generational" and "generational" or "incremental") end)
+      -- generational where this Lua has it (5.4, 5.2); 5.1, 5.3 and LuaJIT run incremental
+      local has_modes, mode = pcall(collectgarbage, "generational")
+      finally(function()
+        if has_modes then collectgarbage(mode == "generational" and "generational" or "incremental") end
+      end)
       collectgarbage("restart")
       local lines = ("a"):rep(12000) .. "\n" .. ("b"):rep(3000) .. "\n" .. ("c"):rep(16000) .. "\n"
       local during, i = 0, 0
@@ -363,11 +384,11 @@ describe("safe to embed", function()
         local got = { i % 2 == 0 and assert(c:receive(1)) or "" }
         local state = { inside = false }
         for _ = 1, math.random(1, 20) do
-          setmetatable({}, { __gc = function()
+          garbage_with_finalizer(function()
             if state.inside then during = during + 1 end
             local d, _, part = c:receive(math.random(1, 8000))
             got[#got + 1] = d or part
-          end })
+          end)
         end
         for _ = 1, math.random(0, 200) do local _ = { i } end
         local pattern = ({ "*L", "*a", 20000, 40000 })[math.floor(i / 2) % 4 + 1]
@@ -390,16 +411,22 @@ describe("safe to embed", function()
         c:close()
         s:close()
       end
-      assert.is_true(during > 0, "no finalizer ran inside receive")
+      -- that the case came up at all is certain only where the collector runs
+      -- table finalizers in its steps (5.2+); Lua 5.1 and LuaJIT finalize
+      -- userdata at the end of a cycle, which receive's allocations may not reach
+      if not newproxy then assert.is_true(during > 0, "no finalizer ran inside receive") end
     end)
 
     it("a finalizer that closes the conn while info() or peer() build their tables", function()
-      local mode = collectgarbage("generational")
-      finally(function() collectgarbage(mode == "generational" and "generational" or "incremental") end)
+      -- generational where this Lua has it (5.4, 5.2); 5.1, 5.3 and LuaJIT run incremental
+      local has_modes, mode = pcall(collectgarbage, "generational")
+      finally(function()
+        if has_modes then collectgarbage(mode == "generational" and "generational" or "incremental") end
+      end)
       for _ = 1, 300 do
         local s, c = engines()
         pump(s, c)
-        setmetatable({}, { __gc = function() c:close() end })
+        garbage_with_finalizer(function() c:close() end)
         for _ = 1, math.random(0, 200) do local _ = {} end
         -- a table when the conn lasted, nil, "closed" when it was closed
         -- during the call, the error of a closed conn when before it

@@ -426,9 +426,9 @@ openssl x509 -in rsa.pem -outform DER -out rsa.der
       assert.are.same({
         -- value: the extnValue's DER, kept for every extension
         { oid = "1.3.6.1.4.1.99999.2", name = "1.3.6.1.4.1.99999.2", critical = true,
-          value = "\x0c\x0fmust understand" },
+          value = "\12\15must understand" },
         { oid = "1.3.6.1.4.1.99999.3", name = "1.3.6.1.4.1.99999.3", critical = false,
-          value = "\x02\x01\x07" },
+          value = "\2\1\7" },
       }, certs.p384.unknown_extensions)
       assert.are.same({}, certs.rsa.unknown_extensions)
       assert.are.equal("keyUsage", certs.rsa.extensions[3].name)

@@ -6,6 +6,7 @@
  * descriptor until the deadline. Nothing here yields or calls back into Lua.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -184,8 +185,13 @@ static void push_error(lua_State *L, ltls_conn *c, int code, const char *what)
 	case E_TIMEOUT: lua_pushliteral(L, "timeout"); return;
 	case E_CLOSED: lua_pushliteral(L, "closed"); return;
 	case E_LINETOOLONG:
-		lua_pushfstring(L, "receive: line longer than %I bytes (conn:setmaxline "
-		    "raises the limit)", (lua_Integer)c->max_line);
+		{
+			/* %I is 5.3+'s; lua_pushfstring before it has no 64-bit format */
+			char n[24];
+			snprintf(n, sizeof n, "%lld", (long long)c->max_line);
+			lua_pushfstring(L, "receive: line longer than %s bytes (conn:setmaxline "
+			    "raises the limit)", n);
+		}
 		return;
 	}
 	/* A TLS failure (a truncation too) is final: later calls repeat it

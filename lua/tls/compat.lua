@@ -59,7 +59,8 @@ else
   local create, resume, yield, status = coroutine.create, coroutine.resume, coroutine.yield, coroutine.status
   local function pack(...) return { n = select("#", ...), ... } end
   function compat.pcall(f, ...)
-    local co = create(f)
+    -- (a Lua function: 5.1's coroutine.create takes no C function)
+    local co = create(function(...) return f(...) end)
     local r = pack(resume(co, ...))
     while r[1] and status(co) == "suspended" do
       r = pack(resume(co, yield(unpack(r, 2, r.n))))

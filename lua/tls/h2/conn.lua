@@ -23,6 +23,7 @@ local frame = require "tls.h2.frame"
 local hpack = require "tls.h2.hpack"
 local response = require "tls.https.response"
 local headers_mod = require "tls.https.headers"
+local compat = require "tls.compat"
 
 local F = frame
 local has, u31, u32, pack32 = frame.has, frame.u31, frame.u32, frame.pack32
@@ -180,7 +181,7 @@ function S:fail(code, why)
     local conn = self.conn
     -- one attempt, never a wait
     conn:settimeout(0)
-    pcall(conn.send, conn, encode(F.GOAWAY, 0, 0, pack32(0) .. pack32(F.CODES[code] or 1) .. why:sub(1, 200)))
+    compat.pcall(conn.send, conn, encode(F.GOAWAY, 0, 0, pack32(0) .. pack32(F.CODES[code] or 1) .. why:sub(1, 200)))
     self:close()
   end
   for _, st in pairs(self.streams) do

@@ -13,6 +13,7 @@
 -- connection is made. doc/https.md lists every option and error.
 
 local tls = require "tls"
+local compat = require "tls.compat"
 local urlmod = require "tls.https.url"
 local reader = require "tls.https.reader"
 local response = require "tls.https.response"
@@ -159,7 +160,7 @@ local function open_over(u, st, ct, ht)
   local conn
   conn, err = tls.over(t, tls_options(st, u, st.timeout))
   if not conn then
-    pcall(t.close, t)
+    compat.pcall(t.close, t)
     return nil, err
   end
   local ok
@@ -520,7 +521,7 @@ local function run_on_session(sess, st_of, hops)
     if d and (not deadline or d > deadline) then deadline = d end
   end
   sess.busy = sess.busy + 1
-  local ok, err = pcall(sess.run, sess, reqs, deadline)
+  local ok, err = compat.pcall(sess.run, sess, reqs, deadline)  -- I/O may yield (cqueues), on 5.1 too
   sess.busy = sess.busy - 1
   if not ok then
     -- a callback raised (a sink, a source, progress): the session's state
@@ -584,7 +585,7 @@ local function connection_for(st, u, pu, key)
     opening[key] = require("cqueues.condition").new()
   end
   local ok, is_h2
-  ok, conn, is_h2 = pcall(open_counted, u, pu, st)
+  ok, conn, is_h2 = compat.pcall(open_counted, u, pu, st)  -- I/O may yield (cqueues), on 5.1 too
   if shared then
     opening[key]:signal()
     opening[key] = nil
