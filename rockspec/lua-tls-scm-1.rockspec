@@ -51,6 +51,7 @@ build = {
     ["tls.https.stream"] = "lua/tls/https/stream.lua",
     ["tls.https.json"] = "lua/tls/https/json.lua",
     ["tls.https.cookies"] = "lua/tls/https/cookies.lua",
+    ["tls.https.multipart"] = "lua/tls/https/multipart.lua",
     ["tls.h2.conn"] = "lua/tls/h2/conn.lua",
     ["tls.h2.frame"] = "lua/tls/h2/frame.lua",
     ["tls.h2.hpack"] = "lua/tls/h2/hpack.lua",

@@ -59,6 +59,18 @@ describe("tls.https conveniences against nginx", function()
       "tls.https: give either 'json' or 'body'/'source', not both")
   end)
 
+  it("multipart = {...} over HTTP/2 goes with its Content-Length", function()
+    local res = assert(https.post("https://127.0.0.1:" .. srv.h2_port .. "/ctype", nil,
+      opts { multipart = { a = "1", f = { data = ("x"):rep(100000), filename = "f.bin" } } }))
+    assert.equal("2", res.version)
+    local b, n = res.body:match("^POST multipart/form%-data; boundary=(%S+) (%d+)\n$")
+    assert.truthy(b)
+    assert.equal(#("--" .. b .. '\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n'
+      .. "--" .. b .. '\r\nContent-Disposition: form-data; name="f"; filename="f.bin"\r\n'
+      .. "Content-Type: application/octet-stream\r\n\r\n" .. ("x"):rep(100000) .. "\r\n--" .. b .. "--\r\n"),
+      tonumber(n))
+  end)
+
   it("res:json() reads a streamed body first", function()
     local res = assert(https.get(base .. "/data.json", opts { stream = true }))
     assert.is_true(assert(res:json()).ok)
@@ -72,5 +84,77 @@ describe("tls.https conveniences against nginx", function()
     -- over HTTP/2 too
     local h2 = "https://127.0.0.1:" .. srv.h2_port
     assert.equal("auth=Bearer t0k3n\n", assert(https.get(h2 .. "/auth", opts { bearer = "t0k3n" })).body)
+  end)
+end)
+
+describe("tls.https multipart = {...} against the module's own server", function()
+  local peers = require "support.peers"
+  local sha256 = require "tls.sha256"
+  local srv, base, file
+
+  local function fields(body)
+    local t = {}
+    for k, v in body:gmatch("([%w%-]+)=([^\n]*)") do t[k] = v end
+    return t
+  end
+
+  setup(function()
+    pki.setup()
+    srv = peers.lua_server("https_server.lua", pki.server)
+    base = "https://localhost:" .. srv.port
+    file = os.tmpname()
+    local f = assert(io.open(file, "wb"))
+    for i = 1, 3000 do f:write(("%05d-0123456789abcdef\n"):format(i)) end   -- 69000 bytes
+    f:close()
+  end)
+
+  teardown(function()
+    https.pool_clear()
+    if srv then srv.stop() end
+    os.remove(file)
+  end)
+
+  it("streams fields and a file from disk as multipart/form-data with a Content-Length", function()
+    local res = assert(https.post(base .. "/upload", nil, opts { multipart = {
+      title = "a \"quoted\" name", n = 42,
+      upload = { file = file, content_type = "text/plain" },
+      inline = { data = "in memory", filename = "x.txt" } } }))
+    local seen = fields(res.body)
+    local b = seen["h-content-type"]:match("^multipart/form%-data; boundary=(.+)$")
+    assert.truthy(b)
+    local content = read(file)
+    local want = table.concat {
+      "--", b, '\r\nContent-Disposition: form-data; name="inline"; filename="x.txt"\r\n',
+      "Content-Type: application/octet-stream\r\n\r\nin memory\r\n",
+      "--", b, '\r\nContent-Disposition: form-data; name="n"\r\n\r\n42\r\n',
+      "--", b, '\r\nContent-Disposition: form-data; name="title"\r\n\r\na "quoted" name\r\n',
+      "--", b, '\r\nContent-Disposition: form-data; name="upload"; filename="', file:match("([^/]*)$"), '"\r\n',
+      "Content-Type: text/plain\r\n\r\n", content, "\r\n",
+      "--", b, "--\r\n" }
+    assert.equal(tostring(#want), seen["h-content-length"])
+    assert.equal("none", seen.te)
+    assert.equal(sha256.hex(want), seen.sha256)
+    -- and a real multipart parser reads it back
+    local tmp = os.tmpname()
+    local f = assert(io.open(tmp, "wb"))
+    f:write("Content-Type: multipart/form-data; boundary=" .. b .. "\r\n\r\n" .. want)
+    f:close()
+    local p = io.popen("python3 -c \"import email,sys; m=email.message_from_binary_file(open(sys.argv[1],'rb')); "
+      .. "print('|'.join('%s:%d' % (x.get_param('name', header='content-disposition'), len(x.get_payload(decode=True))) "
+      .. "for x in m.get_payload()))\" " .. tmp)
+    local parsed = p:read("*a")
+    p:close()
+    os.remove(tmp)
+    assert.equal("inline:9|n:2|title:15|upload:" .. #content .. "\n", parsed)
+  end)
+
+  it("says what is wrong: a missing file, a bad value, a Content-Type of the caller's", function()
+    local res, err = https.post(base .. "/", nil, opts { multipart = { f = { file = "/nonexistent/x" } } })
+    assert.is_nil(res)
+    assert.matches("^multipart: cannot open /nonexistent/x", err)
+    assert.has_error(function() https.post(base .. "/", nil, opts { multipart = { f = true } }) end)
+    assert.has_error(function()
+      https.post(base .. "/", nil, opts { multipart = { a = "1" }, headers = { ["Content-Type"] = "text/plain" } })
+    end, "tls.https: give no Content-Type header with 'multipart' (it carries the boundary chosen there)")
   end)
 end)

@@ -19,6 +19,7 @@ local http_options = {
   max_header_size = true, max_headers = true, max_body = true, progress = true,
   retry_non_idempotent = true, transport = true, http_version = true, decode = true,
   stream = true, json = true, query = true, auth = true, bearer = true, cookies = true,
+  multipart = true,
   -- connection-level TLS options (not part of a config)
   policy = true, servername = true, config = true,
 }
@@ -341,6 +342,22 @@ end
 -- Content-Length); adds Content-Type to list for a form.
 local function body_of(o, list, level)
   local body, source, length = o.body, o.source, nil
+  if o.multipart ~= nil then
+    if body ~= nil or source ~= nil or o.json ~= nil then
+      fail(level, "give either 'multipart' or 'body'/'source'/'json', not both")
+    end
+    if type(o.multipart) ~= "table" then
+      fail(level, "option 'multipart' must be a table of fields, got %s", type(o.multipart))
+    end
+    local len, ctype
+    source, len, ctype = require("tls.https.multipart").body(o.multipart, level + 2)
+    if not source then return nil, nil, nil, len end
+    if has_header(list, "content-type") then
+      fail(level, "give no Content-Type header with 'multipart' (it carries the boundary chosen there)")
+    end
+    list[#list + 1] = { "Content-Type", ctype }
+    return nil, source, len
+  end
   if o.json ~= nil then
     if body ~= nil or source ~= nil then fail(level, "give either 'json' or 'body'/'source', not both") end
     local err
