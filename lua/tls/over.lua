@@ -20,12 +20,12 @@
 -- Ready transports: tls.transport.ngx, .haproxy, .cqueues, .socket.
 
 local tls = require "tls"
+local compat = require "tls.compat"
 
 local concat = table.concat
 local co_running, co_status = coroutine.running, coroutine.status
-
--- pcall can be yielded through on LuaJIT and Lua 5.2+, not on Lua 5.1.
-local pcall_yields = rawget(_G, "jit") ~= nil or _VERSION ~= "Lua 5.1"
+-- (a pcall the transport's waits can yield through, Lua 5.1 included)
+local ypcall = compat.pcall
 
 -- Largest read asked of the transport: a few records per wakeup, always
 -- under the engine's input limit (at least one record).
@@ -157,8 +157,6 @@ local function enter(self, what)
       .. "coroutine (it is waiting in %s); use one coroutine per connection "
       .. "or serialise access"):format(what, self._busy), 3)
   end
-  -- (an owner that is this coroutine is left from an error raised inside
-  -- an operation on Lua 5.1, where the operation could not run under pcall)
   self._owner, self._busy = me, what
 end
 
@@ -170,8 +168,7 @@ end
 
 local function run(self, what, f, ...)
   enter(self, what)
-  if pcall_yields then return leave(self, pcall(f, self, ...)) end
-  return leave(self, true, f(self, ...))
+  return leave(self, ypcall(f, self, ...))
 end
 
 --- Operations
