@@ -7,14 +7,7 @@ local peers = require "support.peers"
 
 describe("tls client", function()
   local echo
-  setup(function()
-    pki.setup()
-    echo = peers.echo(pki.server)
-  end)
-  teardown(function()
-    echo.stop()
-    pki.cleanup()
-  end)
+  peers.fixture(function(p) return peers.echo(p.server) end, function(s) echo = s end)
 
   describe("against the module's own server", function()
     it("connects, verifies, and exchanges lines", function()

@@ -38,14 +38,7 @@ end
 
 describe("safe to embed", function()
   local echo
-  setup(function()
-    pki.setup()
-    echo = peers.echo(pki.server)
-  end)
-  teardown(function()
-    echo.stop()
-    pki.cleanup()
-  end)
+  peers.fixture(function(p) return peers.echo(p.server) end, function(s) echo = s end)
   after_each(peers.run_deferred)
 
   local function connect(opts)

@@ -364,16 +364,8 @@ end)
 describe("tls.https against the module's own server", function()
   local srv, base
 
-  setup(function()
-    pki.setup()
-    srv = peers.lua_server("https_server.lua", pki.server)
-    base = "https://localhost:" .. srv.port
-  end)
-
-  teardown(function()
-    https.pool_clear()
-    if srv then srv.stop() end
-    pki.cleanup()
+  peers.fixture(function(p) return peers.lua_server("https_server.lua", p.server) end, function(s)
+    srv, base = s, "https://localhost:" .. s.port
   end)
 
   it("sends Host, User-Agent and the caller's headers, repeated ones included", function()

@@ -12,16 +12,8 @@ describe("tls.https and the end of the connection", function()
   local srv, base
   local BODY = ("hello, world\n"):rep(4)
 
-  setup(function()
-    pki.setup()
-    srv = peers.tls_end(pki.server)
-    base = "https://127.0.0.1:" .. srv.port
-  end)
-
-  teardown(function()
-    https.pool_clear()
-    if srv then srv.stop() end
-    pki.cleanup()
+  peers.fixture(function(p) return peers.tls_end(p.server) end, function(s)
+    srv, base = s, "https://127.0.0.1:" .. s.port
   end)
 
   local function get(path)

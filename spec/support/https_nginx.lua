@@ -147,22 +147,9 @@ http {
   return h
 end
 
--- For a describe block: nginx on the test PKI, started in setup (then
--- started(handle) runs, to keep what the block needs) and stopped in
--- teardown, the tls.https pool cleared.
+-- For a describe block: nginx on the test PKI (peers.fixture).
 function nginx.fixture(started)
-  local busted = require "busted"
-  local pki = require "support.pki"
-  local h
-  busted.setup(function()
-    pki.setup()
-    h = nginx.start(pki)
-    started(h)
-  end)
-  busted.teardown(function()
-    require("tls.https").pool_clear()
-    if h then h.stop() end
-  end)
+  require("support.peers").fixture(nginx.start, started)
 end
 
 return nginx

@@ -100,6 +100,25 @@ function peers.lua(code, args)
   return out, status
 end
 
+-- For a describe block: a peer of the test PKI started in setup by
+-- start(pki) -> handle (then started(handle) keeps what the block needs),
+-- stopped in teardown, after the tls.https pool (when loaded) is cleared.
+function peers.fixture(start, started)
+  local busted = require "busted"
+  local pki = require "support.pki"
+  local h
+  busted.setup(function()
+    pki.setup()
+    h = start(pki)
+    started(h)
+  end)
+  busted.teardown(function()
+    local https = package.loaded["tls.https"]
+    if https then https.pool_clear() end
+    if h then h.stop() end
+  end)
+end
+
 -- Cleanups for the running test: busted keeps only the last finally() of a
 -- test, so specs that open several things call peers.defer(fn) for each and
 -- after_each(peers.run_deferred) runs them all, newest first.
