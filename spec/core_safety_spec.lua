@@ -146,6 +146,41 @@ describe("safe to embed", function()
       assert_fds(before, listing)
     end)
 
+    it("stay flat when a policy raises: tls.connect and listener:accept close the conn first", function()
+      local l = assert(tls.listen("127.0.0.1", 0, { cert_file = pki.server.cert, key_file = pki.server.key,
+        policy = function() error("server policy broke") end }))
+      peers.defer(function() l:close() end)
+      local lport = select(2, l:getsockname())
+      local mode = collectgarbage("isrunning")
+      collectgarbage("stop")  -- nothing is left to the collector
+      finally(function() if mode then collectgarbage("restart") end end)
+      -- (proc.fds() collects garbage first: this count must not)
+      local function fds()
+        local n, p = 0, io.popen("ls -l /proc/" .. proc.my_pid() .. "/fd")
+        for line in p:lines() do
+          local target = line:match("%d+ %-> (.*)$")
+          if target and not target:find("^pipe:") and target ~= "/dev/null" then n = n + 1 end
+        end
+        p:close()
+        return n
+      end
+      local before = fds()
+      for _ = 1, 5 do
+        local ok, err = pcall(tls.connect, "localhost", echo.port, { ca_file = pki.ca.cert, timeout = 10,
+          policy = function() error("client policy broke") end })
+        assert.is_false(ok)
+        assert.matches("client policy broke", err, 1, true)
+      end
+      assert.equal(before, fds())
+      local client = peers.s_client(lport, "-CAfile " .. pki.ca.cert, "")
+      peers.defer(client.stop)
+      local ok, err = pcall(l.accept, l, 10)
+      assert.is_false(ok)
+      assert.matches("server policy broke", err, 1, true)
+      client.wait()
+      assert.equal(before, fds())
+    end)
+
     it("stay flat on a listener serving good and failing clients", function()
       local l = assert(tls.listen("127.0.0.1", 0, { cert_file = pki.server.cert, key_file = pki.server.key }))
       peers.defer(function() l:close() end)

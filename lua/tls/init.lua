@@ -211,6 +211,17 @@ local function new_client(cfg, opts, servername, host, port)
   return conn
 end
 
+-- conn:handshake(), but a policy that raises closes the conn before the
+-- error goes on: its descriptor is not left to the collector.
+local function handshake_or_close(conn)
+  local done, ok, err = pcall(conn.handshake, conn)
+  if not done then
+    conn:close()
+    error(ok, 0)
+  end
+  return ok, err
+end
+
 -- tls.connect(host, port, opts) -> conn | nil, err
 function tls.connect(host, port, opts)
   if type(host) ~= "string" then
@@ -235,7 +246,7 @@ function tls.connect(host, port, opts)
   ok, err = conn:connect(host, tostring(port), ct or timeout)
   if ok then
     if ht then conn:settimeout(ht) end
-    ok, err = conn:handshake()
+    ok, err = handshake_or_close(conn)
     if ht then conn:settimeout(timeout) end
   end
   if not ok then
@@ -376,7 +387,7 @@ function Listener:accept(timeout)
   if not conn then return nil, addr end
   conn:settimeout(self.handshake_timeout)
   if self.policy then conn:setcheck(self.policy) end
-  local ok, err = conn:handshake()
+  local ok, err = handshake_or_close(conn)
   if not ok then
     conn:close()
     return nil, err .. " (client " .. tostring(addr) .. " port " .. tostring(port) .. ")"
