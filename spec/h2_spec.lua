@@ -11,11 +11,7 @@ local h2 = require "tls.h2.conn"
 
 local read = pki.read
 
-local function opts(extra)
-  local o = { ca_file = pki.ca.cert, timeout = 20 }
-  for k, v in pairs(extra or {}) do o[k] = v end
-  return o
-end
+local opts = ngx.options { timeout = 20 }
 
 -- a sink into a file; -> sink, close
 local function file_sink(path)

@@ -7,11 +7,7 @@ local https = require "tls.https"
 
 local read = pki.read
 
-local function opts(extra)
-  local o = { ca_file = pki.ca.cert, timeout = 20 }
-  for k, v in pairs(extra or {}) do o[k] = v end
-  return o
-end
+local opts = ngx.options { timeout = 20 }
 
 describe("tls.https conveniences against nginx", function()
   local srv, base

@@ -13,11 +13,7 @@ local sha256 = require "tls.sha256"
 local read = pki.read
 
 -- Request options trusting the test CA, plus `extra`.
-local function opts(extra)
-  local o = { ca_file = pki.ca.cert }
-  for k, v in pairs(extra or {}) do o[k] = v end
-  return o
-end
+local opts = ngx.options()
 
 local function fields(body)
   local t = {}

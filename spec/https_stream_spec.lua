@@ -8,11 +8,7 @@ local https = require "tls.https"
 
 local read = pki.read
 
-local function opts(extra)
-  local o = { ca_file = pki.ca.cert, timeout = 20, stream = true }
-  for k, v in pairs(extra or {}) do o[k] = v end
-  return o
-end
+local opts = ngx.options { timeout = 20, stream = true }
 
 local function opened() return https.pool_stats().connections_opened end
 

@@ -147,6 +147,19 @@ http {
   return h
 end
 
+-- nginx.options(defaults) -> opts(extra): tls.https request options for
+-- the test servers, trusting the test root, with `defaults`, then `extra`,
+-- added or replaced.
+function nginx.options(defaults)
+  local pki = require "support.pki"
+  return function(extra)
+    local o = { ca_file = pki.ca.cert }
+    for k, v in pairs(defaults or {}) do o[k] = v end
+    for k, v in pairs(extra or {}) do o[k] = v end
+    return o
+  end
+end
+
 -- For a describe block: nginx on the test PKI (peers.fixture).
 function nginx.fixture(started)
   require("support.peers").fixture(nginx.start, started)
