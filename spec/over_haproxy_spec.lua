@@ -68,7 +68,10 @@ describe("tls.over inside HAProxy (core.tcp(), Lua 5.3)", function()
   end)
 
   teardown(function()
-    for _, h in ipairs { hap, wwws, cn_only } do if h then h.stop() end end
+    -- (each one that started, even when setup failed half way)
+    for _, h in pairs { hap or false, wwws or false, cn_only or false } do
+      if h then h.stop() end
+    end
     pki.cleanup()
   end)
 

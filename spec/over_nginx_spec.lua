@@ -57,7 +57,10 @@ describe("tls.over inside nginx (lua module, LuaJIT)", function()
   end)
 
   teardown(function()
-    for _, h in ipairs { ngx_h, wwws, cn_only, own } do if h then h.stop() end end
+    -- (each one that started, even when setup failed half way)
+    for _, h in pairs { ngx_h or false, wwws or false, cn_only or false, own or false } do
+      if h then h.stop() end
+    end
     if stall then stall:close() end
     pki.cleanup()
   end)
