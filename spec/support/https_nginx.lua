@@ -37,6 +37,7 @@ local function is_root()
   p:close()
   return uid == "0"
 end
+nginx.is_root = is_root
 
 -- nginx.start(pki) -> handle { dir, port, http_port, mtls_port, www, stop() }
 -- (pki: spec/support/pki.lua after pki.setup())

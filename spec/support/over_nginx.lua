@@ -32,12 +32,7 @@ function M.available()
   return true
 end
 
-local function is_root()
-  local p = io.popen("id -u")
-  local uid = p:read("*l")
-  p:close()
-  return uid == "0"
-end
+local is_root = require("support.https_nginx").is_root -- nginx drops to "nobody" as root
 
 -- M.start{ locations = "nginx location blocks" } -> handle {port, dir, stop()}
 function M.start(opts)
