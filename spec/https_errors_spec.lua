@@ -576,3 +576,52 @@ describe("tls.https error paths", function()
     assert.equal(before, proc.fds())
   end)
 end)
+
+describe("tls.https and a policy that raises", function()
+  local echo
+  setup(function()
+    pki.setup()
+    echo = peers.echo(pki.server)
+  end)
+  teardown(function()
+    https.pool_clear()
+    if echo then echo.stop() end
+  end)
+
+  -- descriptors now, without collecting garbage first (proc.fds() does)
+  local function fds()
+    local n, p = 0, io.popen("ls -l /proc/" .. proc.my_pid() .. "/fd")
+    for line in p:lines() do
+      local target = line:match("%d+ %-> (.*)$")
+      if target and not target:find("^pipe:") and target ~= "/dev/null" then n = n + 1 end
+    end
+    p:close()
+    return n
+  end
+
+  it("closes the connection (and its transport) before the error goes on", function()
+    local tls = require "tls"
+    local socket = require "socket"
+    local running = collectgarbage("isrunning")
+    collectgarbage("stop")  -- nothing is left to the collector
+    finally(function() if running then collectgarbage("restart") end end)
+    local before = fds()
+    local transports = {
+      "socket",
+      function(host, port)
+        local s = socket.tcp()
+        s:settimeout(10)
+        assert(s:connect(host, port))
+        return tls.transport.socket(s)
+      end,
+    }
+    for _, transport in ipairs(transports) do
+      local ok, err = pcall(https.request, { url = "https://localhost:" .. echo.port .. "/",
+        ca_file = pki.ca.cert, timeout = 10, transport = transport,
+        policy = function() error("the policy broke") end })
+      assert.is_false(ok)
+      assert.matches("the policy broke", err, 1, true)
+      assert.equal(before, fds(), type(transport))
+    end
+  end)
+end)

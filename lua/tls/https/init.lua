@@ -63,6 +63,17 @@ local function shut(conn)
   end
 end
 
+-- conn:handshake(...), but a policy that raises shuts the conn (and its
+-- transport) before the error goes on: nothing is left to the collector.
+local function handshake_or_shut(conn, ...)
+  local done, ok, err = compat.pcall(conn.handshake, conn, ...)
+  if not done then
+    shut(conn)
+    error(ok, 0)
+  end
+  return ok, err
+end
+
 local function need_socket(what)
   local ok, socket = pcall(require, "socket")
   if not ok then
@@ -126,7 +137,7 @@ local function tunnel(u, pu, st, ct, ht)
   local conn
   conn, err = tls.wrap(s, tls_options(st, u, ht))
   if not conn then s:close(); return nil, err end
-  ok, err = conn:handshake()
+  ok, err = handshake_or_shut(conn)
   if not ok then shut(conn); return nil, err end
   return conn
 end
@@ -164,7 +175,7 @@ local function open_over(u, st, ct, ht)
     return nil, err
   end
   local ok
-  ok, err = conn:handshake(ht)
+  ok, err = handshake_or_shut(conn, ht)
   if not ok then shut(conn); return nil, err end
   -- a cosocket ends with its request: such conns are never pooled
   conn.request_bound = st.transport == "ngx"
