@@ -349,6 +349,35 @@ describe("tls.cqueues", function()
     end)
   end)
 
+  it("closes the conn (and its socket) when a policy raises in tcq.connect", function()
+    local srv = peers.s_server(pki.server, "")
+    -- descriptors now, without collecting garbage first (proc.fds() does)
+    local function fds()
+      local n, p = 0, io.popen("ls -l /proc/" .. proc.my_pid() .. "/fd")
+      for line in p:lines() do
+        local target = line:match("%d+ %-> (.*)$")
+        if target and not target:find("^pipe:") and target ~= "/dev/null" then n = n + 1 end
+      end
+      p:close()
+      return n
+    end
+    local running = collectgarbage("isrunning")
+    collectgarbage("stop")  -- nothing is left to the collector
+    finally(function() if running then collectgarbage("restart") end end)
+    local before, after, result
+    local errs = run(20, function()
+      before = fds()
+      result = { pcall(tcq.connect, "127.0.0.1", srv.port, { ca_file = pki.ca.cert,
+        servername = "localhost", timeout = 10, policy = function() error("the policy broke") end }) }
+      after = fds()
+    end)
+    srv.stop()
+    assert.same({}, errs)
+    assert.is_false(result[1])
+    assert.matches("the policy broke", result[2], 1, true)
+    assert.equal(before, after)
+  end)
+
   describe("misuse gives a clear error", function()
     it("refuses a second coroutine on a busy connection", function()
       local l, port = listen()

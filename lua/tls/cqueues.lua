@@ -353,6 +353,17 @@ end
 
 --- Clients
 
+-- c:handshake(...), but a policy that raises closes c (its socket too)
+-- before the error goes on: nothing is left to the collector.
+local function handshake_or_close(c, ...)
+  local done, ok, err = cpcall(c.handshake, c, ...)
+  if not done then
+    c:close()
+    error(ok, 0)
+  end
+  return ok, err
+end
+
 -- tcq.connect(host, port, opts) -> wrapped conn with the handshake done | nil,
 -- err. A cqueues socket carries an engine; opts are tls.engine's (servername
 -- defaults to host) plus timeout (for the TCP connect, the handshake and each
@@ -385,7 +396,7 @@ function M.connect(host, port, opts)
       or ("connect: " .. (type(why) == "number" and errno.strerror(why) or tostring(why)))
   end
   local c = M.wrap(engine, { socket = sock, timeout = timeout })
-  ok, err = c:handshake()
+  ok, err = handshake_or_close(c)
   if not ok then
     c:close()
     return nil, err
@@ -430,7 +441,7 @@ end
 function M.accept(listener, timeout)
   local c, addr, port = M.accept_raw(listener, timeout)
   if not c then return nil, addr end
-  local ok, err = c:handshake(c.handshake_timeout)
+  local ok, err = handshake_or_close(c, c.handshake_timeout)
   if not ok then
     c:close()
     return nil, err .. " (client " .. tostring(addr) .. " port " .. tostring(port) .. ")"
