@@ -169,7 +169,7 @@ describe("tls.config", function()
       assert.equal("session_file: '" .. link .. "' is a symbolic link; give the path of a "
         .. "regular file (the session's secrets are written to it)", err)
       f = assert(io.open(target, "rb"))
-      assert.equal("the user's own file", f:read("a"))
+      assert.equal("the user's own file", f:read("*a"))
       f:close()
     end)
 

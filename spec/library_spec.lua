@@ -40,7 +40,7 @@ describe("tls.core.library", function()
       return
     end
     f:close()
-    local p = assert(io.popen(("LD_PRELOAD=%s LUA_CPATH='%s' lua5.4 -e 'local core = require \"tls.core\"; "
+    local p = assert(io.popen(("LD_PRELOAD=%s LUA_CPATH='%s' " .. require("support.proc").lua .. " -e 'local core = require \"tls.core\"; "
       .. "print(\"loaded \" .. core.library.name)' 2>&1"):format(libssl, package.cpath)))
     local out = p:read("*a")
     p:close()
