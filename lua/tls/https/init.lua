@@ -365,6 +365,28 @@ local function decoding(st, hop, res, state)
   res.decoded = coding
 end
 
+-- What a response head leads to, for either protocol: its cookies are
+-- stored, and the body goes to the caller (decoded when coded) or, for a
+-- redirect that is followed, is dropped within bounds.
+-- -> follow (the next hop, or false), state | nil, err
+local function on_head(st, hop, res, info)
+  res.url = urlmod.tostring(hop.url)
+  res.tls = info
+  if st.cookies then st.cookies:store(hop.url, res.headers:get_all("set-cookie")) end
+  local follow, err = next_hop(st, hop, res)
+  if err then return nil, err end
+  local state = { received = 0, res = res }
+  if follow then
+    -- dropped, but bounded all the same: an endless redirect body is no answer
+    state.sink, state.max_body = function() return 1 end, st.buffered_max_body
+  else
+    state.sink, state.progress, state.max_body = st.sink, st.progress, st.max_body
+    decoding(st, hop, res, state)
+    if st.on_head then st.on_head(res) end
+  end
+  return follow or false, state
+end
+
 -- One request and its response on one connection.
 -- -> res | nil, err, retry (a reused connection the peer had closed)
 local function exchange_on(conn, reused, st, hop, key)
@@ -380,21 +402,9 @@ local function exchange_on(conn, reused, st, hop, key)
     shut(conn)
     return nil, err, reused and nothing and not hop.source
   end
-  res.url = urlmod.tostring(hop.url)
-  if conn.info then res.tls = conn:info() end
-  if st.cookies then st.cookies:store(hop.url, res.headers:get_all("set-cookie")) end
-  local follow
-  follow, err = next_hop(st, hop, res)
-  if err then shut(conn); return nil, err end
-  local state = { received = 0, res = res }
-  if follow then
-    -- dropped, but bounded all the same: an endless redirect body is no answer
-    state.sink, state.max_body = function() return 1 end, st.buffered_max_body
-  else
-    state.sink, state.progress, state.max_body = st.sink, st.progress, st.max_body
-    decoding(st, hop, res, state)
-    if st.on_head then st.on_head(res) end
-  end
+  local follow, state = on_head(st, hop, res, conn.info and conn:info() or nil)
+  if follow == nil then shut(conn); return nil, state end
+  if follow == false then follow = nil end
   local reusable
   ok, reusable = response.read_body(r, st, res, hop.method, state)
   if not ok then shut(conn); return nil, reusable end
@@ -457,20 +467,9 @@ local function h2_request(st, hop, info)
   local req = { headers = h2_headers(st, hop), body = hop.body, source = hop.source,
     length = hop.length, method = hop.method }
   req.on_head = function(res)
-    res.url = urlmod.tostring(hop.url)
-    res.tls = info
-    if st.cookies then st.cookies:store(hop.url, res.headers:get_all("set-cookie")) end
-    local follow, err = next_hop(st, hop, res)
-    if err then return nil, err end
-    req.follow = follow
-    local state = { received = 0, res = res }
-    if follow then
-      state.sink, state.max_body = function() return 1 end, st.buffered_max_body
-    else
-      state.sink, state.progress, state.max_body = st.sink, st.progress, st.max_body
-      decoding(st, hop, res, state)
-      if st.on_head then st.on_head(res) end
-    end
+    local follow, state = on_head(st, hop, res, info)
+    if follow == nil then return nil, state end
+    req.follow = follow or nil
     return state
   end
   return req
