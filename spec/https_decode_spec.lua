@@ -66,6 +66,20 @@ describe("tls.https content decoding against nginx", function()
     end)
   end
 
+  it("without lua-zlib asks for no coding and gets the body as it is", function()
+    local proc = require "support.proc"
+    local script = os.tmpname()
+    pki.write(script, ([[
+package.preload.zlib = function() error("lua-zlib is not installed") end
+local https = require "tls.https"
+local res = assert(https.get("https://127.0.0.1:%d/gz/big.txt", { ca_file = %q }))
+io.write(tostring(res.headers["content-encoding"]), " ", tostring(res.decoded), " ", #res.body)
+]]):format(srv.port, pki.ca.cert))
+    local out = proc.run("lua5.4 " .. script)
+    os.remove(script)
+    assert.equal("nil nil " .. #want, out)
+  end)
+
   it("a HEAD of a gzip resource has no body to decode", function()
     local res = assert(https.fetch(opts { url = "https://127.0.0.1:" .. srv.port .. "/gz/big.txt", method = "HEAD" }))
     assert.equal(200, res.status)
