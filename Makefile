@@ -43,8 +43,9 @@ BUILD  ?= $(if $(filter 5.4,$(LUA_VERSION)),build,build/$(LUA_VERSION))
 SRCS   := $(wildcard src/*.c)
 OBJS   := $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 MODULE := $(BUILD)/tls/core.so
-# Which libtls the objects were built for; rewritten only when that changes,
-# so switching libraries (LIBTLS_DIR, an upgraded libtls) rebuilds the module.
+# Which libtls and which Lua the objects were built for; rewritten only when
+# that changes, so switching libraries (LIBTLS_DIR, an upgraded libtls) or
+# Lua versions into one BUILD dir (test-portable, test-libressl) rebuilds.
 LIBTLS_ID := $(BUILD)/libtls.id
 
 # Debian packages the build, the suite and the demo use (Debian's lua-busted,
@@ -70,7 +71,7 @@ $(BUILD)/obj/%.o: src/%.c src/ltls.h src/compat.h $(LIBTLS_ID) | deps-build
 
 $(LIBTLS_ID): FORCE
 	@mkdir -p $(dir $@)
-	@id='$(TLS_CFLAGS) $(TLS_LIBS) $(realpath $(TLS_SO))'; \
+	@id='$(TLS_CFLAGS) $(TLS_LIBS) $(realpath $(TLS_SO)) lua=$(LUA_VERSION) $(DEPS_CFLAGS)'; \
 	  echo "$$id" | cmp -s - $@ || echo "$$id" > $@
 FORCE:
 

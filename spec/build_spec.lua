@@ -33,4 +33,28 @@ describe("make build", function()
     assert.equal(0, compiled(make("BUILD=" .. dir .. " " .. other)))
     assert.equal(sources, compiled(make("BUILD=" .. dir)))
   end)
+
+  -- test-portable and test-libressl build into one BUILD dir whatever
+  -- LUA_VERSION says: a 5.4 module there must not serve another Lua
+  it("rebuilds the module when the Lua it is built for changes", function()
+    local other
+    for _, v in ipairs({ "5.3", "5.2", "5.1" }) do
+      local r = os.execute("pkg-config --exists lua" .. v)
+      if r == true or r == 0 then  -- 5.1 returns the status code
+        other = v
+        break
+      end
+    end
+    if not other then
+      pending("no Lua other than 5.4 has its headers installed (make deps ALL=1)")
+      return
+    end
+    os.execute("rm -rf " .. dir)
+    local sources = 0
+    for _ in io.popen("ls src/*.c"):lines() do sources = sources + 1 end
+    assert.equal(sources, compiled(make("BUILD=" .. dir)))
+    assert.equal(sources, compiled(make("BUILD=" .. dir .. " LUA_VERSION=" .. other)))
+    assert.equal(0, compiled(make("BUILD=" .. dir .. " LUA_VERSION=" .. other)))
+    assert.equal(sources, compiled(make("BUILD=" .. dir)))
+  end)
 end)
