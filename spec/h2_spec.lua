@@ -463,6 +463,11 @@ describe("tls.https over HTTP/2 against a scripted frame server", function()
     fails("data-unopened", "DATA on stream 7, which we never opened %(PROTOCOL_ERROR%)")
   end)
 
+  -- 20 digits: a float on 5.3+, which %d cannot format
+  it("refuses a content-length too large for a byte count with an error, not a raise", function()
+    fails("huge-length", "http2: malformed response: bad content%-length \"9+\"")
+  end)
+
   it("gives up on a silent server after the timeout", function()
     fails("silent", "^timeout$", { timeout = 0.5 })
   end)

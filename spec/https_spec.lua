@@ -331,6 +331,11 @@ describe("tls.https against nginx", function()
       ok, err = pcall(https.get, base, opts { headers = { ["X-A"] = "a\r\nInjected: 1" } })
       assert.is_false(ok)
       assert.matches("header 'X%-A' contains CR, LF or NUL", err)
+      -- 20 digits: not a byte count any Lua holds exactly (5.1 would send "1e+20")
+      ok, err = pcall(https.request, opts { url = base .. "/", method = "PUT",
+        headers = { ["Content-Length"] = ("9"):rep(20) }, source = function() return nil end })
+      assert.is_false(ok)
+      assert.matches("header 'content%-length' must be a byte count", err)
       ok, err = pcall(https.get, base, opts { policy = "strict" })
       assert.is_false(ok)
       assert.matches("^tls%.https: option 'policy' must be a function, "

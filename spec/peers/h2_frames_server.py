@@ -173,6 +173,12 @@ def scenario(name, sock, nth):
     elif name == "uppercase":
         sock.sendall(frame(HEADERS, END_HEADERS | END_STREAM, sid, STATUS_200 + literal("X-Upper", "1")))
         serve_ok(sock)
+    elif name == "huge-length":
+        # a content-length beyond any integer a Lua number holds exactly
+        sock.sendall(frame(HEADERS, END_HEADERS, sid, STATUS_200 + literal("content-length", "9" * 20))
+                     + frame(DATA, END_STREAM, sid, b"x"))
+        drain(sock)
+        threading.Event().wait(30)
     elif name == "data-unopened":
         sock.sendall(frame(DATA, END_STREAM, 7, b"x"))
         drain(sock)

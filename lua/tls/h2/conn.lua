@@ -416,7 +416,9 @@ function S:on_headers(sid, flags, block)
   st.res = res
   local cl = res.headers["content-length"]
   if cl then
-    st.length = tonumber(cl:match("^%d+$") or "")
+    -- at most 15 digits (as HTTP/1.1's reader): exact in a double, an integer on 5.3+
+    local digits = cl:match("^%d+$")
+    st.length = digits and #digits <= 15 and compat.tointeger(tonumber(digits)) or nil
     if not st.length then
       return self:reset(st, "PROTOCOL_ERROR", "http2: malformed response: bad content-length "
         .. response.quote(cl))

@@ -380,8 +380,9 @@ local function body_of(o, list, level)
     local cl = has_header(list, "content-length")
     if cl then
       length = cl:match("^%s*(%d+)%s*$")
+      -- at most 15 digits: exact in a double, an integer on 5.3+
+      length = length and #length <= 15 and compat.tointeger(tonumber(length))
       if not length then fail(level, "header 'content-length' must be a byte count, got %s", quote(cl)) end
-      length = compat.tointeger(tonumber(length))
     end
   end
   return body, source, length
