@@ -110,6 +110,21 @@ describe("tls.https multipart = {...} against the module's own server", function
     os.remove(file)
   end)
 
+  -- 2^3 is the float 8.0: tostring gives "8.0" on 5.3+, "8" on 5.1
+  it("sends a number in a header, a query or a form as the same text on every Lua", function()
+    local res = assert(https.post(base .. "/echo", nil, opts { headers = { ["X-Count"] = 2 ^ 3, ["X-Half"] = 0.5 },
+      query = { n = 2 ^ 3 }, body = { f = 2 ^ 4 } }))
+    local seen = fields(res.body)
+    assert.equal("8", seen["h-x-count"])
+    assert.equal("0.5", seen["h-x-half"])
+    assert.equal("/echo?n=8", seen.path)
+    assert.equal(sha256.hex("f=16"), seen.sha256)
+    res = assert(https.post(base .. "/echo", nil, opts { multipart = { n = 2 ^ 5 } }))
+    local b = fields(res.body)["h-content-type"]:match("boundary=(.+)$")
+    local want = "--" .. b .. '\r\nContent-Disposition: form-data; name="n"\r\n\r\n32\r\n--' .. b .. "--\r\n"
+    assert.equal(sha256.hex(want), fields(res.body).sha256)
+  end)
+
   it("streams fields and a file from disk as multipart/form-data with a Content-Length", function()
     local res = assert(https.post(base .. "/upload", nil, opts { multipart = {
       title = "a \"quoted\" name", n = 42,

@@ -27,6 +27,14 @@ else
   end
 end
 
+--- A number as text for the wire (header values, query and form fields):
+-- the same on every Lua, so an integral float is "10", not 5.3+'s "10.0"
+-- (other numbers: tostring's %.14g, the same on every version).
+function compat.number_text(v)
+  if v == floor(v) and v > -2 ^ 53 and v < 2 ^ 53 then return ("%d"):format(v) end
+  return tostring(v)
+end
+
 --- Calls the global warn() (Lua 5.4) at call time; drops the message where
 -- there is none (5.4's warnings are off unless enabled: the same default).
 function compat.warn(...)

@@ -5,6 +5,8 @@
 -- from disk in 64 KiB reads; the total length is known up front, so the
 -- body goes with a Content-Length (and over HTTP/2 as DATA frames).
 
+local compat = require "tls.compat"
+
 local multipart = {}
 
 local BLOCK = 65536
@@ -40,7 +42,7 @@ function multipart.body(fields, level)
     local v = fields[name]
     local head = "--" .. b .. '\r\nContent-Disposition: form-data; name="' .. quoted(name) .. '"'
     if type(v) == "string" or type(v) == "number" then
-      add(head .. "\r\n\r\n" .. tostring(v) .. "\r\n")
+      add(head .. "\r\n\r\n" .. (type(v) == "number" and compat.number_text(v) or v) .. "\r\n")
     elseif type(v) == "table" and (type(v.file) == "string" or type(v.data) == "string") then
       local filename = v.filename or (v.file and v.file:match("([^/]*)$")) or name
       local ctype = v.content_type or "application/octet-stream"

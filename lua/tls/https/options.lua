@@ -89,7 +89,7 @@ local function check_headers(h, level)
   if type(h) ~= "table" then fail(level + 1, "option 'headers' must be a table, got %s", type(h)) end
   local list = {}
   local function add(name, v)
-    if type(v) == "number" then v = tostring(v) end
+    if type(v) == "number" then v = compat.number_text(v) end
     if type(v) ~= "string" then
       fail(level + 2, "header '%s' must be a string, a number or a list of them, got %s", name, type(v))
     end
@@ -136,6 +136,7 @@ end
 local function form_encode(t)
   local parts = {}
   local function esc(s)
+    if type(s) == "number" then s = compat.number_text(s) end
     return (tostring(s):gsub("[^%w%-_%.~]", function(c) return ("%%%02X"):format(c:byte()) end))
   end
   local keys = {}
@@ -165,6 +166,7 @@ local function with_query(o, level)
   table.sort(keys, function(a, b) return tostring(a) < tostring(b) end)
   local parts = {}
   local function esc(s)
+    if type(s) == "number" then s = compat.number_text(s) end
     return (tostring(s):gsub("[^%w%-_%.~]", function(c) return ("%%%02X"):format(c:byte()) end))
   end
   for _, k in ipairs(keys) do
