@@ -1,10 +1,20 @@
 -- `make demo`: make a throwaway CA and server certificate, start
 -- examples/hello_server.lua on it, fetch a page through the module with full
 -- verification against that CA, and print what was negotiated.
--- From a checkout, no install needed: the module is found next to this file.
+-- From a checkout, no install needed: the module is found next to this file
+-- (built for this Lua: `make LUA_VERSION=...` builds into build/<version>/, 5.4 into build/).
 local here = (arg and arg[0] or ""):match("^(.*)/") or "."
+local lua_version = rawget(_G, "jit") and "jit" or _VERSION:match("%d+%.%d+")
 package.path = here .. "/../lua/?.lua;" .. here .. "/../lua/?/init.lua;" .. package.path
-package.cpath = here .. "/../build/?.so;" .. package.cpath
+package.cpath = here .. "/../build/" .. (lua_version == "5.4" and "" or lua_version .. "/") .. "?.so;"
+  .. package.cpath
+-- the server runs on this same interpreter (arg's lowest index names it)
+local interpreter = "lua5.4"
+if arg then
+  local i = -1
+  while arg[i - 1] do i = i - 1 end
+  interpreter = arg[i] or interpreter
+end
 local tls = require "tls"
 
 local function sh(cmd)
@@ -31,8 +41,8 @@ sh(("cd %s && openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
 local probe = assert(tls.core.listen("127.0.0.1", "0"))
 local _, port = probe:getsockname()
 probe:close()
-local pid = io.popen(("lua5.4 %s/hello_server.lua %d %s/server.crt %s/server.key "
-  .. "> %s/server.log 2>&1 & echo $!"):format(here, port, dir, dir, dir)):read("*l")
+local pid = io.popen(("%s %s/hello_server.lua %d %s/server.crt %s/server.key "
+  .. "> %s/server.log 2>&1 & echo $!"):format(interpreter, here, port, dir, dir, dir)):read("*l")
 
 -- 3. fetch a page, verifying the chain and the name against the demo CA
 local conn, err

@@ -1,10 +1,13 @@
 -- A minimal HTTPS server on the module: one connection at a time, blocking.
 --   lua5.4 examples/hello_server.lua PORT CERT_FILE KEY_FILE
 -- For many clients at once, see examples/https_server.lua (cqueues).
--- From a checkout, no install needed: the module is found next to this file.
+-- From a checkout, no install needed: the module is found next to this file
+-- (built for this Lua: `make LUA_VERSION=...` builds into build/<version>/, 5.4 into build/).
 local here = (arg and arg[0] or ""):match("^(.*)/") or "."
+local lua_version = rawget(_G, "jit") and "jit" or _VERSION:match("%d+%.%d+")
 package.path = here .. "/../lua/?.lua;" .. here .. "/../lua/?/init.lua;" .. package.path
-package.cpath = here .. "/../build/?.so;" .. package.cpath
+package.cpath = here .. "/../build/" .. (lua_version == "5.4" and "" or lua_version .. "/") .. "?.so;"
+  .. package.cpath
 local tls = require "tls"
 
 local port, cert_file, key_file = arg[1], arg[2], arg[3]

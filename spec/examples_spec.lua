@@ -58,6 +58,15 @@ describe("examples", function()
     assert.equal("GET /with-headers\n", body:match("^GET /with%-headers\n"))
   end)
 
+  -- make LUA_VERSION=5.1 demo runs lua5.1: the demo and its server must
+  -- load the module built for that Lua, not build/'s 5.4 one
+  it("the demo runs on the suite's Lua from any directory, its server too", function()
+    local out, status = bare(proc.lua .. " " .. quote(root .. "/examples/demo.lua") .. " 2>&1")
+    assert.equal(0, status, out)
+    assert.matches("status    200 OK", out, 1, true)
+    assert.matches("protocol  TLSv1.3", out, 1, true)
+  end)
+
   it("make demo installs only the build, Lua and openssl, not the test toolchain", function()
     local out, status = proc.run("make -n demo")
     assert.equal(0, status, out)
