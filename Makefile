@@ -94,9 +94,14 @@ demo: build
 	@sh tools/ensure-packages.sh openssl
 	$(LUA) examples/demo.lua
 
-# Debian's luarocks defaults to Lua 5.1, which the rockspec refuses.
+# For LUA_VERSION's Lua (luarocks knows LuaJIT as 5.1, with its own headers)
+# and LIBTLS_DIR's libtls when given (with the rpath its libssl needs).
+comma := ,
+LUAROCKS_LUA  := $(if $(filter jit,$(LUA_VERSION)),5.1,$(LUA_VERSION))
+LUAROCKS_VARS := $(if $(filter jit,$(LUA_VERSION)),LUA_INCDIR=/usr/include/luajit-2.1) \
+                 $(if $(LIBTLS_DIR),LIBTLS_DIR=$(LIBTLS_DIR) 'LIBFLAG=-shared -Wl$(comma)--disable-new-dtags')
 install: build
-	luarocks --lua-version 5.4 make rockspec/lua-tls-scm-1.rockspec
+	luarocks --lua-version $(LUAROCKS_LUA) make rockspec/lua-tls-scm-1.rockspec $(LUAROCKS_VARS)
 
 clean:
 	rm -rf build

@@ -58,3 +58,21 @@ describe("make build", function()
     assert.equal(sources, compiled(make("BUILD=" .. dir)))
   end)
 end)
+
+describe("make install", function()
+  local function dry(args)
+    local p = assert(io.popen("make -n --no-print-directory install " .. args .. " 2>&1"))
+    local out = p:read("*a")
+    p:close()
+    return out:match("(luarocks [^\n]*)") or out
+  end
+
+  -- it used to install for 5.4 whatever LUA_VERSION said, against the system's libtls
+  it("installs for LUA_VERSION's Lua and against LIBTLS_DIR's libtls", function()
+    assert.matches("^luarocks %-%-lua%-version 5%.4 make ", dry(""))
+    assert.matches("^luarocks %-%-lua%-version 5%.1 make ", dry("LUA_VERSION=5.1"))
+    local jit = dry("LUA_VERSION=jit LIBTLS_DIR=/opt/libressl")
+    assert.matches("^luarocks %-%-lua%-version 5%.1 make .* LUA_INCDIR=/usr/include/luajit%-2%.1", jit)
+    assert.matches("LIBTLS_DIR=/opt/libressl 'LIBFLAG=-shared -Wl,--disable-new-dtags'", jit, 1, true)
+  end)
+end)
