@@ -75,7 +75,7 @@ local https = require "tls.https"
 local res = assert(https.get("https://127.0.0.1:%d/gz/big.txt", { ca_file = %q }))
 io.write(tostring(res.headers["content-encoding"]), " ", tostring(res.decoded), " ", #res.body)
 ]]):format(srv.port, pki.ca.cert))
-    local out = proc.run("lua5.4 " .. script)
+    local out = proc.run(proc.lua .. " " .. script)  -- the suite's Lua: the exported LUA_CPATH is its build
     os.remove(script)
     assert.equal("nil nil " .. #want, out)
   end)

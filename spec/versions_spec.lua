@@ -153,3 +153,25 @@ describe("every Lua version", function()
     end)
   end)
 end)
+
+-- A child started as "lua5.4 ..." runs 5.4 with the LUA_CPATH the suite
+-- exports (proc.run), which names this version's build: on 5.1 it cannot
+-- load it. Children run proc.lua (peers.LUA), the suite's own Lua.
+describe("the specs' child processes", function()
+  it("run the suite's Lua, never a hard-coded lua5.x or luajit", function()
+    local p = assert(io.popen("find spec -name '*.lua' | sort"))
+    local bad = {}
+    for file in p:lines() do
+      local n = 0
+      for line in io.lines(file) do
+        n = n + 1
+        local code = line:gsub("^%s*%-%-.*$", "")
+        if code:find("[\"'%[]lua5%.%d ") or code:find("[\"'%[]luajit ") then
+          bad[#bad + 1] = file .. ":" .. n .. ": " .. line
+        end
+      end
+    end
+    p:close()
+    assert(#bad == 0, "use proc.lua (support.proc) instead of:\n" .. table.concat(bad, "\n"))
+  end)
+end)
