@@ -68,6 +68,21 @@ describe("tls.https cookie jar rules", function()
     assert.is_nil(jar:header_for(u("https://h.test/"), t + 11 + 1000000))
   end)
 
+  -- a 20-digit Max-Age was saved as 1e+20 (a fractional now as 1764...5),
+  -- and the loader then refused the whole file
+  it("keeps the jar file loadable whatever lifetime the server asks for (at most 400 days)", function()
+    local file = os.tmpname()
+    local jar = https.cookiejar()
+    local t = os.time() + 0.5
+    jar:store(u("https://h.test/"), { "big=1; Max-Age=" .. ("9"):rep(20),
+      "far=2; Expires=Fri, 31 Dec 9999 23:59:59 GMT" }, t)
+    assert(jar:save(file))
+    local again = https.cookiejar(file)
+    os.remove(file)
+    assert.equal("big=1; far=2", again:header_for(u("https://h.test/"), t + 399 * 86400))
+    assert.is_nil(again:header_for(u("https://h.test/"), t + 401 * 86400))
+  end)
+
   it("replaces a cookie of the same name, domain and path", function()
     local jar = https.cookiejar()
     jar:store(u("https://h.test/"), { "a=1", "b=2" })

@@ -15,10 +15,16 @@
 -- past date deletes. HttpOnly is kept (there is no script here to hide it
 -- from). Limits: 4096 bytes per cookie, 3000 cookies in a jar.
 
+local compat = require "tls.compat"
+
 local cookies = {}
 
 local MAX_COOKIE = 4096
 local MAX_COOKIES = 3000
+-- RFC 6265bis 5.6.1/5.6.2: a cookie lives at most 400 days. It also keeps
+-- expiry times whole numbers the jar file can hold (a Max-Age of 20
+-- digits was 1e+20, a line the loader refused).
+local MAX_LIFETIME = 400 * 86400
 
 local J = {}
 J.__index = J
@@ -134,9 +140,9 @@ local function parse(u, s, now)
     end
   end
   if max_age then
-    c.expires = max_age < 0 and 0 or now_s(now) + max_age
+    c.expires = max_age < 0 and 0 or now_s(now) + math.min(max_age, MAX_LIFETIME)
   elseif expires then
-    c.expires = expires
+    c.expires = math.min(expires, now_s(now) + MAX_LIFETIME)
   end
   if domain then
     if is_ip(host) or not domain:find(".", 1, true) then
@@ -232,7 +238,8 @@ function J:save(file)
   f:write("# tls.https cookie jar\n")
   for _, c in ipairs(self:list()) do
     f:write(table.concat({ c.domain, flag(c.host_only), c.path, flag(c.secure), flag(c.http_only),
-      tostring(c.expires or 0), c.name, c.value }, "\t"), "\n")
+      -- whole seconds, as the loader reads them (a caller's `now` may be fractional)
+      compat.number_text(math.floor(c.expires or 0)), c.name, c.value }, "\t"), "\n")
   end
   f:close()
   local ok, rerr = os.rename(tmp, file)
