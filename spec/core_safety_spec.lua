@@ -151,7 +151,9 @@ describe("safe to embed", function()
         policy = function() error("server policy broke") end }))
       peers.defer(function() l:close() end)
       local lport = select(2, l:getsockname())
-      local mode = collectgarbage("isrunning")
+      -- 5.1 has no "isrunning": there the collector runs unless a spec stopped it
+      local has_isrunning, mode = pcall(collectgarbage, "isrunning")
+      mode = not has_isrunning or mode
       collectgarbage("stop")  -- nothing is left to the collector
       finally(function() if mode then collectgarbage("restart") end end)
       -- (proc.fds() collects garbage first: this count must not)

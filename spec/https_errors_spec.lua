@@ -602,7 +602,9 @@ describe("tls.https and a policy that raises", function()
   it("closes the connection (and its transport) before the error goes on", function()
     local tls = require "tls"
     local socket = require "socket"
-    local running = collectgarbage("isrunning")
+    -- 5.1 has no "isrunning": there the collector runs unless a spec stopped it
+    local has_isrunning, running = pcall(collectgarbage, "isrunning")
+    running = not has_isrunning or running
     collectgarbage("stop")  -- nothing is left to the collector
     finally(function() if running then collectgarbage("restart") end end)
     local before = fds()
