@@ -19,7 +19,7 @@ rock:
 		--prefix=lua-tls-$(ROCK_VERSION)/ -o $(ROCK_WORK)/v$(ROCK_VERSION).tar.gz $${tree:-HEAD}
 	cp rockspec/$(ROCK_NAME).rockspec $(ROCK_WORK)/
 	rm -f $(ROCK_SERVER)/$(ROCK_NAME).src.rock
-	cd $(ROCK_WORK) && zip -q ../../$(ROCK_SERVER)/$(ROCK_NAME).src.rock \
+	cd $(ROCK_WORK) && zip -q $(abspath $(ROCK_SERVER))/$(ROCK_NAME).src.rock \
 		$(ROCK_NAME).rockspec v$(ROCK_VERSION).tar.gz
 	cp rockspec/$(ROCK_NAME).rockspec $(ROCK_SERVER)/
 	luarocks-admin make-manifest $(ROCK_SERVER)
