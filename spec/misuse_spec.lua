@@ -125,6 +125,21 @@ describe("API misuse", function()
       raises("tls.config expected, got table", tls.core.server, {})
     end)
 
+    -- 5.3+ keeps 8443.0 a float (a JSON config, port / 1): it is a port like
+    -- 8443, as on 5.1, neither refused nor sent to getaddrinfo as "8443.0"
+    it("take an integral float as a port and refuse a fractional one", function()
+      pki.setup()
+      local l = assert(tls.listen("127.0.0.1", 0.0, { cert_file = pki.server.cert, key_file = pki.server.key }))
+      local _, port = l.socket:getsockname()
+      l:close()
+      local conn, err = tls.connect("127.0.0.1", port + 0.0, { ca_file = pki.ca.cert, timeout = 10 })
+      assert.is_nil(conn)
+      assert.matches("port " .. port .. ": ", err, 1, true)
+      raises("tls.connect: port must be an integer or a string, got 1.5", tls.connect, "127.0.0.1", 1.5)
+      raises("tls.listen: port must be an integer or a string, got 1.5", tls.listen, "127.0.0.1", 1.5)
+      raises("tls.listen: port must be an integer or a string, got table", tls.listen, "127.0.0.1", {})
+    end)
+
     it("connection options name the function and the option", function()
       raises("tls.engine: options must be a table, got number", tls.engine, 5)
       raises("tls.wrap: options must be a table, got string", tls.wrap, 0, "server")

@@ -222,14 +222,24 @@ local function handshake_or_close(conn)
   return ok, err
 end
 
+-- A port as getaddrinfo takes it: a string, or an integral number as its
+-- digits (5.3+'s 8443.0 too, which tostring makes "8443.0").
+local function port_text(port, where)
+  if type(port) == "string" then return port end
+  local n = compat.tointeger(port)
+  if not n then
+    error(where .. ": port must be an integer or a string, got "
+      .. (type(port) == "number" and tostring(port) or type(port)), 3)
+  end
+  return compat.number_text(n)
+end
+
 -- tls.connect(host, port, opts) -> conn | nil, err
 function tls.connect(host, port, opts)
   if type(host) ~= "string" then
     error("tls.connect: host must be a string, got " .. type(host), 2)
   end
-  if not compat.is_integer(port) and type(port) ~= "string" then
-    error("tls.connect: port must be an integer or a string, got " .. type(port), 2)
-  end
+  port = port_text(port, "tls.connect")
   opts = options_of(opts, "tls.connect")
   local timeout = check_timeout(opts.timeout, "tls.connect")
   local ct = check_timeout(opts.connect_timeout, "tls.connect", "connect_timeout")
@@ -354,9 +364,7 @@ function tls.listen(host, port, opts)
   if type(host) ~= "string" then
     error("tls.listen: host must be a string (\"*\" for every address), got " .. type(host), 2)
   end
-  if not compat.is_integer(port) and type(port) ~= "string" then
-    error("tls.listen: port must be an integer or a string, got " .. type(port), 2)
-  end
+  port = port_text(port, "tls.listen")
   opts = options_of(opts, "tls.listen")
   check_timeout(opts.timeout, "tls.listen")
   check_timeout(opts.handshake_timeout, "tls.listen", "handshake_timeout")
