@@ -112,6 +112,8 @@ describe("API misuse", function()
       raises("unknown option 'bogus'", tls.config, { bogus = 1 })
       raises("option 'alpn' must be a list, got string", tls.config, { alpn = "h2" })
       raises("option 'verify_depth' must be an integer", tls.config, { verify_depth = 1.5 })
+      -- an integral float (5.3+'s 2.0) is an integer here, as on 5.1
+      assert(tls.config { verify_depth = 2.0, session_lifetime = 300.0 })
       raises("option 'insecure_noverifycert' must be a boolean", tls.config,
         { insecure_noverifycert = "yes" })
     end)

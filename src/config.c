@@ -100,11 +100,24 @@ static const char *const type_names[] = {
 	"true, false or \"optional\""
 };
 
+/* A number with an integral value: 5.3+'s 2.0 as well as 2, as 5.1 sees
+ * them (lua_tointeger converts both exactly). */
+static int integral(lua_State *L, int idx)
+{
+	lua_Number x;
+	if (lua_isinteger(L, idx))
+		return 1;
+	if (lua_type(L, idx) != LUA_TNUMBER)
+		return 0;
+	x = lua_tonumber(L, idx);
+	return x >= -9007199254740992.0 && x <= 9007199254740992.0 && x == (lua_Number)(lua_Integer)x;
+}
+
 static int type_ok(lua_State *L, int idx, int type)
 {
 	switch (type) {
 	case T_STRING: return lua_type(L, idx) == LUA_TSTRING;
-	case T_INT: return lua_isinteger(L, idx);
+	case T_INT: return integral(L, idx);
 	case T_BOOL: return lua_isboolean(L, idx);
 	case T_LIST: case T_KEYPAIRS: return lua_istable(L, idx);
 	case T_VERIFYCLIENT:
