@@ -52,10 +52,11 @@ describe("make build", function()
     os.execute("rm -rf " .. dir)
     local sources = 0
     for _ in io.popen("ls src/*.c"):lines() do sources = sources + 1 end
-    assert.equal(sources, compiled(make("BUILD=" .. dir)))
+    -- LUA_VERSION=5.4 given: make test-versions exports the suite's own version
+    assert.equal(sources, compiled(make("BUILD=" .. dir .. " LUA_VERSION=5.4")))
     assert.equal(sources, compiled(make("BUILD=" .. dir .. " LUA_VERSION=" .. other)))
     assert.equal(0, compiled(make("BUILD=" .. dir .. " LUA_VERSION=" .. other)))
-    assert.equal(sources, compiled(make("BUILD=" .. dir)))
+    assert.equal(sources, compiled(make("BUILD=" .. dir .. " LUA_VERSION=5.4")))
   end)
 end)
 
