@@ -35,6 +35,14 @@ function compat.number_text(v)
   return tostring(v)
 end
 
+--- A port as getaddrinfo takes it: a string as it is, an integral number as
+-- its digits (5.3+'s 8443.0 too, which tostring makes "8443.0"); else nil.
+function compat.port_text(port)
+  if type(port) == "string" then return port end
+  local n = compat.tointeger(port)
+  return n and compat.number_text(n)
+end
+
 --- Calls the global warn() (Lua 5.4) at call time; drops the message where
 -- there is none (5.4's warnings are off unless enabled: the same default).
 function compat.warn(...)

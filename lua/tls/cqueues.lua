@@ -372,8 +372,11 @@ function M.connect(host, port, opts)
   if type(host) ~= "string" then
     error("tls.cqueues.connect: host must be a string, got " .. type(host), 2)
   end
-  if not compat.is_integer(port) and type(port) ~= "string" then
-    error("tls.cqueues.connect: port must be an integer or a string, got " .. type(port), 2)
+  local given = port
+  port = compat.port_text(port)
+  if not port then
+    error("tls.cqueues.connect: port must be an integer or a string, got "
+      .. (type(given) == "number" and tostring(given) or type(given)), 2)
   end
   opts = opts or {}
   if type(opts) ~= "table" then

@@ -222,16 +222,10 @@ local function handshake_or_close(conn)
   return ok, err
 end
 
--- A port as getaddrinfo takes it: a string, or an integral number as its
--- digits (5.3+'s 8443.0 too, which tostring makes "8443.0").
+-- The port as text (compat.port_text), or an error at the caller's caller.
 local function port_text(port, where)
-  if type(port) == "string" then return port end
-  local n = compat.tointeger(port)
-  if not n then
-    error(where .. ": port must be an integer or a string, got "
-      .. (type(port) == "number" and tostring(port) or type(port)), 3)
-  end
-  return compat.number_text(n)
+  return compat.port_text(port) or error(where .. ": port must be an integer or a string, got "
+    .. (type(port) == "number" and tostring(port) or type(port)), 3)
 end
 
 -- tls.connect(host, port, opts) -> conn | nil, err
