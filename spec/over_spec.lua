@@ -291,7 +291,7 @@ describe("tls.over", function()
 
     it("raises when a second coroutine uses a conn another one is waiting in", function()
       local l, port = listen()
-      local c, second_err, waiter
+      local c, shaken, second_err, waiter
       local errs = run(function()
         local s = server_over(assert(l:accept()))
         assert(s:handshake())
@@ -301,9 +301,12 @@ describe("tls.over", function()
       end, function()
         c = client_cq(port)
         assert(c:handshake())
+        -- no yield between here and the wait inside receive
+        shaken = true
         waiter = c:receive("*l")
       end, function()
-        while not c or not c._busy do cqueues.sleep(0.02) end
+        -- busy during the handshake too: wait for the receive
+        while not (shaken and c._busy) do cqueues.sleep(0.02) end
         local ok, err = pcall(c.receive, c, "*l")
         second_err = ok and "no error" or err
       end)
@@ -317,7 +320,7 @@ describe("tls.over", function()
 
     it("wakes a coroutine waiting in a conn that another coroutine closes", function()
       local l, port = listen()
-      local c, result
+      local c, shaken, result
       local errs = run(function()
         local s = server_over(assert(l:accept()))
         assert(s:handshake())
@@ -326,9 +329,10 @@ describe("tls.over", function()
       end, function()
         c = client_cq(port)
         assert(c:handshake())
+        shaken = true
         result = { c:receive("*l") }
       end, function()
-        while not c or not c._busy do cqueues.sleep(0.02) end
+        while not (shaken and c._busy) do cqueues.sleep(0.02) end
         c:close()
       end)
       l:close()
