@@ -115,19 +115,28 @@ local function tls_options(st, u, timeout)
   return { config = st.cfg, servername = st.servername_for(u), policy = st.policy, timeout = timeout }
 end
 
+-- A LuaSocket TCP connection for `what` (proxies, plain http), within ct:
+-- sock | nil, err, where err starts with prefix unless it is "timeout".
+local function tcp_connect(host, port, ct, what, prefix)
+  local socket, serr = need_socket(what)
+  if not socket then return nil, prefix .. serr end
+  local sock = socket.tcp()
+  sock:settimeout(ct)
+  local ok, err = sock:connect(host, port)
+  if not ok then
+    sock:close()
+    if err == "timeout" then return nil, "timeout" end
+    return nil, ("%scannot connect to %s port %d: %s"):format(prefix, host, port, tostring(err))
+  end
+  sock:setoption("tcp-nodelay", true)
+  return sock
+end
+
 -- A CONNECT tunnel through proxy pu to u, then TLS over it: conn | nil, err
 local function tunnel(u, pu, st, ct, ht)
-  local socket, serr = need_socket("CONNECT proxies")
-  if not socket then return nil, "proxy: " .. serr end
-  local s = socket.tcp()
-  s:settimeout(ct)
-  local ok, err = s:connect(pu.host, pu.port)
-  if not ok then
-    s:close()
-    if err == "timeout" then return nil, "timeout" end
-    return nil, ("proxy: cannot connect to %s port %d: %s"):format(pu.host, pu.port, tostring(err))
-  end
-  s:setoption("tcp-nodelay", true)
+  local s, err = tcp_connect(pu.host, pu.port, ct, "CONNECT proxies", "proxy: ")
+  if not s then return nil, err end
+  local ok
   local t = limit(st, st.timeout)
   if not t then s:close(); return nil, "timeout" end
   s:settimeout(t)
@@ -144,17 +153,8 @@ end
 
 -- Plain TCP for an http:// URL (insecure_http): sock | nil, err
 local function plain(u, ct)
-  local socket, serr = need_socket("plain http URLs (insecure_http)")
-  if not socket then return nil, serr end
-  local sock = socket.tcp()
-  sock:settimeout(ct)
-  local ok, err = sock:connect(u.host, u.port)
-  if not ok then
-    sock:close()
-    if err == "timeout" then return nil, "timeout" end
-    return nil, ("cannot connect to %s port %d: %s"):format(u.host, u.port, tostring(err))
-  end
-  sock:setoption("tcp-nodelay", true)
+  local sock, err = tcp_connect(u.host, u.port, ct, "plain http URLs (insecure_http)", "")
+  if not sock then return nil, err end
   return sock
 end
 
