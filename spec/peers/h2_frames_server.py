@@ -111,7 +111,8 @@ def serve_ok(sock):
 
 def scenario(name, sock, nth):
     sock.sendall(frame(SETTINGS, 0, 0))
-    if name == "ok" or (nth > 1 and name in ("goaway", "refused")):
+    if name == "ok" or (nth > 1 and name in ("goaway", "refused", "goaway-after-data",
+                                             "refused-after-data")):
         return serve_ok(sock)
     sid = next_request(sock)
     if name == "goaway":
@@ -208,6 +209,40 @@ def scenario(name, sock, nth):
             out += frame(DATA, END_STREAM if i + 16384 >= len(body) else 0, sid, body[i:i + 16384])
         drain(sock)
         sock.sendall(out)
+        threading.Event().wait(30)
+    elif name in ("goaway-after-data", "refused-after-data"):
+        # part of an answer, then a claim that the request was never processed
+        sock.sendall(frame(HEADERS, END_HEADERS, sid, STATUS_200 + literal("content-length", "10"))
+                     + frame(DATA, 0, sid, b"part"))
+        if name == "goaway-after-data":
+            sock.sendall(frame(GOAWAY, 0, 0, struct.pack(">II", 0, 0)))
+        else:
+            sock.sendall(frame(RST_STREAM, 0, sid, struct.pack(">I", 7)))
+        drain(sock)
+        threading.Event().wait(30)
+    elif name.startswith("block:"):
+        # one response header block given in hex (HEADERS, END_HEADERS | END_STREAM)
+        sock.sendall(frame(HEADERS, END_HEADERS | END_STREAM, sid, bytes.fromhex(name[6:])))
+        drain(sock)
+        threading.Event().wait(30)
+    elif name.startswith("body:"):
+        # body:CL:DATA[:cut]: a content-length (or "-" for none), the DATA bytes;
+        # the stream ends with END_STREAM, or with "cut" the connection closes
+        _, cl, data, *end = name.split(":")
+        head = STATUS_200 + (literal("content-length", cl) if cl != "-" else b"")
+        sock.sendall(frame(HEADERS, END_HEADERS, sid, head)
+                     + frame(DATA, 0 if end else END_STREAM, sid, data.encode()))
+        if end:
+            drain(sock)
+            sock.close()
+            return
+        drain(sock)
+        threading.Event().wait(30)
+    elif name.startswith("frames:"):
+        # frames:HEX: raw bytes after the request's HEADERS; "SS" in HEX
+        # stands for the request's stream id (4 bytes)
+        sock.sendall(bytes.fromhex(name[7:].replace("SS", "%08x" % sid)))
+        drain(sock)
         threading.Event().wait(30)
     elif name == "silent":
         drain(sock)

@@ -366,7 +366,8 @@ local function response_fields(list, trailers)
     end
   end
   if not trailers then
-    if not status or not status:match("^%d%d%d$") then
+    -- 100 to 599 (RFC 9110, 15): "099" must not pass for an interim answer
+    if not status or not status:match("^[1-5]%d%d$") then
       return nil, "no valid :status (got " .. response.quote(tostring(status)) .. ")"
     end
     status = tonumber(status)
@@ -566,8 +567,11 @@ function S:on_goaway(payload)
   self.goaway = { last = last, code = code, debug = payload:sub(9, 200) }
   for id, st in pairs(self.streams) do
     if id > last then
-      self:finish(st, ("http2: the server is going away (GOAWAY %s) and did not process the request")
-        :format(frame.error_name(code)), true)
+      -- safe to send again only if nothing of its answer reached the caller
+      -- (a server that answered part of it and then denies it is not believed)
+      self:finish(st, ("http2: the server is going away (GOAWAY %s) and did not process the request%s")
+        :format(frame.error_name(code), st.res and ", after sending part of its response" or ""),
+        not st.res)
     end
   end
 end
@@ -637,9 +641,10 @@ function S:on_frame(ftype, flags, sid, payload)
     local st = self.streams[sid]
     if st then
       local code = u32(payload, 1)
-      -- (REFUSED_STREAM: not processed, safe to send again)
+      -- (REFUSED_STREAM: not processed, safe to send again, unless part of
+      -- the answer already reached the caller's sink)
       self:finish(st, ("http2: the server reset the stream (%s)"):format(frame.error_name(code)),
-        code == F.CODES.REFUSED_STREAM or nil)
+        code == F.CODES.REFUSED_STREAM and not st.res or nil)
     end
   elseif ftype == F.WINDOW_UPDATE then
     if #payload ~= 4 then return self:fail("FRAME_SIZE_ERROR", "a WINDOW_UPDATE of " .. #payload .. " bytes") end

@@ -1,0 +1,204 @@
+-- tls.https over HTTP/2 against what a hostile or broken server sends, one
+-- violation per case, from the raw frame server
+-- (spec/peers/h2_frames_server.py): each must end the request with an error
+-- that names the violation, never a wrong success, a hang or a raise.
+-- Scenarios "block:HEX" (one response header block), "frames:HEX" (raw frames
+-- after the request; SS is its stream id) and "body:CL:DATA[:cut]".
+
+local pki = require "support.pki"
+local h2_peers = require "support.h2_peers"
+local https = require "tls.https"
+
+local function opts(extra)
+  local o = { ca_file = pki.ca.cert, timeout = 20 }
+  for k, v in pairs(extra or {}) do o[k] = v end
+  return o
+end
+
+local function with_scenario(name, fn)
+  local srv = h2_peers.frames(pki.server, name)
+  local ok, err = pcall(fn, "https://127.0.0.1:" .. srv.port)
+  srv.stop()
+  if not ok then error(err, 0) end
+end
+
+-- the request fails with an error matching pattern
+local function fails(name, pattern, extra)
+  with_scenario(name, function(base)
+    local res, err = https.get(base .. "/", opts(extra))
+    assert.is_nil(res, "a response where an error was due")
+    assert.is_string(err)
+    assert.matches(pattern, err)
+  end)
+end
+
+-- hex of a raw frame
+local function frame(ftype, flags, sid, payload)
+  return ("%06x%02x%02x%s%s"):format(#payload / 2, ftype, flags, sid, payload)
+end
+local SS = "SS"
+
+local function hex(s) return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end)) end
+
+describe("tls.https over HTTP/2 refuses a hostile header block", function()
+  setup(function() pki.setup() end)
+  teardown(function() https.pool_clear() end)
+  before_each(function() https.pool_clear() end)
+
+  it("refuses HPACK index 0 and an index past the table", function()
+    fails("block:8880", "a bad header block: index 0 %(COMPRESSION_ERROR%)")
+    fails("block:88bf", "index 63 is past the table %(61 entries%) %(COMPRESSION_ERROR%)")
+  end)
+
+  it("refuses an HPACK integer over 2^31 (endless continuation bytes)", function()
+    fails("block:88ff" .. ("ff"):rep(40) .. "7f", "an integer over 2%^31 %(COMPRESSION_ERROR%)")
+    fails("block:88ff" .. ("80"):rep(40) .. "01", "an integer over 2%^31 %(COMPRESSION_ERROR%)")
+  end)
+
+  it("refuses a string longer than its header block", function()
+    -- a value of 5 bytes with 2 left; then a length of 2^28
+    fails("block:88000161056162", "a string longer than its header block %(COMPRESSION_ERROR%)")
+    fails("block:880001617fffffff7f", "a string longer than its header block")
+  end)
+
+  it("refuses Huffman strings with EOS, long padding or padding with zeros", function()
+    -- "a" is 00011: 0x1f is "a" padded with ones, 0x18 with zeros
+    fails("block:8800016184ffffffff", "a bad Huffman string %(the EOS symbol inside a string%)")
+    fails("block:88000161821fff", "a bad Huffman string %(padding longer than 7 bits or not all ones%)")
+    fails("block:880001618118", "a bad Huffman string %(padding longer than 7 bits or not all ones%)")
+    with_scenario("block:8800016181" .. "1f", function(base)
+      assert.equal("a", assert(https.get(base .. "/", opts())).headers.a)
+    end)
+  end)
+
+  it("takes a table size update up to its limit first in a block, none after a field", function()
+    -- 0x3fe11f: an update to 4096 (our SETTINGS_HEADER_TABLE_SIZE); 0x3fe21f: 4097
+    with_scenario("block:3fe11f88", function(base)
+      assert.equal(200, assert(https.get(base .. "/", opts())).status)
+    end)
+    fails("block:3fe21f88", "a table size update to 4097, over our limit of 4096 %(COMPRESSION_ERROR%)")
+    fails("block:8820", "a table size update after a header field %(COMPRESSION_ERROR%)")
+  end)
+
+  it("refuses a missing, invalid, repeated or misplaced :status", function()
+    fails("block:0001610162", "malformed response: no valid :status %(got \"nil\"%)")
+    fails("block:0803" .. hex("abc"), "malformed response: no valid :status %(got \"abc\"%)")
+    fails("block:8888", "malformed response: a misplaced or repeated :status")
+    fails("block:0001610162" .. "88", "malformed response: a misplaced or repeated :status")
+    -- three digits, but no status code: not an interim response to skip
+    fails("block:0803" .. hex("099"), "malformed response: no valid :status %(got \"099\"%)")
+  end)
+
+  it("refuses request pseudo-headers and connection-specific headers in a response", function()
+    fails("block:8804012f", "malformed response: the pseudo%-header :path in a response")
+    fails("block:880f2a07" .. hex("chunked"), "malformed response: the connection%-specific header transfer%-encoding")
+    fails("block:8800" .. "0a" .. hex("connection") .. "05" .. hex("close"),
+      "malformed response: the connection%-specific header connection")
+  end)
+end)
+
+describe("tls.https over HTTP/2 refuses hostile frames", function()
+  setup(function() pki.setup() end)
+  teardown(function() https.pool_clear() end)
+  before_each(function() https.pool_clear() end)
+
+  local HEAD = frame(1, 4, SS, "88")          -- :status 200, END_HEADERS
+  local ZERO = "00000000"
+
+  it("refuses padding longer than the frame (DATA, HEADERS)", function()
+    fails("frames:" .. HEAD .. frame(0, 8, SS, "056869"), "DATA padding longer than the frame %(PROTOCOL_ERROR%)")
+    fails("frames:" .. frame(1, 12, SS, "0588"), "HEADERS padding longer than the frame %(PROTOCOL_ERROR%)")
+  end)
+
+  it("refuses SETTINGS out of range", function()
+    fails("frames:" .. frame(4, 0, ZERO, "000480000000"),
+      "SETTINGS_INITIAL_WINDOW_SIZE over 2%^31%-1 %(FLOW_CONTROL_ERROR%)")
+    fails("frames:" .. frame(4, 0, ZERO, "000500000064"), "SETTINGS_MAX_FRAME_SIZE of 100 %(PROTOCOL_ERROR%)")
+    fails("frames:" .. frame(4, 0, ZERO, "000501000000"), "SETTINGS_MAX_FRAME_SIZE of 16777216")
+    fails("frames:" .. frame(4, 0, ZERO, "000200000001"), "a server set SETTINGS_ENABLE_PUSH to 1 %(PROTOCOL_ERROR%)")
+    fails("frames:" .. frame(4, 0, ZERO, "0004000000"), "a SETTINGS payload of 5 bytes %(FRAME_SIZE_ERROR%)")
+    fails("frames:" .. frame(4, 1, ZERO, "000400000000"), "a SETTINGS ack with a payload %(FRAME_SIZE_ERROR%)")
+    fails("frames:" .. frame(4, 0, SS, ""), "SETTINGS on a stream %(PROTOCOL_ERROR%)")
+  end)
+
+  it("refuses a WINDOW_UPDATE of 0 and windows over 2^31-1 (connection and stream)", function()
+    fails("frames:" .. frame(8, 0, ZERO, ZERO), "a WINDOW_UPDATE of 0 %(PROTOCOL_ERROR%)")
+    fails("frames:" .. frame(8, 0, SS, ZERO), "^http2: a WINDOW_UPDATE of 0$")
+    fails("frames:" .. frame(8, 0, SS, "7fffffff"), "^http2: a stream window went over 2%^31%-1$")
+    fails("frames:" .. frame(8, 0, ZERO, "7fffffff"), "connection window went over 2%^31%-1 %(FLOW_CONTROL_ERROR%)")
+    fails("frames:" .. frame(8, 0, ZERO, "000001"), "a WINDOW_UPDATE of 3 bytes %(FRAME_SIZE_ERROR%)")
+  end)
+
+  it("refuses a header block interrupted, continued on another stream, or never begun", function()
+    local open = frame(1, 0, SS, "88")  -- HEADERS without END_HEADERS
+    fails("frames:" .. open .. frame(6, 0, ZERO, ZERO .. ZERO), "a header block was interrupted by a PING frame")
+    fails("frames:" .. open .. frame(9, 4, "00000003", ""), "a header block was interrupted by a CONTINUATION frame")
+    fails("frames:" .. open .. frame(0, 1, SS, "00"), "a header block was interrupted by a DATA frame")
+    fails("frames:" .. frame(9, 4, SS, "88"), "a CONTINUATION without HEADERS %(PROTOCOL_ERROR%)")
+  end)
+
+  it("refuses frames on the wrong stream", function()
+    fails("frames:" .. frame(1, 5, ZERO, "88"), "HEADERS on stream 0 %(PROTOCOL_ERROR%)")
+    fails("frames:" .. frame(0, 1, ZERO, "00"), "DATA on stream 0 %(PROTOCOL_ERROR%)")
+    fails("frames:" .. frame(1, 5, "00000002", "88"), "HEADERS on stream 2, which we never opened")
+    fails("frames:" .. frame(1, 5, "00000063", "88"), "HEADERS on stream 99, which we never opened")
+    fails("frames:" .. frame(3, 0, "00000063", ZERO), "RST_STREAM on stream 99, which we never opened")
+    fails("frames:" .. frame(3, 0, ZERO, ZERO), "RST_STREAM on stream 0 %(PROTOCOL_ERROR%)")
+    fails("frames:" .. frame(6, 0, SS, ZERO .. ZERO), "PING on a stream %(PROTOCOL_ERROR%)")
+    fails("frames:" .. frame(7, 0, SS, ZERO .. ZERO), "GOAWAY on a stream %(PROTOCOL_ERROR%)")
+  end)
+
+  it("refuses frames of the wrong size", function()
+    fails("frames:" .. frame(6, 0, ZERO, ZERO), "a PING of 4 bytes %(FRAME_SIZE_ERROR%)")
+    fails("frames:" .. frame(7, 0, ZERO, ZERO), "a GOAWAY of 4 bytes %(FRAME_SIZE_ERROR%)")
+    fails("frames:" .. frame(3, 0, SS, "00"), "an RST_STREAM of 1 bytes %(FRAME_SIZE_ERROR%)")
+    fails("frames:" .. frame(2, 0, SS, "00"), "a PRIORITY of 1 bytes %(FRAME_SIZE_ERROR%)")
+    fails("frames:" .. frame(1, 36, SS, "88"), "a HEADERS frame too short for its flags %(FRAME_SIZE_ERROR%)")
+  end)
+
+  it("answers a stream below a GOAWAY's last stream id, then leaves the connection", function()
+    -- a last stream id above anything sent, then the answer
+    with_scenario("frames:" .. frame(7, 0, ZERO, "7fffffff" .. ZERO) .. frame(1, 5, SS, "88"), function(base)
+      assert.equal(200, assert(https.get(base .. "/", opts())).status)
+      assert.equal(0, https.pool_stats().h2_connections)
+    end)
+  end)
+
+  it("reports the server's reset of a stream", function()
+    fails("frames:" .. HEAD .. frame(3, 0, SS, "00000002"), "^http2: the server reset the stream %(INTERNAL_ERROR%)$")
+  end)
+end)
+
+describe("tls.https over HTTP/2 checks the body against its framing", function()
+  setup(function() pki.setup() end)
+  teardown(function() https.pool_clear() end)
+  before_each(function() https.pool_clear() end)
+
+  it("refuses fewer or more DATA bytes than the content-length", function()
+    fails("body:10:hello", "malformed response: 5 body bytes for a content%-length of 10")
+    fails("body:2:hello", "malformed response: more body bytes than its content%-length of 2")
+    with_scenario("body:5:hello", function(base)
+      assert.equal("hello", assert(https.get(base .. "/", opts())).body)
+    end)
+  end)
+
+  it("reports a connection cut in the body as truncated, with or without a content-length", function()
+    fails("body:10:hello:cut", "^truncated response: the server closed the HTTP/2 connection")
+    fails("body:-:hello:cut", "^truncated response: the server closed the HTTP/2 connection")
+  end)
+
+  it("does not send a request again after part of its answer arrived (GOAWAY or REFUSED_STREAM after DATA)", function()
+    for _, name in ipairs { "goaway-after-data", "refused-after-data" } do
+      with_scenario(name, function(base)
+        local got = {}
+        local res, err = https.fetch(opts { url = base .. "/", sink = function(chunk)
+          got[#got + 1] = chunk
+          return 1
+        end })
+        assert.is_nil(res, name .. ": the request was sent again, its sink got: " .. table.concat(got, "|"))
+        assert.matches("^http2: ", err)
+        assert.equal("part", table.concat(got))
+      end)
+    end
+  end)
+end)
