@@ -96,16 +96,33 @@ end
 -- more only once it has consumed all it was fed, so a read of at most
 -- READ_MAX bytes always fits. End of stream goes to the engine, which then
 -- reports "closed" or a failed handshake itself.
+-- A read that breaks the transport contract raises: an empty string would
+-- spin (no progress, no wait), more than max would overflow the engine's
+-- input with a misleading "buffer full".
+local function bad_read(data, max)
+  if type(data) ~= "string" then
+    return "returned a " .. type(data) .. " (read(max) must return a string "
+      .. "of 1..max bytes, or nil, err)"
+  elseif data == "" then
+    return "returned an empty string (read(max) must wait until at least one "
+      .. "byte arrives, or return nil, err)"
+  elseif #data > max then
+    return ("returned %d bytes, more than the %d asked for"):format(#data, max)
+  end
+end
+
 local function fill(self, deadline)
   if self._broken then return nil, self._broken end
   if not set_bound(self, deadline) then return nil, "timeout" end
-  local data, err = self.transport:read(self._read_max)
-  if data and data ~= "" then
+  local max = self._read_max
+  local data, err = self.transport:read(max)
+  if data ~= nil then
+    local bad = bad_read(data, max)
+    if bad then error("tls.over: the transport's read " .. bad, 0) end
     local ok, ferr = self.engine:feed(data)
     if not ok then return nil, ferr end
     return true
   end
-  if data == "" then return true end
   if err == "closed" or err == nil then
     self.engine:feed_eof()
     return true
@@ -187,6 +204,14 @@ end
 
 local patterns = { ["*l"] = "*l", l = "*l", ["*L"] = "*L", L = "*L", ["*a"] = "*a", a = "*a" }
 
+-- The engine bounds the line of one receive call; a line that arrives over
+-- many rounds is bounded here, prefix included, with the conn's words.
+local function line_too_long(e, pattern, got, has_lf)
+  local max = e:getmaxline()
+  if got <= max + ((pattern == "*L" and has_lf) and 1 or 0) then return nil end
+  return ("receive: line longer than %d bytes (conn:setmaxline raises the limit)"):format(max)
+end
+
 -- Pieces are collected in a table and joined once: passing the partial
 -- result back as the prefix each round would copy it again every time
 -- (quadratic on a large "*a").
@@ -195,13 +220,14 @@ local function receive(self, pattern, prefix)
   local ok, err = handshake_first(self, deadline)
   if not ok then return nil, err, prefix or "" end
   local e = self.engine
-  local pieces, n = {}, 0
-  if prefix and prefix ~= "" then pieces[1], n = prefix, 1 end
+  local pieces, n, got = {}, 0, 0
+  if prefix and prefix ~= "" then pieces[1], n, got = prefix, 1, #prefix end
   local left
   if type(pattern) == "number" then
-    left = pattern - (prefix and #prefix or 0)
+    left = pattern - got
     if left <= 0 then return prefix or "" end  -- as a socket conn: the prefix whole
   end
+  local line = pattern == "*l" or pattern == "*L"
   while true do
     local data, rerr, part
     if left then data, rerr, part = e:receive(left) else data, rerr, part = e:receive(pattern) end
@@ -209,12 +235,17 @@ local function receive(self, pattern, prefix)
       flush(self, deadline)
       if n == 0 then return data end
       pieces[n + 1] = data
+      local long = line and line_too_long(e, pattern, got + #data, data:sub(-1) == "\n")
+      if long then return nil, long, concat(pieces) end
       return concat(pieces)
     end
     if part and part ~= "" then
       n = n + 1
       pieces[n] = part
+      got = got + #part
       if left then left = left - #part end
+      local long = line and line_too_long(e, pattern, got, false)
+      if long then return nil, long, concat(pieces) end
     end
     local fok, ferr = flush(self, deadline)
     if rerr ~= "wantread" and rerr ~= "wantwrite" then
@@ -268,11 +299,21 @@ local function send(self, data, i, j)
   end
 end
 
+local function check_index(v, arg)
+  if v ~= nil and (type(v) ~= "number" or v ~= math.floor(v)) then
+    error(("bad argument #%d to 'send' (integer expected, got %s)"):format(arg,
+      type(v) == "number" and tostring(v) or type(v)), 3)
+  end
+end
+
 -- c:send(data [, i [, j]]) -> last index sent | nil, err, last index sent
 function Conn:send(data, i, j)
   if type(data) ~= "string" and type(data) ~= "number" then
     error("bad argument #1 to 'send' (string expected, got " .. type(data) .. ")", 2)
   end
+  -- checked here: before the handshake, i would only be used in arithmetic
+  check_index(i, 2)
+  check_index(j, 3)
   return run(self, "send", send, tostring(data), i, j)
 end
 
@@ -303,6 +344,10 @@ function Conn:settimeout(t)
 end
 
 function Conn:gettimeout() return self.timeout end
+
+-- c:setmaxline(bytes), c:getmaxline(): the longest line "*l"/"*L" return.
+function Conn:setmaxline(bytes) return self.engine:setmaxline(bytes) end
+function Conn:getmaxline() return self.engine:getmaxline() end
 function Conn:info() return self.engine:info() end
 function Conn:peer() return self.engine:peer() end
 function Conn:dirty() return self.engine:dirty() end

@@ -35,7 +35,14 @@ function T:write(data)
   end
 end
 
-function T:settimeout(s) self.timeout = s end
+-- socket.select turns seconds into an int: past 2^31 it raises "select
+-- failed", so a bound that large (68 years) means none.
+local FOREVER = 2147483647
+
+function T:settimeout(s)
+  if s and s >= FOREVER then s = nil end
+  self.timeout = s
+end
 function T:now() return gettime() end
 function T:close() return self.sock:close() end
 

@@ -1,0 +1,183 @@
+-- tls.over against a hostile peer and a transport that breaks its
+-- contract: what each may make a conn do. Real peers on loopback (the
+-- module's own servers, Python's ssl module), over LuaSocket; a transport
+-- that misbehaves is the real LuaSocket transport with one method changed.
+local tls = require "tls"
+local pki = require "support.pki"
+local peers = require "support.peers"
+local socket = require "socket"
+
+local function luasocket_to(port)
+  return tls.transport.socket(assert(socket.connect("127.0.0.1", port)))
+end
+
+local function over(transport, opts)
+  local o = { servername = "localhost", ca_file = pki.ca.cert, timeout = 10 }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  local c = assert(tls.over(transport, o))
+  peers.defer(function() c:close() end)  -- the module's servers serve one client at a time
+  return c
+end
+
+-- The LuaSocket transport to port, with read replaced by read(t, max).
+local function with_read(port, read)
+  local t = luasocket_to(port)
+  return {
+    read = function(_, max) return read(t, max) end,
+    write = function(_, data) return t:write(data) end,
+    close = function() return t:close() end,
+    settimeout = function(_, s) return t:settimeout(s) end,
+    now = function() return t:now() end,
+  }
+end
+
+describe("tls.over against a hostile peer or transport", function()
+  local echo
+  setup(function()
+    pki.setup()
+    echo = peers.echo(pki.server)
+  end)
+  teardown(function()
+    echo.stop()
+    pki.cleanup()
+  end)
+  after_each(peers.run_deferred)
+
+  describe("a line that never ends", function()
+    local srv
+    setup(function()
+      -- 4 MiB without a LF, in records: each arrives in its own round
+      srv = peers.scripted(pki.server, [[return function(conn)
+        local chunk = ("x"):rep(16384)
+        for _ = 1, 256 do if not conn:send(chunk) then return end end
+        conn:receive("*l")
+      end]])
+    end)
+    teardown(function() srv.stop() end)
+
+    it("stops at the conn's line limit (64 KiB), as on a socket conn", function()
+      local c = over(luasocket_to(srv.port))
+      local line, err, partial = c:receive("*l")
+      assert.is_nil(line)
+      assert.equal("receive: line longer than 65536 bytes (conn:setmaxline raises the limit)", err)
+      -- what had arrived when the limit passed: at most one more read
+      assert.is_true(#partial > 65536 and #partial <= 65536 + 65536, #partial)
+      assert.equal(65536, c:getmaxline())
+    end)
+
+    it("stops at a limit set with setmaxline, the prefix included, for *L too", function()
+      local c = over(luasocket_to(srv.port))
+      c:setmaxline(20000)
+      local line, err, partial = c:receive("*L", ("p"):rep(19000))
+      assert.is_nil(line)
+      assert.matches("^receive: line longer than 20000 bytes", err)
+      assert.is_true(#partial > 20000 and #partial <= 19000 + 65536, #partial)
+      assert.equal(("p"):rep(19000), partial:sub(1, 19000))
+    end)
+  end)
+
+  it("counts the prefix in the line limit, also when the rest of the line fits it", function()
+    local c = over(luasocket_to(echo.port))
+    c:setmaxline(100)
+    -- the echo server sends "bulk" bytes back as they are: 50 x then LF
+    assert(c:send("bulk 51\n" .. ("x"):rep(50) .. "\n"))
+    local line, err = c:receive("*l", ("y"):rep(60))
+    assert.is_nil(line)
+    assert.matches("^receive: line longer than 100 bytes", err)
+    assert(c:send("short\n"))
+    assert.equal("short", c:receive("*l"))
+  end)
+
+  describe("a transport that breaks its contract", function()
+    it("raises on a read that returns an empty string, instead of spinning", function()
+      local reads = 0
+      local c = over(with_read(echo.port, function() reads = reads + 1; return "" end))
+      local ok, err = pcall(c.handshake, c)
+      assert.is_false(ok)
+      assert.matches("tls.over: the transport's read returned an empty string", err)
+      assert.equal(1, reads)
+    end)
+
+    it("raises on a read that returns more than it was asked for", function()
+      local c = over(with_read(echo.port, function(t, max)
+        local data, err = t:read(max)
+        return data and data .. ("\0"):rep(max), err
+      end))
+      local ok, err = pcall(c.handshake, c)
+      assert.is_false(ok)
+      assert.matches("tls.over: the transport's read returned %d+ bytes, more than the 65536 asked for", err)
+    end)
+
+    it("raises on a read that returns something other than a string", function()
+      for _, v in ipairs { 42, {}, true } do
+        local c = over(with_read(echo.port, function() return v end))
+        local ok, err = pcall(c.handshake, c)
+        assert.is_false(ok)
+        assert.matches("tls.over: the transport's read returned a " .. type(v), err)
+        c:close()
+      end
+    end)
+
+    it("reports a read error during the handshake, and again after", function()
+      local c = over(with_read(echo.port, function() return nil, "boom" end))
+      assert.same({ nil, "boom" }, { c:handshake() })
+      assert.same({ nil, "boom", 0 }, { c:send("x\n") })
+    end)
+  end)
+
+  it("raises on a send index that is not an integer, before the handshake too", function()
+    local c = over(luasocket_to(echo.port))
+    for _, i in ipairs { "x", {}, 1.5, 0 / 0 } do
+      local ok, err = pcall(c.send, c, "abc\n", i)
+      assert.is_false(ok)
+      assert.matches("bad argument #2 to 'send' %(integer expected", err)
+      ok, err = pcall(c.send, c, "abc\n", 1, i)
+      assert.is_false(ok)
+      assert.matches("bad argument #3 to 'send' %(integer expected", err)
+    end
+    -- out of range is not misuse: string.sub's rules, as on a socket conn
+    assert.equal(4, c:send("abc\n", -10, 10))
+    assert.equal(9, c:send("abc\n", 10, 2))
+    assert.equal("abc", c:receive("*l"))
+  end)
+
+  it("takes a timeout of any size (math.huge, past 2^31 s) over LuaSocket", function()
+    for _, t in ipairs { math.huge, 1e10, 1e300 } do
+      local c = over(luasocket_to(echo.port), { timeout = t })
+      assert(c:send("hello\n"))
+      assert.equal("hello", c:receive("*l"))
+      c:close()
+    end
+  end)
+
+  describe("an end without close_notify (Python's ssl module)", function()
+    local srv
+    setup(function()
+      local proc = require "support.proc"
+      local port = proc.free_port()
+      srv = proc.start(("python3 spec/peers/tls_end_server.py %d %s %s cut"):format(port,
+        peers.quote(pki.server.cert), peers.quote(pki.server.key)), { port = port })
+      srv.port = port
+    end)
+    teardown(function() srv.stop() end)
+
+    it("is \"truncated\" with what came, for *a, *l and a byte count", function()
+      for _, pattern in ipairs { "*a", "*l", 100 } do
+        local c = over(luasocket_to(srv.port))
+        assert(c:send("hello\n"))
+        local got = {}
+        while true do
+          local data, err, partial = c:receive(pattern)
+          if not data then
+            got[#got + 1] = partial
+            assert.equal("truncated", err)
+            break
+          end
+          got[#got + 1] = data
+        end
+        assert.equal("hello", table.concat(got))  -- sent back in two records
+        c:close()
+      end
+    end)
+  end)
+end)
