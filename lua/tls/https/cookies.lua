@@ -16,6 +16,7 @@
 -- from). Limits: 4096 bytes per cookie, 3000 cookies in a jar.
 
 local compat = require "tls.compat"
+local core = require "tls.core"
 
 local cookies = {}
 
@@ -132,6 +133,9 @@ local function parse(u, s, now)
     elseif k == "domain" and v ~= "" then
       domain = v:gsub("^%.", ""):lower()
     elseif k == "path" then
+      -- (control characters: a tab would split the cookie's line in the
+      -- jar file, which would then not load)
+      if v:find("%c") then return nil end
       path = v
     elseif k == "secure" then
       c.secure = true
@@ -229,21 +233,21 @@ local function flag(b) return b and "1" or "0" end
 
 -- One cookie a line, tab-separated: domain, host_only, path, secure,
 -- http_only, expires (0: session), name, value. Session cookies are kept too.
+-- Cookies are credentials: the file is written as tls.tofu writes its pins
+-- (core.replace_file: a new file of mode 0600, never through a symlink,
+-- renamed over the old one once complete).
 function J:save(file)
   file = file or self.file
   if not file then error("tls.https: jar:save() needs a file name (none was given to cookiejar)", 2) end
-  local tmp = file .. ".tmp"
-  local f, err = io.open(tmp, "wb")
-  if not f then return nil, "cookies: cannot write " .. tostring(err) end
-  f:write("# tls.https cookie jar\n")
+  local lines = { "# tls.https cookie jar\n" }
   for _, c in ipairs(self:list()) do
-    f:write(table.concat({ c.domain, flag(c.host_only), c.path, flag(c.secure), flag(c.http_only),
+    lines[#lines + 1] = table.concat({ c.domain, flag(c.host_only), c.path, flag(c.secure),
+      flag(c.http_only),
       -- whole seconds, as the loader reads them (a caller's `now` may be fractional)
-      compat.number_text(math.floor(c.expires or 0)), c.name, c.value }, "\t"), "\n")
+      compat.number_text(math.floor(c.expires or 0)), c.name, c.value }, "\t") .. "\n"
   end
-  f:close()
-  local ok, rerr = os.rename(tmp, file)
-  if not ok then os.remove(tmp); return nil, "cookies: cannot write " .. tostring(rerr) end
+  local ok, err = core.replace_file(file, table.concat(lines))
+  if not ok then return nil, "cookies: " .. tostring(err) end
   return true
 end
 
@@ -253,9 +257,13 @@ function J:load(file, now)
   local n = 0
   for line in f:lines() do
     n = n + 1
+    line = line:gsub("\r$", "")  -- (a file saved with CR LF line ends)
     if line ~= "" and line:sub(1, 1) ~= "#" then
       local d, ho, p, sec, ho2, exp, name, value =
         line:match("^([^\t]+)\t([01])\t([^\t]+)\t([01])\t([01])\t(%d+)\t([^\t]+)\t([^\t]*)$")
+      -- a CR or another control character in a field would go out in a
+      -- Cookie header (a bare CR ends a header line for some servers)
+      if d and (d .. p .. name .. value):find("%c") then d = nil end
       if not d then
         f:close()
         return nil, ("cookies: %s line %d is not a cookie line"):format(file, n)
