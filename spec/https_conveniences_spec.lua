@@ -77,6 +77,16 @@ describe("tls.https conveniences against nginx", function()
     assert.equal("auth=Bearer t0k3n\n", assert(https.get(base .. "/auth", opts { bearer = "t0k3n" })).body)
     assert.has_error(function() https.get(base .. "/auth", opts { bearer = "a b" }) end,
       "tls.https: option 'bearer' must be a token string without spaces or control characters")
+    -- a ':' in the user name would move the rest of it into the password
+    assert.has_error(function() https.get(base .. "/auth", opts { auth = { "us:er", "pass" } }) end,
+      "tls.https: option 'auth': the user name may not contain ':' (RFC 7617)")
+    local res, err = https.get("https://us%3Aer:pass@127.0.0.1:" .. srv.port .. "/auth", opts())
+    assert.is_nil(res)
+    assert.matches("the user name may not contain ':'", err)
+    -- and a URL in a message never shows its password
+    res, err = https.get("https://user:s3cret@127.0.0.1:99999/", opts())
+    assert.is_nil(res)
+    assert.equal("bad URL 'https://user:***@127.0.0.1:99999/': bad port '99999'", err)
     -- over HTTP/2 too
     local h2 = "https://127.0.0.1:" .. srv.h2_port
     assert.equal("auth=Bearer t0k3n\n", assert(https.get(h2 .. "/auth", opts { bearer = "t0k3n" })).body)
@@ -157,6 +167,65 @@ describe("tls.https multipart = {...} against the module's own server", function
     p:close()
     os.remove(tmp)
     assert.equal("inline:9|n:2|title:15|upload:" .. #content .. "\n", parsed)
+  end)
+
+  it("escapes quotes, CR and LF in field and file names: no header or field of the sender's making", function()
+    local evil = 'x"\r\nContent-Type: text/html\r\n\r\ninjected'
+    local res = assert(https.post(base .. "/upload", nil, opts { multipart = {
+      [evil] = "v", f = { data = "d", filename = evil } } }))
+    local seen = fields(res.body)
+    local b = seen["h-content-type"]:match("boundary=(.+)$")
+    local esc = 'x%22%0D%0AContent-Type: text/html%0D%0A%0D%0Ainjected'
+    local want = table.concat {
+      "--", b, '\r\nContent-Disposition: form-data; name="f"; filename="', esc, '"\r\n',
+      "Content-Type: application/octet-stream\r\n\r\nd\r\n",
+      "--", b, '\r\nContent-Disposition: form-data; name="', esc, '"\r\n\r\nv\r\n',
+      "--", b, "--\r\n" }
+    assert.equal(sha256.hex(want), seen.sha256)
+  end)
+
+  it("refuses a directory as a file (it went out with a negative Content-Length)", function()
+    local res, err = https.post(base .. "/", nil, opts { multipart = { f = { file = "/tmp" } } })
+    assert.is_nil(res)
+    assert.equal("multipart: cannot read /tmp: Is a directory", err)
+  end)
+
+  it("fails a file that got shorter between the Content-Length and its sending", function()
+    local multipart = require "tls.https.multipart"
+    local tmp = os.tmpname()
+    pki.write(tmp, ("x"):rep(100000))
+    local source, length = assert(multipart.body({ f = { file = tmp } }, 1))
+    pki.write(tmp, ("x"):rep(10))   -- truncated in place, as by another process
+    local sent, chunk, err = 0, nil, nil
+    repeat
+      chunk, err = source()
+      sent = sent + (chunk and #chunk or 0)
+    until not chunk
+    os.remove(tmp)
+    assert.is_true(sent < length)
+    assert.equal("multipart: a file got shorter while it was sent", err)
+  end)
+
+  it("draws its boundary from the system's random bytes, not from what others can know", function()
+    local proc = require "support.proc"
+    if select(2, proc.run("setarch -R true")) ~= 0 then
+      pending("setarch -R (no address-space randomisation) is not available here")
+      return
+    end
+    -- the clock, the time and math.random as an attacker could know them,
+    -- with the same addresses every run
+    local script = os.tmpname()
+    pki.write(script, [[
+      os.time = function() return 1700000000 end
+      os.clock = function() return 0.5 end
+      math.random = function() return 0.25 end
+      local _, _, ct = require("tls.https.multipart").body({ a = "1" }, 1)
+      print(ct)]])
+    local one = proc.run("setarch -R " .. proc.lua .. " " .. script)
+    local two = proc.run("setarch -R " .. proc.lua .. " " .. script)
+    os.remove(script)
+    assert.matches("^multipart/form%-data; boundary=", one)
+    assert.not_equal(one, two)
   end)
 
   it("says what is wrong: a missing file, a bad value, a Content-Type of the caller's", function()

@@ -12,11 +12,39 @@ local multipart = {}
 local BLOCK = 65536
 local counter = 0
 
+-- Bytes nobody can guess for the boundary: whoever supplies a file's
+-- content and could predict the boundary could end the part in it and add
+-- fields of their own. (math.random alone is not seeded on Lua 5.1.)
+local function unpredictable()
+  local f = io.open("/dev/urandom", "rb")
+  if not f then return "" end
+  local bytes = f:read(16) or ""
+  f:close()
+  return bytes
+end
+
 local function boundary()
   counter = counter + 1
-  local seed = table.concat({ tostring(os.time()), tostring(os.clock()), tostring(counter),
-    tostring({}), tostring(math.random()) }, "|")
+  local seed = table.concat({ unpredictable(), tostring(os.time()), tostring(os.clock()),
+    tostring(counter), tostring({}), tostring(math.random()) }, "|")
   return "----lua-tls-" .. require("tls.sha256").hex(seed):sub(1, 32)
+end
+
+-- The size of the regular file at path: size | nil, err. A directory
+-- opens and "seeks" to 2^63-1, which went out as a negative Content-Length.
+local function file_size(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, "multipart: cannot open " .. tostring(err) end
+  local probe, perr = f:read(0)
+  local size = f:seek("end")
+  f:close()
+  if probe == nil and perr then
+    return nil, ("multipart: cannot read %s: %s"):format(path, tostring(perr))
+  end
+  if type(size) ~= "number" or size < 0 or size >= 2 ^ 53 then
+    return nil, ("multipart: %s has no size to send (not a regular file)"):format(path)
+  end
+  return size
 end
 
 -- quotes and line breaks in a name or file name, as browsers escape them
@@ -53,10 +81,8 @@ function multipart.body(fields, level)
       if v.data then
         add(v.data)
       else
-        local f, err = io.open(v.file, "rb")
-        if not f then return nil, "multipart: cannot open " .. tostring(err) end
-        local size = f:seek("end")
-        f:close()
+        local size, err = file_size(v.file)
+        if not size then return nil, err end
         pieces[#pieces + 1] = { v.file, size }
         length = length + size
       end

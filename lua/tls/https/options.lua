@@ -197,6 +197,10 @@ local function auth_header(o, list, level)
     if type(a) ~= "table" or type(a[1]) ~= "string" or type(a[2] or "") ~= "string" then
       fail(level, "option 'auth' must be { user, password } (strings), got %s", type(a))
     end
+    if a[1]:find(":", 1, true) then
+      -- Basic auth sends user:password: the server would split at this one
+      fail(level, "option 'auth': the user name may not contain ':' (RFC 7617)")
+    end
     value = "Basic " .. require("tls.base64").encode(a[1] .. ":" .. (a[2] or ""))
   else
     if type(b) ~= "string" or b == "" or b:find("[%c ]") then

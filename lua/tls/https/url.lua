@@ -24,6 +24,8 @@ function url.parse(s)
   if not scheme then
     return nil, "bad URL '" .. s .. "': expected scheme://host[:port]/path"
   end
+  -- (messages end up in logs: they show the URL without its password)
+  s = s:gsub("^([^/]*//[^/?#:@]*:)[^/?#]*@", "%1***@")
   scheme = scheme:lower()
   if not default_ports[scheme] then
     return nil, "bad URL '" .. s .. "': scheme '" .. scheme .. "' is not https (or http)"
@@ -34,6 +36,10 @@ function url.parse(s)
     local user, password = userinfo:match("^([^:]*):(.*)$")
     u.user = unescape(user or userinfo)
     u.password = password and unescape(password)
+    if u.user:find(":", 1, true) then
+      -- Basic auth sends user:password; the server would split at it
+      return nil, "bad URL '" .. s .. "': the user name may not contain ':' (%3A)"
+    end
   else
     hostport = authority
   end
