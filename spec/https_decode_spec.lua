@@ -128,3 +128,87 @@ describe("tls.https content decoding against a scripted server", function()
     assert.is_true(collectgarbage("count") - before < 16 * 1024)
   end)
 end)
+
+describe("tls.https content decoding over HTTP/1.1 from the module's own server", function()
+  local peers = require "support.peers"
+  local zlib = require "zlib"
+  local function gz(s) return zlib.deflate(9, 31)(s, "finish") end
+
+  setup(function() pki.setup() end)
+  teardown(function() https.pool_clear() end)
+
+  -- One GET answered with head .. body as bytes; with stream = true the
+  -- body is read with res:read("a"). -> res | nil, err
+  local function get(head, body, extra)
+    local file = os.tmpname()
+    pki.write(file, head .. body)
+    local srv = peers.scripted(pki.server, ([[return function(conn)
+      repeat local l = conn:receive("*l") until not l or l == ""
+      local f = assert(io.open(%q, "rb")); conn:send(f:read("*a")); f:close()
+      conn:close()
+    end]]):format(file))
+    local res, err = https.get("https://localhost:" .. srv.port .. "/",
+      ngx.options { timeout = 20, servername = "localhost" }(extra))
+    if res and extra and extra.stream then
+      res.body, err = res:read("a")
+      if not res.body then res = nil end
+    end
+    srv.stop()
+    os.remove(file)
+    https.pool_clear()
+    return res, err
+  end
+  local function length(n, coding)
+    return ("HTTP/1.1 200 OK\r\nContent-Length: %d\r\nContent-Encoding: %s\r\n\r\n"):format(n, coding)
+  end
+  local function to_close(coding)
+    return ("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Encoding: %s\r\n\r\n"):format(coding)
+  end
+
+  it("stops a gzip bomb at max_body, buffered and through stream = true", function()
+    local bomb = gz(("\0"):rep(200 * 1024 * 1024))
+    local before = collectgarbage("count")
+    for _, extra in ipairs { {}, { max_body = 1000000 }, { stream = true } } do
+      for _, head in ipairs { length(#bomb, "gzip"), to_close("gzip") } do
+        local res, err = get(head, bomb, extra)
+        assert.is_nil(res)
+        assert.matches("^response body is over " .. (extra.max_body or 67108864) .. " bytes", err)
+      end
+    end
+    collectgarbage()
+    assert.is_true(collectgarbage("count") - before < 16 * 1024)
+  end)
+
+  it("refuses a gzip stream cut short, whatever the framing says", function()
+    local g = gz(("hello gzip "):rep(100))
+    for _, cut in ipairs { 4, 10, #g - 12 } do
+      local short = g:sub(1, -cut - 1)
+      for _, case in ipairs { { length(#short, "gzip") }, { to_close("gzip") },
+          { to_close("gzip"), { stream = true } } } do
+        local res, err = get(case[1], short, case[2])
+        assert.is_nil(res)
+        assert.equal("content decoding: the gzip body ended before its compressed stream did", err)
+      end
+    end
+  end)
+
+  it("leaves stacked or unknown codings as sent, and says so (res.decoded is nil)", function()
+    local g = gz("hello\n")
+    local gg = gz(g)
+    local res = assert(get(length(#gg, "gzip, gzip"), gg))
+    assert.is_nil(res.decoded)
+    assert.equal(gg, res.body)
+    res = assert(get(length(#g, "br"), g))
+    assert.is_nil(res.decoded)
+    assert.equal(g, res.body)
+  end)
+
+  it("reads past bytes that follow the gzip stream only when they start a next member", function()
+    local g = gz("hello\n")
+    -- junk that is not a member is dropped (as gzip -d and urllib3 do)
+    assert.equal("hello\n", assert(get(length(#g + 5, "gzip"), g .. "junk!")).body)
+    local res, err = get(length(#g + 5, "gzip"), g .. "\31junk")
+    assert.is_nil(res)
+    assert.matches("^content decoding: bad gzip data", err)
+  end)
+end)
