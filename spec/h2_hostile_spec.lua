@@ -202,3 +202,79 @@ describe("tls.https over HTTP/2 checks the body against its framing", function()
     end
   end)
 end)
+
+describe("tls.https over HTTP/2: lifetimes of pooled sessions and pull-style responses (nginx)", function()
+  local ngx = require "support.https_nginx"
+  local cq_run = require("support.cq").run
+  local base
+  local BIG = 20971520   -- nginx's big.bin
+
+  ngx.fixture(function(s) base = "https://127.0.0.1:" .. s.h2_port end)
+  before_each(function() https.pool_clear() end)
+
+  it("https.pool_clear() while a pull-style response is read leaves that response readable", function()
+    local res = assert(https.get(base .. "/big.bin", opts { stream = true }))
+    assert.equal(100, #res:read(100))
+    https.pool_clear()
+    local rest, err = res:read("a")
+    assert.is_string(rest, err)
+    assert.equal(BIG - 100, #rest)
+    assert.equal(0, https.pool_stats().h2_connections)
+  end)
+
+  it("under cqueues, a request while a pull-style response is open in the same coroutine goes on", function()
+    assert.same({}, cq_run(60, function()
+      local res = assert(https.get(base .. "/big.bin", opts { stream = true, timeout = 10 }))
+      assert.equal(100, #res:read(100))
+      local other = assert(https.get(base .. "/hello.txt", opts { timeout = 10 }))
+      assert.equal("hello from nginx\n", other.body)
+      local rest = assert(res:read("a"))
+      assert.equal(BIG - 100, #rest)
+    end))
+  end)
+
+  -- cqueues.sleep(0) until ready() (each coroutine waits on the other's progress, not on time)
+  local function until_(ready)
+    local cqueues = require "cqueues"
+    while not ready() do cqueues.sleep(0) end
+  end
+
+  it("under cqueues, a pull-style response joins no connection another coroutine drives", function()
+    local got = { plain = 0 }
+    assert.same({}, cq_run(60, function()
+      -- a plain download drives the shared connection (its sink lets the
+      -- other coroutine run) ...
+      assert(https.fetch(opts { url = base .. "/big.bin", timeout = 10, sink = function(chunk)
+        got.plain = got.plain + #(chunk or "")
+        require("cqueues").sleep(0)
+        return 1
+      end }))
+      got.done = true
+    end, function()
+      -- ... while a pull-style response asks for the same origin: its head
+      -- and body must reach its own reader, not the driver's coroutine
+      until_(function() return got.plain > 0 end)
+      local res = assert(https.get(base .. "/hello.txt", opts { stream = true, timeout = 10 }))
+      got.stream = assert(res:read("a"))
+    end))
+    assert.is_true(got.done)
+    assert.equal(BIG, got.plain)
+    assert.equal("hello from nginx\n", got.stream)
+  end)
+
+  it("under cqueues, a pull-style response left unread does not hold up another coroutine", function()
+    local got = {}
+    assert.same({}, cq_run(60, function()
+      local res = assert(https.get(base .. "/big.bin", opts { stream = true, timeout = 10 }))
+      got.head = true
+      -- read on only once the other coroutine has its answer
+      until_(function() return got.other end)
+      got.rest = #assert(res:read("a"))
+    end, function()
+      until_(function() return got.head end)
+      got.other = assert(https.get(base .. "/hello.txt", opts { timeout = 10 })).body
+    end))
+    assert.equal("hello from nginx\n", got.other)
+    assert.equal(BIG, got.rest)
+  end)
+end)

@@ -107,6 +107,7 @@ function S:write(data)
     self.pending_out = nil
   end
   local conn, i, n = self.conn, 1, #data
+  if not conn then return nil, self.dead end
   while i <= n do
     local t = self:wait_time()
     if not t then return nil, "timeout" end
@@ -128,6 +129,7 @@ end
 -- -> true | nil, err ("wantread" when not blocking and nothing is there)
 function S:fill(block)
   local conn = self.conn
+  if not conn then return nil, self.dead end
   conn:settimeout(0)
   local data, err, part = conn:receive(CHUNK)
   if data then append(self, data); return true end
@@ -199,17 +201,16 @@ function S:lost(err)
     if self.goaway then msg = msg .. " after GOAWAY" end
   end
   self.dead = msg
-  self:close()
   for _, st in pairs(self.streams) do
-    if not st.done then
-      -- no answer at all: on a reused connection the caller may send it again
-      st.unanswered = not st.res and response.ended(err)
-      self:finish(st, msg)
-    end
+    -- no answer at all: on a reused connection the caller may send it again
+    st.unanswered = not st.res and response.ended(err)
   end
+  self:close()   -- (fails every open stream with msg)
   return msg
 end
 
+-- No stream outlives the connection: those still open fail with the
+-- reason the session died for.
 function S:close()
   local conn = self.conn
   if conn then
@@ -217,7 +218,8 @@ function S:close()
     conn:settimeout(0)
     conn:close()
   end
-  self.dead = self.dead or "closed"
+  self.dead = self.dead or "http2: the connection was closed while the request was in progress"
+  for _, st in pairs(self.streams) do self:finish(st, self.dead) end
 end
 
 function S:usable()
@@ -773,6 +775,7 @@ end
 -- Ends the session at once, failing every request on it and waking the
 -- callers waiting on it (after a callback raised an error).
 function S:abort(why)
+  self.dead = self.dead or why
   self:close()
   for _, st in pairs(self.streams) do self:finish(st, why) end
   self:fail_queued(why)

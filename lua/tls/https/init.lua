@@ -486,7 +486,9 @@ local function new_session(conn, st, key)
     sess.cond = require("cqueues.condition").new()
   end
   local old = h2_sessions[key]
-  if st.keepalive and not conn.request_bound and not (old and old:usable()) then
+  if st.keepalive and not conn.request_bound and not (old and old:usable() and not old.alone) then
+    -- (an old one held by a pull-style response leaves the pool: it closes
+    -- when that response ends, and the pool goes on with this one)
     h2_sessions[key] = sess
   end
   return sess
@@ -495,11 +497,16 @@ end
 -- The pooled HTTP/2 session for key, if one is still usable. Under cqueues
 -- the coroutines share it (their requests multiplex); elsewhere a session
 -- in use by another caller is not shared (that caller gets its own).
-local function pooled_session(key)
+-- alone (a pull-style response): only a session nobody uses, and nobody
+-- joins it while the response is open: its sink yields to its reader from
+-- inside the session's driver, so the driver must be the reader's own
+-- request (no other caller's frames delivered in that coroutine, and no
+-- caller waiting on a driver parked until the reader reads on).
+local function pooled_session(key, alone)
   local sess = h2_sessions[key]
   if not sess then return nil end
   if sess.busy > 0 then
-    if sess.cond and sess:usable() then return sess end
+    if sess.cond and not alone and not sess.alone and sess:usable() then return sess end
     return nil
   end
   sess:poll()
@@ -531,8 +538,10 @@ local function run_on_session(sess, st_of, hops)
     if d and (not deadline or d > deadline) then deadline = d end
   end
   sess.busy = sess.busy + 1
+  sess.alone = st_of[1].stream or nil   -- (see pooled_session)
   local ok, err = compat.pcall(sess.run, sess, reqs, deadline)  -- I/O may yield (cqueues), on 5.1 too
   sess.busy = sess.busy - 1
+  sess.alone = nil
   if not ok then
     -- a callback raised (a sink, a source, progress): the session's state
     -- is unknown, so it ends (failing any other caller's requests on it);
@@ -583,14 +592,14 @@ end
 -- A connection for u: an HTTP/2 session, or an HTTP/1.1 conn from the pool
 -- or new. -> sess | nil, conn, reused | nil, nil, nil, err
 local function connection_for(st, u, pu, key)
-  local sess = st.keepalive and pooled_session(key)
+  local sess = st.keepalive and pooled_session(key, st.stream)
   if sess then return sess, nil, true end
   local conn = st.keepalive and the_pool:get(key) or nil
   if conn then return nil, conn, true end
   local shared = st.keepalive and st.transport == "cqueues" and not h1_origins[key]
   if shared then
     while opening[key] do opening[key]:wait(st.timeout) end
-    sess = pooled_session(key)
+    sess = pooled_session(key, st.stream)
     if sess then return sess, nil, true end
     opening[key] = require("cqueues.condition").new()
   end
@@ -927,12 +936,14 @@ function https.pool_options(o)
   return https.pool_stats()
 end
 
--- https.pool_clear(): close every idle connection (counters stay).
+-- https.pool_clear(): close every idle connection (counters stay). An
+-- HTTP/2 connection in use (a request running, a pull-style response
+-- open) leaves the pool and closes when its requests end.
 function https.pool_clear()
   the_pool:clear()
   for key, sess in pairs(h2_sessions) do
     h2_sessions[key] = nil
-    sess:close()
+    if sess.busy == 0 then sess:close() end
   end
 end
 
