@@ -110,6 +110,58 @@ describe("tls.https on any host", function()
     assert.same({ { "127.0.0.1", srv.port, 10 } }, calls)
   end)
 
+  it("does not reuse a pooled conn the server closed while it sat idle (a POST is not retried)", function()
+    -- the first connection is answered as keep-alive and closed with
+    -- close_notify once the client has it in its pool (file go); the file
+    -- closed says when that close went out
+    local go, marker = os.tmpname(), os.tmpname()
+    os.remove(go)
+    os.remove(marker)
+    peers.defer(function() os.remove(go); os.remove(marker) end)
+    local srv = peers.scripted(pki.server, ([[
+      local n = 0
+      return function(conn)
+        n = n + 1
+        local length = 0
+        repeat
+          local line = conn:receive("*l")
+          length = tonumber(line and line:match("^[Cc]ontent%%-[Ll]ength: *(%%d+)")) or length
+        until line == "" or not line
+        if length > 0 then conn:receive(length) end
+        conn:send("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n" .. n)
+        if n == 1 then
+          for _ = 1, 500 do
+            if io.open(%q, "rb") then break end
+            require("socket").sleep(0.02)
+          end
+          conn:close()
+          io.open(%q, "wb"):close()
+        else
+          conn:receive("*l")
+        end
+      end]]):format(go, marker))
+    peers.defer(srv.stop)
+    https.pool_clear()
+    peers.defer(https.pool_clear)
+    local opts = { ca_file = pki.ca.cert, servername = "localhost", timeout = 10,
+      transport = function(host, port, o) return tls.transport.connect("socket", host, port, o.timeout) end }
+    local url = "https://127.0.0.1:" .. srv.port .. "/"
+    assert.equal("1", assert(https.post(url, "first", opts)).body)
+    io.open(go, "wb"):close()
+    for _ = 1, 500 do
+      if io.open(marker, "rb") then break end
+      require("socket").sleep(0.02)
+    end
+    assert.truthy(io.open(marker, "rb"), "the server did not close the first connection")
+    local before = https.pool_stats()
+    local res, err = https.post(url, "second", opts)
+    assert.is_nil(err)
+    assert.equal("2", res.body)
+    local after = https.pool_stats()
+    assert.equal(before.discarded + 1, after.discarded)
+    assert.equal(before.reused, after.reused)
+  end)
+
   it("says what is not supported over tls.over, and refuses a bad transport", function()
     local res, err = https.get("https://127.0.0.1:9/", { transport = "cqueues",
       proxy = "http://127.0.0.1:9" })

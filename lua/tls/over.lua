@@ -337,6 +337,30 @@ function Conn:close()
 end
 Conn.__close = Conn.close
 
+-- c:probe() -> true while the peer has neither closed nor sent anything:
+-- one transport read bounded by 0 s. (A pooled conn's check before reuse:
+-- receive with timeout 0 returns only what is already here, never reading,
+-- so a peer's close while the conn sat idle would go unseen.)
+local function probe(self)
+  if not self._shaken or self._broken then return false end
+  local e = self.engine
+  local data, err = e:receive(1)
+  if data or err ~= "wantread" then return false end
+  local t = self.timeout
+  self.timeout = 0
+  local ok, fed, ferr = ypcall(fill, self, nil)
+  self.timeout = t
+  if not ok then error(fed, 0) end
+  if not fed then return ferr == "timeout" end
+  data, err = e:receive(1)
+  return data == nil and err == "wantread"
+end
+
+function Conn:probe()
+  if self._closed then return false end
+  return run(self, "probe", probe)
+end
+
 -- c:settimeout(t): seconds per operation; nil or negative: none.
 function Conn:settimeout(t)
   self.timeout = check_timeout(t, "tls.over: settimeout")

@@ -60,8 +60,10 @@ function P:sweep()
 end
 
 -- A connection the peer has not closed: a zero-timeout read must find
--- nothing (TLS: "wantread"; LuaSocket: "timeout").
+-- nothing (TLS: "wantread"; LuaSocket: "timeout"). A tls.over conn reads
+-- nothing at timeout 0: it has probe() for this.
 local function alive(conn)
+  if conn.probe then return conn:probe() end
   conn:settimeout(0)
   local data, err, part = conn:receive(1)
   return data == nil and (part == nil or part == "")
