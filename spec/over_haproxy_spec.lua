@@ -94,6 +94,16 @@ describe("tls.over inside HAProxy (core.tcp(), Lua 5.3)", function()
     assert.equal(sh_out("sha256sum < " .. www .. "/half.bin"), sh_out("sha256sum < " .. file))
   end)
 
+  it("takes a timeout of any size: past HAProxy's INT_MAX milliseconds, and below a second", function()
+    for _, t in ipairs { 1e10, 1e300, 0.5 } do
+      for _, path in ipairs { "/over", "/https" } do
+        local code, body = get(path, { port = wwws.port, path = "/hello.txt", timeout = t })
+        assert.equal(200, code, path .. " " .. t .. ": " .. tostring(body))
+        assert.equal("hello through haproxy\n", body)
+      end
+    end
+  end)
+
   it("reports a name the certificate does not carry as a verify: error", function()
     local code, body = get("/over", { port = wwws.port, path = "/hello.txt", name = "alt.test" })
     assert.equal(502, code)

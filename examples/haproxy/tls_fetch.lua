@@ -9,7 +9,8 @@
 --
 -- GET /over?port=P&path=/x     tls.over(tls.transport.haproxy(sock)) by hand
 -- GET /https?port=P&path=/x    tls.https.get with a transport function
--- (upstream 127.0.0.1:P; optional name=servername, default localhost).
+-- (upstream 127.0.0.1:P; optional name=servername, default localhost, and
+-- timeout=seconds, default LUA_TLS_TIMEOUT or 10).
 -- The environment says where things are: LUA_TLS_ROOT (the source tree),
 -- LUA_TLS_CPATH (the 5.3 build, default $LUA_TLS_ROOT/build/5.3/?.so) and
 -- LUA_TLS_CA (a CA file for the upstream; default: the system's store).
@@ -26,7 +27,7 @@ local TIMEOUT = tonumber(os.getenv("LUA_TLS_TIMEOUT") or "") or 10
 local function query(applet)
   local q = {}
   for k, v in (applet.qs or ""):gmatch("([^&=]+)=([^&]*)") do q[k] = v end
-  return tonumber(q.port), q.path or "/", q.name or "localhost"
+  return tonumber(q.port), q.path or "/", q.name or "localhost", tonumber(q.timeout) or TIMEOUT
 end
 
 local function answer(applet, status, body)
@@ -42,18 +43,19 @@ local PIECE = tonumber(os.getenv("LUA_TLS_PIECE") or "")
 
 local function connect(host, port, timeout)
   local sock = core.tcp()
-  sock:settimeout(timeout or TIMEOUT)
+  local t = tls.transport.haproxy(sock, { piece = PIECE })
+  t:settimeout(timeout or TIMEOUT)  -- (the transport's bounds: HAProxy raises past INT_MAX ms)
   local ok, err = sock:connect(host, port)
   if not ok then return nil, "connect: " .. tostring(err) end
-  return tls.transport.haproxy(sock, { piece = PIECE })
+  return t
 end
 
 core.register_service("tls_over", "http", function(applet)
-  local port, path, name = query(applet)
+  local port, path, name, timeout = query(applet)
   local t, err = connect("127.0.0.1", port)
   if not t then return answer(applet, 502, "error: " .. err .. "\n") end
   local c
-  c, err = tls.over(t, { servername = name, ca_file = CA, timeout = TIMEOUT })
+  c, err = tls.over(t, { servername = name, ca_file = CA, timeout = timeout })
   if not c then return answer(applet, 502, "error: " .. err .. "\n") end
   local ok
   ok, err = c:handshake()
@@ -68,9 +70,9 @@ core.register_service("tls_over", "http", function(applet)
 end)
 
 core.register_service("tls_https", "http", function(applet)
-  local port, path, name = query(applet)
+  local port, path, name, timeout = query(applet)
   local res, err = tls.https.get("https://127.0.0.1:" .. port .. path, {
-    servername = name, ca_file = CA, timeout = TIMEOUT,
+    servername = name, ca_file = CA, timeout = timeout,
     transport = function(host, p, opts) return connect(host, p, opts.timeout) end,
   })
   if not res then return answer(applet, 502, "error: " .. tostring(err) .. "\n") end

@@ -48,11 +48,17 @@ function T:write(data)
   return nil, word(err)
 end
 
--- Whole seconds (HAProxy 2.6 documents seconds), set only when the bound
--- changes rather than before every read; none means "the largest it takes".
+-- Seconds: whole ones above one second, set only when the bound changes
+-- rather than before every read; below, the fraction (HAProxy 2.6 takes
+-- milliseconds, at least one: a 0 s probe must not wait a second). None
+-- (or more than it takes, INT_MAX milliseconds, which raised) is the most.
+local FOREVER = 2147483
+
 function T:settimeout(s)
-  local t = s and math.ceil(s) or 2147483
-  if t < 1 then t = 1 end
+  local t = FOREVER
+  if s and s < FOREVER then
+    t = s >= 1 and math.ceil(s) or math.max(s, 0.001)
+  end
   if t ~= self.timeout then
     self.timeout = t
     self.sock:settimeout(t)
