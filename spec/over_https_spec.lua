@@ -168,6 +168,11 @@ describe("tls.https on any host", function()
     assert.is_nil(res)
     assert.equal('proxy: proxies work only with transport = "socket" (blocking sockets), '
       .. 'not with transport = "cqueues"', err)
+    -- a transport function's failure reaches the caller with a reason
+    assert.same({ nil, "nope" }, { https.get("https://127.0.0.1:9/",
+      { transport = function() return nil, "nope" end }) })
+    assert.same({ nil, "connect: the transport function returned no transport and no error" },
+      { https.get("https://127.0.0.1:9/", { transport = function() return nil end }) })
     assert.has_error(function() https.get("https://127.0.0.1:9/", { transport = "luv" }) end,
       'tls.https: option \'transport\' must be "socket", "cqueues", "ngx" or a function '
       .. '(host, port, opts) -> transport, got "luv"')

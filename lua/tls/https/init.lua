@@ -164,6 +164,10 @@ local function open_over(u, st, ct, ht)
   local t, err
   if type(st.transport) == "function" then
     t, err = st.transport(u.host, u.port, { timeout = ct })
+    if not t and err == nil then
+      -- (a failure must say why: nil, nil would reach the caller as is)
+      err = "connect: the transport function returned no transport and no error"
+    end
   else
     t, err = tls.transport.connect(st.transport, u.host, u.port, ct)
   end
