@@ -118,6 +118,30 @@ describe("tls.over against a hostile peer or transport", function()
       end
     end)
 
+    it("raises on a write that reports fewer bytes than it was given (the rest would be lost)", function()
+      local t = luasocket_to(echo.port)
+      local c = over({
+        read = function(_, max) return t:read(max) end,
+        write = function(_, data) assert(t:write(data:sub(1, 10))); return 10 end,
+        close = function() return t:close() end,
+      })
+      local ok, err = pcall(c.handshake, c)
+      assert.is_false(ok)
+      assert.matches("tls.over: the transport's write returned 10 for %d+ bytes", err)
+      assert.same({ nil, "closed" }, { c:handshake() })
+    end)
+
+    it("reports a write error during the handshake, and the conn as closed after", function()
+      local t = luasocket_to(echo.port)
+      local c = over({
+        read = function(_, max) return t:read(max) end,
+        write = function() return nil, "wboom" end,
+        close = function() return t:close() end,
+      })
+      assert.same({ nil, "wboom" }, { c:handshake() })
+      assert.same({ nil, "closed", 0 }, { c:send("x\n") })
+    end)
+
     it("reports a read error during the handshake, and again after", function()
       local c = over(with_read(echo.port, function() return nil, "boom" end))
       assert.same({ nil, "boom" }, { c:handshake() })

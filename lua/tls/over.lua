@@ -86,6 +86,12 @@ local function flush(self, deadline)
     return nil, "timeout"
   end
   local ok, err = self.transport:write(out)
+  if type(ok) == "number" and ok < #out then
+    -- a count short of all (a raw send's): the rest would be lost unseen
+    self._broken = "closed"
+    error(("tls.over: the transport's write returned %d for %d bytes (write(data) must "
+      .. "send all of data and return true, or nil, err)"):format(ok, #out), 0)
+  end
   if ok then return true end
   err = err or "closed"
   self._broken = "closed"
