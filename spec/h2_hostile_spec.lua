@@ -278,3 +278,50 @@ describe("tls.https over HTTP/2: lifetimes of pooled sessions and pull-style res
     assert.equal(BIG, got.rest)
   end)
 end)
+
+describe("tls.https over HTTP/2 against a server that keeps it busy", function()
+  setup(function() pki.setup() end)
+  teardown(function() https.pool_clear() end)
+  before_each(function() https.pool_clear() end)
+
+  it("counts DATA on a closed stream as no progress (a flood that answers nothing)", function()
+    with_scenario("closed-data-flood", function(base)
+      local responses, errors = https.request_all({ base .. "/a", base .. "/b" }, opts { total_timeout = 60 })
+      assert.equal("first", assert(responses[1], errors[1]).body)
+      assert.is_false(responses[2])
+      assert.matches("%(a flood%?%) %(ENHANCE_YOUR_CALM%)", errors[2])
+    end)
+  end)
+
+  it("refuses a body in the answer to HEAD, and in a 204", function()
+    local HEAD_CL = frame(1, 4, SS, "880f0d0135")  -- :status 200, content-length: 5
+    with_scenario("frames:" .. HEAD_CL .. frame(0, 1, SS, hex("hello")), function(base)
+      local res, err = https.head(base .. "/", opts())
+      assert.is_nil(res)
+      assert.matches("malformed response: a body in the answer to HEAD", err)
+    end)
+    fails("frames:" .. frame(1, 4, SS, "89") .. frame(0, 1, SS, hex("hello")),
+      "malformed response: a body in a 204 response")
+  end)
+
+  it("gives up on a server that stops reading an upload, after the timeout", function()
+    with_scenario("no-read", function(base)
+      local res, err = https.fetch(opts { url = base .. "/", method = "PUT", timeout = 1,
+        body = ("x"):rep(64 * 1024 * 1024) })
+      assert.is_nil(res)
+      assert.equal("timeout", err)
+    end)
+  end)
+
+  it("request_all: a stream the server resets fails alone; the others get their answers", function()
+    with_scenario("reset-second", function(base)
+      local before = https.pool_stats().connections_opened
+      local responses, errors = https.request_all({ base .. "/a", base .. "/b", base .. "/c" }, opts())
+      assert.equal("first", assert(responses[1], errors[1]).body)
+      assert.is_false(responses[2])
+      assert.equal("http2: the server reset the stream (INTERNAL_ERROR)", errors[2])
+      assert.matches("^hello %d+$", assert(responses[3], errors[3]).body)
+      assert.equal(1, https.pool_stats().connections_opened - before)
+    end)
+  end)
+end)

@@ -244,6 +244,22 @@ def scenario(name, sock, nth):
         sock.sendall(bytes.fromhex(name[7:].replace("SS", "%08x" % sid)))
         drain(sock)
         threading.Event().wait(30)
+    elif name == "closed-data-flood":
+        # two requests: the first answered, then DATA on its closed stream
+        # for ever, the second never answered
+        second = next_request(sock)
+        answer(sock, sid, b"first")
+        flood(sock, frame(DATA, 0, sid, b"x") * 100)
+    elif name == "reset-second":
+        # request_all: the second request is reset, the others answered
+        answer(sock, sid, b"first")
+        sock.sendall(frame(RST_STREAM, 0, next_request(sock), struct.pack(">I", 2)))
+        serve_ok(sock)
+    elif name == "no-read":
+        # windows wide open, then nothing more is read
+        sock.sendall(frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 0x7FFFFFFF))
+                     + frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 0x7FFFFFFF - 65535)))
+        threading.Event().wait(30)
     elif name == "silent":
         drain(sock)
         threading.Event().wait(30)

@@ -503,6 +503,11 @@ function S:on_data(sid, flags, payload)
     data = payload:sub(2, n - pad)
   end
   if #data > 0 then
+    -- (as HTTP/1.1 reads none there: these bytes would reach the sink)
+    if st.req.method == "HEAD" or st.res.status == 204 or st.res.status == 304 then
+      return self:reset(st, "PROTOCOL_ERROR", "http2: malformed response: a body in "
+        .. (st.req.method == "HEAD" and "the answer to HEAD" or ("a " .. st.res.status .. " response")))
+    end
     self.idle_frames = 0
     st.received = st.received + #data
     if st.length and st.received > st.length then
@@ -579,7 +584,6 @@ function S:on_goaway(payload)
 end
 
 function S:on_frame(ftype, flags, sid, payload)
-  local idle = true
   if self.continuing then
     if ftype ~= F.CONTINUATION or sid ~= self.continuing then
       return self:fail("PROTOCOL_ERROR", "a header block was interrupted by a "
@@ -588,7 +592,8 @@ function S:on_frame(ftype, flags, sid, payload)
   end
   if ftype == F.DATA then
     if sid == 0 then return self:fail("PROTOCOL_ERROR", "DATA on stream 0") end
-    if #payload > 0 then idle = false end
+    -- progress only when bytes reach a response (on_data): DATA on a
+    -- closed stream answers nothing
     self:on_data(sid, flags, payload)
   elseif ftype == F.HEADERS then
     if sid == 0 then return self:fail("PROTOCOL_ERROR", "HEADERS on stream 0") end
@@ -673,12 +678,11 @@ function S:on_frame(ftype, flags, sid, payload)
     if #payload ~= 5 then return self:fail("FRAME_SIZE_ERROR", "a PRIORITY of " .. #payload .. " bytes") end
   end
   -- unknown frame types are ignored (RFC 9113, 4.1)
-  if idle then
-    self.idle_frames = self.idle_frames + 1
-    if self.idle_frames > h2.MAX_IDLE_FRAMES then
-      return self:fail("ENHANCE_YOUR_CALM", ("the server sent %d frames in a row without any "
-        .. "response data (a flood?)"):format(self.idle_frames))
-    end
+  -- (a frame that made progress set idle_frames to 0)
+  self.idle_frames = self.idle_frames + 1
+  if self.idle_frames > h2.MAX_IDLE_FRAMES then
+    return self:fail("ENHANCE_YOUR_CALM", ("the server sent %d frames in a row without any "
+      .. "response data (a flood?)"):format(self.idle_frames))
   end
 end
 
