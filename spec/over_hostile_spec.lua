@@ -174,6 +174,48 @@ describe("tls.over against a hostile peer or transport", function()
     end
   end)
 
+  it("never kills the process with SIGPIPE: a cqueues transport writing to a peer that is gone", function()
+    -- a child with SIGPIPE at its default action (this process loaded
+    -- LuaSocket, which ignores it, and children inherit that); no LuaSocket there
+    local proc = require "support.proc"
+    if select(2, proc.run("env --default-signal=PIPE true")) ~= 0 then
+      pending("env --default-signal (coreutils 8.31 or later) is not available here")
+      return
+    end
+    local script = os.tmpname()
+    peers.defer(function() os.remove(script) end)
+    pki.write(script, [[
+      local tls = require "tls"
+      local cqueues = require "cqueues"
+      local csocket = require "cqueues.socket"
+      assert(not package.loaded.socket)
+      local cert, key, ca = arg[1], arg[2], arg[3]
+      local l = assert(csocket.listen { host = "127.0.0.1", port = 0 })
+      assert(l:listen())
+      local _, _, port = l:localname()
+      local cq, gone = cqueues.new(), false
+      cq:wrap(function()
+        local s = assert(tls.over(tls.transport.cqueues(l:accept()),
+          { mode = "server", cert_file = cert, key_file = key, timeout = 10 }))
+        assert(s:handshake())
+        s.transport:close()  -- gone, without close_notify
+        gone = true
+      end)
+      cq:wrap(function()
+        local c = assert(tls.over(tls.transport.cqueues(csocket.connect { host = "127.0.0.1",
+          port = port }), { servername = "localhost", ca_file = ca, timeout = 10 }))
+        assert(c:handshake())
+        while not gone do cqueues.sleep(0.01) end
+        for _ = 1, 3 do print(c:send(("x"):rep(100000))) end
+      end)
+      assert(cq:loop())
+      print("alive")]])
+    local out, status = proc.run(("env --default-signal=PIPE %s %s %s %s %s"):format(proc.lua,
+      script, pki.server.cert, pki.server.key, pki.ca.cert))
+    assert.equal(0, status, out)
+    assert.matches("nil\tclosed\t%d+\n.*alive\n$", out)
+  end)
+
   describe("an end without close_notify (Python's ssl module)", function()
     local srv
     setup(function()
