@@ -174,6 +174,29 @@ describe("tls.over against a hostile peer or transport", function()
     end
   end)
 
+  it("refuses a peer that answers in plain HTTP or garbage, saying which", function()
+    local l = assert(socket.bind("127.0.0.1", 0))
+    peers.defer(function() l:close() end)
+    local _, port = l:getsockname()
+    for _, case in ipairs {
+      { "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n",
+        "^handshake: the peer speaks plain HTTP, not TLS" },
+      -- a handshake record header that claims 64 KiB, then junk
+      { "\22\3\3\255\255" .. ("A"):rep(70000), "^handshake: " },
+      { ("\0"):rep(100), "^handshake: " },
+    } do
+      local c = over(luasocket_to(port))
+      local s = assert(l:accept())
+      s:settimeout(10)
+      s:send(case[1])
+      s:close()
+      local ok, err = c:handshake()
+      assert.is_nil(ok)
+      assert.matches(case[2], err)
+      c:close()
+    end
+  end)
+
   it("never kills the process with SIGPIPE: a cqueues transport writing to a peer that is gone", function()
     -- a child with SIGPIPE at its default action (this process loaded
     -- LuaSocket, which ignores it, and children inherit that); no LuaSocket there
