@@ -119,6 +119,10 @@ describe("tls.https over HTTP/2 refuses hostile frames", function()
     fails("frames:" .. frame(4, 0, ZERO, "0004000000"), "a SETTINGS payload of 5 bytes %(FRAME_SIZE_ERROR%)")
     fails("frames:" .. frame(4, 1, ZERO, "000400000000"), "a SETTINGS ack with a payload %(FRAME_SIZE_ERROR%)")
     fails("frames:" .. frame(4, 0, SS, ""), "SETTINGS on a stream %(PROTOCOL_ERROR%)")
+    -- a stream window 10 over the initial one, then an initial window of
+    -- 2^31-1 and back in one frame: the window went over on the way
+    fails("frames:" .. frame(8, 0, SS, "0000000a") .. frame(4, 0, ZERO, "00047fffffff00040000ffff"),
+      "a stream window over 2%^31%-1 %(FLOW_CONTROL_ERROR%)")
   end)
 
   it("refuses a WINDOW_UPDATE of 0 and windows over 2^31-1 (connection and stream)", function()
@@ -290,6 +294,26 @@ describe("tls.https over HTTP/2 against a server that keeps it busy", function()
       assert.equal("first", assert(responses[1], errors[1]).body)
       assert.is_false(responses[2])
       assert.matches("%(a flood%?%) %(ENHANCE_YOUR_CALM%)", errors[2])
+    end)
+  end)
+
+  -- (each frame costs work per byte: 10000 of them took 88 s of CPU with
+  -- SETTINGS, 11 s with header blocks, before the bound on bytes)
+  it("bounds the bytes of frames without progress: full SETTINGS frames over 100 open streams", function()
+    with_scenario("settings-window-flood", function(base)
+      local list = {}
+      for i = 1, 100 do list[i] = base .. "/" .. i end
+      local _, errors = https.request_all(list, opts())
+      assert.matches("sent over 4194304 bytes of frames in a row without any response data "
+        .. "%(a flood%?%) %(ENHANCE_YOUR_CALM%)", errors[1])
+    end)
+  end)
+
+  it("bounds the bytes of frames without progress: header blocks on a closed stream", function()
+    with_scenario("headers-closed-flood", function(base)
+      local responses, errors = https.request_all({ base .. "/a", base .. "/b" }, opts())
+      assert.equal("first", assert(responses[1], errors[1]).body)
+      assert.matches("sent over 4194304 bytes of frames in a row without any response data", errors[2])
     end)
   end)
 

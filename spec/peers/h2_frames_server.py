@@ -260,6 +260,19 @@ def scenario(name, sock, nth):
         sock.sendall(frame(SETTINGS, 0, 0, struct.pack(">HI", 4, 0x7FFFFFFF))
                      + frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 0x7FFFFFFF - 65535)))
         threading.Event().wait(30)
+    elif name == "settings-window-flood":
+        # full SETTINGS frames of INITIAL_WINDOW_SIZE entries (each one
+        # touches every open stream's window)
+        entries = b"".join(struct.pack(">HI", 4, 65535 + (i % 2)) for i in range(2730))
+        flood(sock, frame(SETTINGS, 0, 0, entries))
+    elif name == "headers-closed-flood":
+        # HEADERS on the first (closed) stream for ever, 16 KB of Huffman
+        # each (the decoder must read them all), the second never answered
+        next_request(sock)
+        answer(sock, sid, b"first")
+        value = bytes.fromhex("18c6318c63") * 3200
+        block = b"\x00\x01x" + hpack_int(len(value), 7, 0x80) + value
+        flood(sock, frame(HEADERS, END_HEADERS, sid, block) * 10)
     elif name == "silent":
         drain(sock)
         threading.Event().wait(30)

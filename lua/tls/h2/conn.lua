@@ -35,6 +35,7 @@ h2.WINDOW = 16 * 1024 * 1024     -- our stream and connection receive windows
 h2.MAX_FRAME_SIZE = 16384        -- what we accept (the protocol's default)
 h2.TABLE_SIZE = 4096             -- our HPACK decoder's table
 h2.MAX_IDLE_FRAMES = 10000       -- frames in a row without progress
+h2.MAX_IDLE_BYTES = 4 * 1024 * 1024  -- and bytes of them (DATA aside)
 h2.MAX_CONCURRENT = 100          -- our own bound on streams at once
 
 local MAX_WINDOW = 2147483647
@@ -66,7 +67,7 @@ function h2.new(conn, opts)
     send_window = DEFAULT_WINDOW,          -- connection-level, for our DATA
     recv_window = window, window = window, -- connection-level, for theirs
     consumed = 0,
-    idle_frames = 0,
+    idle_frames = 0, idle_bytes = 0,
   }, S)
   local settings = frame.settings {
     { F.ENABLE_PUSH, 0 },
@@ -334,13 +335,18 @@ function S:send_body(st)
       local ok, err = self:write(encode(F.DATA, last and F.END_STREAM or 0, st.id, data))
       if not ok then self:lost(err); return true end
       progress = true
-      self.idle_frames = 0
+      self:progress()
     end
   end
   return progress
 end
 
 --- Receiving
+
+-- A frame moved a response on: the flood bounds start again.
+function S:progress()
+  self.idle_frames, self.idle_bytes = 0, 0
+end
 
 local connection_specific = { connection = true, ["keep-alive"] = true,
   ["proxy-connection"] = true, ["transfer-encoding"] = true, upgrade = true }
@@ -413,7 +419,7 @@ function S:on_headers(sid, flags, block)
     if end_stream then return self:reset(st, "PROTOCOL_ERROR", "http2: a 1xx response ended the stream") end
     return   -- interim
   end
-  self.idle_frames = 0
+  self:progress()
   local res = { status = status, code = status, reason = "", version = "2",
     status_line = "HTTP/2 " .. status, headers = headers_mod.new(fields) }
   st.res = res
@@ -446,7 +452,7 @@ function S:complete(st)
   end
   local ok, err = response.deliver(st.state, nil)
   if not ok then return self:finish(st, err) end
-  self.idle_frames = 0
+  self:progress()
   self:finish(st)
 end
 
@@ -508,7 +514,7 @@ function S:on_data(sid, flags, payload)
       return self:reset(st, "PROTOCOL_ERROR", "http2: malformed response: a body in "
         .. (st.req.method == "HEAD" and "the answer to HEAD" or ("a " .. st.res.status .. " response")))
     end
-    self.idle_frames = 0
+    self:progress()
     st.received = st.received + #data
     if st.length and st.received > st.length then
       return self:reset(st, "PROTOCOL_ERROR", ("http2: malformed response: more body bytes than "
@@ -535,6 +541,7 @@ function S:on_settings(flags, payload)
   if #payload % 6 ~= 0 then
     return self:fail("FRAME_SIZE_ERROR", "a SETTINGS payload of " .. #payload .. " bytes")
   end
+  local window, highest   -- this frame's last and highest INITIAL_WINDOW_SIZE
   for i = 1, #payload, 6 do
     local id = payload:byte(i) * 256 + payload:byte(i + 1)
     local v = u32(payload, i + 2)
@@ -548,14 +555,7 @@ function S:on_settings(flags, payload)
       if v > MAX_WINDOW then
         return self:fail("FLOW_CONTROL_ERROR", "SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1")
       end
-      local delta = v - self.peer_window
-      self.peer_window = v
-      for _, st in pairs(self.streams) do
-        st.send_window = st.send_window + delta
-        if st.send_window > MAX_WINDOW then
-          return self:fail("FLOW_CONTROL_ERROR", "a stream window over 2^31-1")
-        end
-      end
+      window, highest = v, math.max(highest or v, v)
     elseif id == F.MAX_FRAME_SIZE then
       if v < 16384 or v > 16777215 then
         return self:fail("PROTOCOL_ERROR", "SETTINGS_MAX_FRAME_SIZE of " .. v)
@@ -563,6 +563,19 @@ function S:on_settings(flags, payload)
       self.peer_max_frame = v
     end
     -- MAX_HEADER_LIST_SIZE is advisory; unknown settings are ignored
+  end
+  if window then
+    -- the streams' windows move once per frame, not once per entry (a
+    -- frame holds up to 2730 entries, each touching up to 100 streams);
+    -- had a window gone over 2^31-1, it did at the highest value
+    local delta, peak = window - self.peer_window, highest - self.peer_window
+    self.peer_window = window
+    for _, st in pairs(self.streams) do
+      if st.send_window + peak > MAX_WINDOW then
+        return self:fail("FLOW_CONTROL_ERROR", "a stream window over 2^31-1")
+      end
+      st.send_window = st.send_window + delta
+    end
   end
   local ok, err = self:write(encode(F.SETTINGS, F.ACK, 0, ""))
   if not ok then return self:lost(err) end
@@ -678,11 +691,20 @@ function S:on_frame(ftype, flags, sid, payload)
     if #payload ~= 5 then return self:fail("FRAME_SIZE_ERROR", "a PRIORITY of " .. #payload .. " bytes") end
   end
   -- unknown frame types are ignored (RFC 9113, 4.1)
-  -- (a frame that made progress set idle_frames to 0)
+  -- (a frame that made progress set the counts to 0.) Bytes count too:
+  -- header blocks (HPACK-decoded even on closed streams) and SETTINGS
+  -- entries cost work per byte, and 10000 full frames are 160 MB of it.
+  -- DATA on closed streams is cheap to drop and may be in flight after a
+  -- reset up to our window, so only its frames count.
   self.idle_frames = self.idle_frames + 1
+  if ftype ~= F.DATA then self.idle_bytes = self.idle_bytes + #payload end
   if self.idle_frames > h2.MAX_IDLE_FRAMES then
     return self:fail("ENHANCE_YOUR_CALM", ("the server sent %d frames in a row without any "
       .. "response data (a flood?)"):format(self.idle_frames))
+  end
+  if self.idle_bytes > h2.MAX_IDLE_BYTES then
+    return self:fail("ENHANCE_YOUR_CALM", ("the server sent over %d bytes of frames in a row "
+      .. "without any response data (a flood?)"):format(h2.MAX_IDLE_BYTES))
   end
 end
 
