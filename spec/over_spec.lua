@@ -339,6 +339,22 @@ describe("tls.over", function()
       assert.same({}, errs)
       assert.same({ nil, "closed", "" }, result)
     end)
+
+    it("gives the socket buffers of a whole record (one send(2) per record, not three)",
+      function()
+        local a, b = assert(csocket.pair())
+        local before_in, before_out = a:setbufsiz()
+        tls.transport.cqueues(a)
+        local bufin, bufout = a:setbufsiz()  -- (no arguments: reads them)
+        a:close()
+        b:close()
+        -- cqueues' default would split a 16 KiB record: the test means something
+        assert.is_true(before_out < 16384 + 22, before_out)
+        -- a TLS 1.3 record of 16 KiB of data is 16406 bytes on the wire, at most 16645
+        assert.is_true(bufout >= 16645, bufout)
+        assert.is_true(bufin >= 16645, bufin)
+        assert.is_true(before_in <= bufin)
+      end)
   end)
 
   describe("misuse", function()

@@ -1,7 +1,9 @@
 -- tls.transport.cqueues(sock): a connected cqueues socket as a transport for
 -- tls.over. Reads and writes use the socket's raw recv/send and wait in
 -- cqueues.poll, so inside a cqueues coroutine other coroutines run while a
--- conn waits (outside a controller, cqueues.poll blocks).
+-- conn waits (outside a controller, cqueues.poll blocks). The transport
+-- takes the socket over: binary mode, no output buffering, and buffers of
+-- one TLS record.
 
 local cqueues = require "cqueues"
 local errno = require "cqueues.errno"
@@ -9,6 +11,13 @@ local errno = require "cqueues.errno"
 local poll, monotime = cqueues.poll, cqueues.monotime
 local isyieldable = coroutine.isyieldable
 local EAGAIN, EPIPE, ECONNRESET = errno.EAGAIN, errno.EPIPE, errno.ECONNRESET
+
+-- The socket's own buffer sizes (cqueues' default is 4 KiB each). A send
+-- is copied into the output buffer and written out whenever it holds more
+-- than this, so with 4 KiB a 16 KiB record left in three send(2) calls; and
+-- a read returns at most this much. One full record (16 KiB of data plus
+-- its header, tag and padding) goes out in one call and comes in with one.
+local RECORD_BUF = 16384 + 1024
 
 local T = {}
 T.__index = T
@@ -86,6 +95,7 @@ return function(sock)
       .. tostring(sock), 2)
   end
   sock:setmode("b", "bn")
+  sock:setbufsiz(RECORD_BUF, RECORD_BUF)
   -- a cqueues socket's own events() follow its buffered API, not the raw
   -- recv/send used here, so poll its descriptor for what we need
   local fd = sock:pollfd()
