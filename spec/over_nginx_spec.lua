@@ -80,6 +80,16 @@ describe("tls.over inside nginx (lua module, LuaJIT)", function()
       assert.matches("\r\n\r\nhello from s_server\n$", out)
     end)
 
+    it("through tls.https.get with a timeout past what a cosocket takes (2^31 ms)", function()
+      -- (as text without "+", which a query string turns into a space)
+      for _, t in ipairs { "10000000000", "1e300" } do
+        local code, body = get("/https", { port = wwws.port, path = "/hello.txt", ca = pki.ca.cert,
+          timeout = t })
+        assert.equal(200, code, body)
+        assert.equal("hello from s_server\n", body)
+      end
+    end)
+
     it("from the module's own server, both ways", function()
       local code, body = get("/over", { port = own.port, path = "/own", ca = pki.ca.cert })
       assert.equal(200, code)

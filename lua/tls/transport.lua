@@ -39,14 +39,17 @@ end
 local function ngx_connect(host, port, timeout)
   local ngx = rawget(_G, "ngx")
   local sock = ngx.socket.tcp()
-  if timeout then sock:settimeout(math.max(1, math.ceil(timeout * 1000))) end
+  local t = M.ngx(sock)
+  -- (through the transport, which bounds it: the cosocket raises "bad
+  -- timeout value" past 2^31 ms)
+  if timeout then t:settimeout(timeout) end
   local ok, err = sock:connect(host, port)
   if not ok then
     sock:close()
     if err == "timeout" then return nil, "timeout" end
     return nil, "connect: " .. tostring(err)
   end
-  return M.ngx(sock)
+  return t
 end
 
 local function cqueues_connect(host, port, timeout)
