@@ -206,6 +206,33 @@ describe("tls.https multipart = {...} against the module's own server", function
     assert.equal("multipart: a file got shorter while it was sent", err)
   end)
 
+  it("leaves no file open when the upload fails half way (not even until the collector runs)", function()
+    local proc = require "support.proc"
+    local big = os.tmpname()
+    pki.write(big, ("0123456789abcdef"):rep(2 * 1024 * 1024))   -- 32 MiB
+    -- a server that reads the request head and closes
+    local closer = peers.scripted(pki.server, [[return function(conn)
+      repeat local l = conn:receive("*l") until not l or l == ""
+      conn:close()
+    end]])
+    local function open_on_big()
+      local p = io.popen("ls -l /proc/" .. proc.my_pid() .. "/fd")
+      local listing = p:read("*a")
+      p:close()
+      return listing:find(big, 1, true) ~= nil
+    end
+    collectgarbage("stop")
+    local res, err = https.post("https://localhost:" .. closer.port .. "/", nil,
+      opts { multipart = { f = { file = big } } })
+    local still_open = open_on_big()
+    collectgarbage("restart")
+    closer.stop()
+    os.remove(big)
+    assert.is_nil(res)
+    assert.truthy(err)
+    assert.is_false(still_open)
+  end)
+
   it("draws its boundary from the system's random bytes, not from what others can know", function()
     local proc = require "support.proc"
     if select(2, proc.run("setarch -R true")) ~= 0 then

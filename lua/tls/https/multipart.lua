@@ -2,7 +2,8 @@
 -- multipart = { name = value, ... } option. A value is a string (or
 -- number), or a file: { file = "/path" [, filename =, content_type =] }
 -- (or { data = "bytes", filename =, content_type = }). Files are streamed
--- from disk in 64 KiB reads; the total length is known up front, so the
+-- from disk in 64 KiB reads (each its own open: nothing stays open between
+-- calls); the total length is known up front, so the
 -- body goes with a Content-Length (and over HTTP/2 as DATA frames).
 
 local compat = require "tls.compat"
@@ -93,29 +94,30 @@ function multipart.body(fields, level)
     end
   end
   add("--" .. b .. "--\r\n")
-  local i, f, left = 0, nil, 0
+  -- A file is opened for each read and closed at once: a request that
+  -- fails half way (the server closed, a timeout) never calls the source
+  -- again, and must not leave a descriptor open until the collector runs.
+  local i, file, offset, left = 0, nil, 0, 0
   local function source()
     while true do
-      if f then
-        local chunk = f:read(math.min(BLOCK, left))
-        if chunk and #chunk > 0 then
-          left = left - #chunk
-          if left <= 0 then f:close(); f = nil end
-          return chunk
-        end
+      if file then
+        local f, err = io.open(file, "rb")
+        if not f then file = nil; return nil, "multipart: cannot open " .. tostring(err) end
+        local chunk = f:seek("set", offset) and f:read(math.min(BLOCK, left))
         f:close()
-        f = nil
-        return nil, "multipart: a file got shorter while it was sent"
+        if not chunk or #chunk == 0 then
+          file = nil
+          return nil, "multipart: a file got shorter while it was sent"
+        end
+        offset, left = offset + #chunk, left - #chunk
+        if left <= 0 then file = nil end
+        return chunk
       end
       i = i + 1
       local p = pieces[i]
       if p == nil then return nil end
       if type(p) == "string" then return p end
-      local err
-      f, err = io.open(p[1], "rb")
-      if not f then return nil, "multipart: cannot open " .. tostring(err) end
-      left = p[2]
-      if left == 0 then f:close(); f = nil end
+      if p[2] > 0 then file, offset, left = p[1], 0, p[2] end
     end
   end
   return source, length, "multipart/form-data; boundary=" .. b
