@@ -56,6 +56,19 @@ describe("tls.https cookie jar rules", function()
     assert.is_true(jar:list()[1].http_only)
   end)
 
+  it("lets plain http neither replace nor delete a Secure cookie (RFC 6265bis 5.7)", function()
+    local jar = https.cookiejar()
+    jar:store(u("https://h.test/"), { "sid=good; Secure", "pref=1" })
+    -- whoever answers on http:// (anyone on the path) tries to fix the session
+    jar:store(u("http://h.test/"), { "sid=evil", "sid=evil2; Path=/app", "sid=evil3; Domain=h.test" })
+    jar:store(u("http://www.h.test/"), { "sid=evil4; Domain=h.test" })
+    jar:store(u("http://h.test/"), { "sid=; Max-Age=0" })
+    assert.equal("sid=good; pref=1", jar:header_for(u("https://h.test/app")))
+    -- other names are still taken from http, and replaced over it
+    jar:store(u("http://h.test/"), { "pref=2", "other=3" })
+    assert.equal("sid=good; pref=2; other=3", jar:header_for(u("https://h.test/")))
+  end)
+
   it("expires cookies: Max-Age (which wins over Expires), past dates delete", function()
     local jar = https.cookiejar()
     local t = 1000000000

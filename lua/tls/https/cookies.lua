@@ -11,7 +11,8 @@
 -- their host; a Domain must domain-match the host, and may not be a bare
 -- top-level name ("com") or, for an IP address, anything but the address;
 -- the default path is the request path's directory; Secure cookies are
--- neither set by nor sent over plain http; Max-Age wins over Expires, and a
+-- neither set by nor sent over plain http, nor shadowed or deleted from it
+-- (RFC 6265bis); Max-Age wins over Expires, and a
 -- past date deletes. HttpOnly is kept (there is no script here to hide it
 -- from). Limits: 4096 bytes per cookie, 3000 cookies in a jar.
 
@@ -185,10 +186,23 @@ function J:put(c, now)
   self.entries[k] = c
 end
 
+-- RFC 6265bis 5.7 (step 16): plain http may not set (nor delete) a cookie
+-- that would shadow a Secure one: whoever answers for an http:// URL
+-- (anyone on the path) could fix the https session's cookie otherwise.
+local function shadows_secure(self, c)
+  for _, old in pairs(self.entries) do
+    if old.secure and old.name == c.name and path_match(c.path, old.path)
+        and (domain_match(c.domain, old.domain) or domain_match(old.domain, c.domain)) then
+      return true
+    end
+  end
+  return false
+end
+
 function J:store(u, values, now)
   for _, s in ipairs(values) do
     local c = parse(u, s, now)
-    if c then self:put(c, now) end
+    if c and not (u.scheme ~= "https" and shadows_secure(self, c)) then self:put(c, now) end
   end
 end
 
