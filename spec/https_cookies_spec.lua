@@ -96,6 +96,24 @@ describe("tls.https cookie jar rules", function()
     assert.is_nil(again:header_for(u("https://h.test/"), t + 401 * 86400))
   end)
 
+  it("makes room in a full jar by evicting the oldest, first of the same domain", function()
+    local jar = https.cookiejar()
+    -- one host sets 500: it keeps its newest 180
+    local many = {}
+    for i = 1, 500 do many[i] = "c" .. i .. "=1" end
+    jar:store(u("https://one.test/"), many)
+    assert.equal(180, #jar:list())
+    assert.matches("^c321=1; ", jar:header_for(u("https://one.test/")))
+    assert.matches("; c500=1$", jar:header_for(u("https://one.test/")))
+    -- a site fills the jar from many hosts: later cookies of others still go in
+    jar:store(u("https://bank.test/"), { "old=1" })
+    for h = 1, 3000 do jar:store(u("https://h" .. h .. ".evil.test/"), { "x=1" }) end
+    assert.equal(3000, #jar:list())
+    jar:store(u("https://bank.test/"), { "sid=2" })
+    assert.equal("sid=2", jar:header_for(u("https://bank.test/")))
+    assert.equal(3000, #jar:list())
+  end)
+
   it("replaces a cookie of the same name, domain and path", function()
     local jar = https.cookiejar()
     jar:store(u("https://h.test/"), { "a=1", "b=2" })

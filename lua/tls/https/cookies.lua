@@ -14,7 +14,8 @@
 -- neither set by nor sent over plain http, nor shadowed or deleted from it
 -- (RFC 6265bis); Max-Age wins over Expires, and a
 -- past date deletes. HttpOnly is kept (there is no script here to hide it
--- from). Limits: 4096 bytes per cookie, 3000 cookies in a jar.
+-- from). Limits: 4096 bytes per cookie, 180 per domain, 3000 in a jar (the
+-- oldest go first).
 
 local compat = require "tls.compat"
 local core = require "tls.core"
@@ -23,6 +24,7 @@ local cookies = {}
 
 local MAX_COOKIE = 4096
 local MAX_COOKIES = 3000
+local MAX_PER_DOMAIN = 180
 -- RFC 6265bis 5.6.1/5.6.2: a cookie lives at most 400 days. It also keeps
 -- expiry times whole numbers the jar file can hold (a Max-Age of 20
 -- digits was 1e+20, a line the loader refused).
@@ -32,7 +34,7 @@ local J = {}
 J.__index = J
 
 function cookies.new(file)
-  local jar = setmetatable({ entries = {}, count = 0, file = file, seq = 0 }, J)
+  local jar = setmetatable({ entries = {}, count = 0, per_domain = {}, file = file, seq = 0 }, J)
   if file then
     local f = io.open(file, "rb")
     if f then
@@ -168,20 +170,42 @@ local function parse(u, s, now)
   return c
 end
 
+local function remove(self, k)
+  local c = self.entries[k]
+  self.entries[k] = nil
+  self.count = self.count - 1
+  self.per_domain[c.domain] = self.per_domain[c.domain] - 1
+end
+
+-- The oldest cookie (of domain, or of all): its key.
+local function oldest(self, domain)
+  local ok, oc
+  for k, c in pairs(self.entries) do
+    if (not domain or c.domain == domain) and (not oc or c.created < oc.created) then ok, oc = k, c end
+  end
+  return ok
+end
+
+-- RFC 6265 5.3 step 12: a full jar makes room by evicting the oldest
+-- cookies, first of the same domain. (Refusing new cookies instead let one
+-- site fill the jar and lock every other site's out for as long as its
+-- cookies lived, 400 days in a saved jar.)
 function J:put(c, now)
   local k = key(c.domain, c.path, c.name)
   local old = self.entries[k]
   if c.expires and c.expires <= now_s(now) then
-    if old then self.entries[k] = nil; self.count = self.count - 1 end
+    if old then remove(self, k) end
     return
   end
   if old then
     c.created = old.created
   else
-    if self.count >= MAX_COOKIES then return end
+    if (self.per_domain[c.domain] or 0) >= MAX_PER_DOMAIN then remove(self, oldest(self, c.domain)) end
+    if self.count >= MAX_COOKIES then remove(self, oldest(self)) end
     self.seq = self.seq + 1
     c.created = self.seq
     self.count = self.count + 1
+    self.per_domain[c.domain] = (self.per_domain[c.domain] or 0) + 1
   end
   self.entries[k] = c
 end
@@ -212,8 +236,7 @@ function J:header_for(u, now)
   local list = {}
   for k, c in pairs(self.entries) do
     if c.expires and c.expires <= now then
-      self.entries[k] = nil
-      self.count = self.count - 1
+      remove(self, k)
     elseif (c.host_only and host == c.domain or not c.host_only and domain_match(host, c.domain))
         and path_match(req_path, c.path) and (not c.secure or u.scheme == "https") then
       list[#list + 1] = c
@@ -240,7 +263,7 @@ function J:list()
 end
 
 function J:clear()
-  self.entries, self.count = {}, 0
+  self.entries, self.count, self.per_domain = {}, 0, {}
 end
 
 local function flag(b) return b and "1" or "0" end
