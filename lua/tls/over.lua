@@ -57,19 +57,18 @@ local function deadline_of(self, timeout)
   return self._now(self.transport) + timeout
 end
 
--- The bound for the next transport call: seconds left, or nil for none.
--- Returns false when the deadline has passed.
-local function left_of(self, deadline)
-  if deadline == nil then return self.timeout end
-  local left = deadline - self._now(self.transport)
-  if left <= 0 then return false end
-  return left
-end
-
+-- Bound the next transport call by the seconds left (nil: none; without a
+-- clock, the whole timeout). Returns false when the deadline has passed.
 local function set_bound(self, deadline)
-  local left = left_of(self, deadline)
-  if left == false then return false end
-  if self._settimeout then self._settimeout(self.transport, left) end
+  local left
+  if deadline == nil then
+    left = self.timeout
+  else
+    left = deadline - self._now(self.transport)
+    if left <= 0 then return false end
+  end
+  local settimeout = self._settimeout
+  if settimeout then settimeout(self.transport, left) end
   return true
 end
 
@@ -86,6 +85,7 @@ local function flush(self, deadline)
     return nil, "timeout"
   end
   local ok, err = self.transport:write(out)
+  if ok == true then return true end
   if type(ok) == "number" and ok < #out then
     -- a count short of all (a raw send's): the rest would be lost unseen
     self._broken = "closed"
@@ -169,18 +169,10 @@ end
 
 --- One coroutine at a time
 
-local function current()
-  return co_running() or "main"  -- Lua 5.1 says nil in the main thread
-end
-
-local function enter(self, what)
-  local owner, me = self._owner, current()
-  if owner ~= nil and owner ~= me and (type(owner) ~= "thread" or co_status(owner) ~= "dead") then
-    error(("tls.over: %s: this connection is already in use by another "
-      .. "coroutine (it is waiting in %s); use one coroutine per connection "
-      .. "or serialise access"):format(what, self._busy), 3)
-  end
-  self._owner, self._busy = me, what
+local function busy(self, what)
+  error(("tls.over: %s: this connection is already in use by another "
+    .. "coroutine (it is waiting in %s); use one coroutine per connection "
+    .. "or serialise access"):format(what, self._busy), 3)
 end
 
 local function leave(self, ok, ...)
@@ -189,8 +181,14 @@ local function leave(self, ok, ...)
   return ...
 end
 
+-- f(self, ...) as the conn's one user. (Every operation passes here, so
+-- the check is inline: a bulk send is a few dozen VM instructions.)
 local function run(self, what, f, ...)
-  enter(self, what)
+  local owner, me = self._owner, co_running() or "main"  -- (5.1: nil in the main thread)
+  if owner ~= nil and owner ~= me and (type(owner) ~= "thread" or co_status(owner) ~= "dead") then
+    busy(self, what)
+  end
+  self._owner, self._busy = me, what
   return leave(self, ypcall(f, self, ...))
 end
 
@@ -223,8 +221,10 @@ end
 -- (quadratic on a large "*a").
 local function receive(self, pattern, prefix)
   local deadline = deadline_of(self, self.timeout)
-  local ok, err = handshake_first(self, deadline)
-  if not ok then return nil, err, prefix or "" end
+  if not self._shaken then
+    local ok, err = handshake_first(self, deadline)
+    if not ok then return nil, err, prefix or "" end
+  end
   local e = self.engine
   local pieces, n, got = {}, 0, 0
   if prefix and prefix ~= "" then pieces[1], n, got = prefix, 1, #prefix end
@@ -285,8 +285,10 @@ end
 
 local function send(self, data, i, j)
   local deadline = deadline_of(self, self.timeout)
-  local ok, err = handshake_first(self, deadline)
-  if not ok then return nil, err, (i or 1) - 1 end
+  if not self._shaken then
+    local ok, err = handshake_first(self, deadline)
+    if not ok then return nil, err, (i or 1) - 1 end
+  end
   local e = self.engine
   local from = i
   while true do
@@ -314,13 +316,17 @@ end
 
 -- c:send(data [, i [, j]]) -> last index sent | nil, err, last index sent
 function Conn:send(data, i, j)
-  if type(data) ~= "string" and type(data) ~= "number" then
-    error("bad argument #1 to 'send' (string expected, got " .. type(data) .. ")", 2)
+  local kind = type(data)
+  if kind ~= "string" then
+    if kind ~= "number" then
+      error("bad argument #1 to 'send' (string expected, got " .. kind .. ")", 2)
+    end
+    data = tostring(data)
   end
   -- checked here: before the handshake, i would only be used in arithmetic
-  check_index(i, 2)
-  check_index(j, 3)
-  return run(self, "send", send, tostring(data), i, j)
+  if i ~= nil then check_index(i, 2) end
+  if j ~= nil then check_index(j, 3) end
+  return run(self, "send", send, data, i, j)
 end
 
 -- c:close() -> true. Queues close_notify and sends it (within the conn's

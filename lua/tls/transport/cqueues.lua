@@ -79,7 +79,9 @@ function T:write(data)
 end
 
 function T:settimeout(s) self.timeout = s end
-function T:now() return monotime() end
+-- t:now() is cqueues.monotime itself (it ignores its argument): tls.over
+-- reads the clock twice per operation, and this saves a Lua call each time.
+T.now = monotime
 
 function T:close()
   if self.closed then return true end
