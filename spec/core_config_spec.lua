@@ -226,4 +226,65 @@ describe("tls.config", function()
       assert.matches("no certificate", err, 1, true)
     end)
   end)
+
+  describe("tls.config_for's cache", function()
+    local core = require "tls.core"
+
+    -- A handshake of a client config against the test server (pki.ca's).
+    local function trusts_test_server(cfg)
+      local c = assert(tls.engine { config = cfg, servername = "localhost" })
+      local ok, err = E.handshake(c, E.server())
+      return ok == true, err
+    end
+
+    -- A file whose stamp has settled: changed more than 2 seconds ago.
+    local function settled(path, text)
+      pki.write(path, text)
+      os.execute("sleep 2.2")
+      assert(core.file_stamp(path), "the file's stamp did not settle")
+    end
+
+    it("reuses the config of a ca_file that has not changed, and reads a changed one again", function()
+      local ca = pki.dir .. "/cached-ca.pem"
+      settled(ca, pki.read(pki.ca.cert))
+      local cfg = assert(tls.config_for { ca_file = ca, timeout = 5 })
+      assert.equal(cfg, assert(tls.config_for { ca_file = ca }))
+      assert.is_true((trusts_test_server(cfg)))
+      -- same path, other CA: whether cached yet or not, the new file is what it trusts
+      pki.write(ca, pki.read(pki.other_ca.cert))
+      local now = assert(tls.config_for { ca_file = ca })
+      assert.are_not.equal(cfg, now)
+      local ok, err = trusts_test_server(now)
+      assert.is_false(ok)
+      assert.matches("verify", err, 1, true)
+      -- and once settled, the cached config is the new file's
+      settled(ca, pki.read(pki.other_ca.cert))
+      local later = assert(tls.config_for { ca_file = ca })
+      assert.equal(later, assert(tls.config_for { ca_file = ca }))
+      assert.is_false((trusts_test_server(later)))
+    end)
+
+    it("keeps configs apart that differ in any option or file", function()
+      local a, b = pki.dir .. "/cache-a.pem", pki.dir .. "/cache-b.pem"
+      pki.write(a, pki.read(pki.ca.cert))
+      settled(b, pki.read(pki.ca.cert))
+      local ca = assert(tls.config_for { ca_file = a })
+      assert.are_not.equal(ca, assert(tls.config_for { ca_file = b }))
+      assert.are_not.equal(assert(tls.config_for { ca_file = b }),
+        assert(tls.config_for { ca_file = b, insecure_noverifytime = true }))
+    end)
+
+    it("never caches a config with a client key file", function()
+      local opts = { ca_file = pki.ca.cert, cert_file = pki.client.cert, key_file = pki.client.key }
+      assert.are_not.equal(assert(tls.config_for(opts)), assert(tls.config_for(opts)))
+    end)
+
+    it("core.file_stamp: nil for a missing file or one changed in the last seconds", function()
+      assert.is_nil(core.file_stamp(pki.dir .. "/missing.pem"))
+      local f = pki.dir .. "/fresh.pem"
+      pki.write(f, "x")
+      assert.is_nil(core.file_stamp(f, 3600))  -- (the settle time in seconds)
+      assert.is_string(core.file_stamp(f, -1))
+    end)
+  end)
 end)

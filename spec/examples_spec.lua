@@ -70,6 +70,8 @@ describe("examples", function()
   it("make demo installs only the build, Lua and openssl, not the test toolchain", function()
     local out, status = proc.run("make -n demo")
     assert.equal(0, status, out)
+    -- (make's "Entering directory '...'" lines name the checkout, which may hold any word)
+    out = out:gsub("make%[%d+%]: [^\n]*", "")
     for _, tool in ipairs({ "lua-busted", "nginx", "gnutls-bin", "lua-cqueues" }) do
       assert.is_nil(out:find(tool, 1, true), "make demo would install " .. tool .. ":\n" .. out)
     end

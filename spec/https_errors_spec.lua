@@ -431,7 +431,8 @@ describe("tls.https error paths", function()
     local tls = require "tls"
 
     it("go through the library's config path: a changed ca_file is read again", function()
-      -- tls.https keeps no config cache of its own; files are never cached
+      -- tls.https keeps no config cache of its own; a ca_file is cached only
+      -- by its stamp, and one changed in the last 2 seconds not at all
       local ca = os.tmpname()
       finally(function() os.remove(ca); https.pool_clear() end)
       pki.write(ca, pki.read(pki.ca.cert))

@@ -87,6 +87,7 @@ LTLS_EXPORT int luaopen_tls_core(lua_State *L)
 		{ "now", core_now },
 		{ "replace_file", ltls_replace_file },
 		{ "mkdir", ltls_mkdir },
+		{ "file_stamp", ltls_file_stamp },
 		{ "timeout_problem", core_timeout_problem },
 		{ "type", core_type },
 		{ "interpose", ltls_conn_interpose },

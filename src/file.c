@@ -1,13 +1,16 @@
 /*
- * Private files for the pure-Lua helpers (tls.tofu's pin file): Lua's io
- * can neither create a file exclusively nor choose its mode, so a file that
- * holds trust decisions is written here.
+ * Files for the pure-Lua helpers. Private files (tls.tofu's pin file): Lua's
+ * io can neither create a file exclusively nor choose its mode, so a file
+ * that holds trust decisions is written here. File stamps: Lua cannot stat,
+ * and a cache of what was read from a file must know when it changed.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ltls.h"
@@ -96,4 +99,38 @@ int ltls_mkdir(lua_State *L)
 		return 1;
 	}
 	return fail_errno(L, "cannot create the directory", path, err);
+}
+
+/*
+ * core.file_stamp(path [, settle]) -> stamp | nil
+ *
+ * A string that changes whenever the file path names is replaced or written:
+ * its device, inode, size, and modification and change times. nil when stat
+ * fails, or when the file changed within the last `settle` seconds (default
+ * 2): file times come from a coarse clock, so two writes within one tick can
+ * leave equal stamps, while a write after a settled stamp always gets a later
+ * change time. For caches of what was read from the file (tls.config_for).
+ */
+int ltls_file_stamp(lua_State *L)
+{
+	const char *path = luaL_checkstring(L, 1);
+	lua_Number settle = luaL_optnumber(L, 2, 2);
+	struct stat st;
+	time_t changed;
+	char stamp[128];
+
+	if (stat(path, &st) != 0) {
+		lua_pushnil(L);
+		return 1;
+	}
+	changed = st.st_ctime > st.st_mtime ? st.st_ctime : st.st_mtime;
+	if (!(difftime(time(NULL), changed) >= settle)) {
+		lua_pushnil(L);
+		return 1;
+	}
+	snprintf(stamp, sizeof stamp, "%llu:%llu:%lld:%lld:%lld",
+	    (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+	    (long long)st.st_size, (long long)st.st_mtime, (long long)st.st_ctime);
+	lua_pushstring(L, stamp);
+	return 1;
 }

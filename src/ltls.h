@@ -168,5 +168,6 @@ int ltls_listen(lua_State *L);
 /* file.c: private files for the Lua helpers (tls.tofu) */
 int ltls_replace_file(lua_State *L);
 int ltls_mkdir(lua_State *L);
+int ltls_file_stamp(lua_State *L);
 
 #endif

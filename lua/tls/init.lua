@@ -22,19 +22,28 @@ local conn_options = {
 -- tls.connect(host, port, opts) does not build one per connection (libtls's
 -- tls_config_new and tls_config_set_ciphers each make a throwaway OpenSSL
 -- context, a large part of a client handshake's cost: doc/performance.md).
--- Only options that neither name a file (it may change) nor hold a secret
--- are cached.
+-- Only options that hold no secret are cached, and of those that name a file
+-- only the CA and CRL files, keyed by the file's stamp as well (a file
+-- changed in the last 2 seconds is not cached: core.file_stamp), so a changed
+-- file is read again.
 local cacheable = {
   ca_path = true, ca = true, protocols = true, ciphers = true, ecdhecurves = true,
   alpn = true, verify_depth = true, ocsp_require_stapling = true, crl = true,
   insecure_noverifycert = true, insecure_noverifyname = true, insecure_noverifytime = true,
 }
+local stamped = { ca_file = true, crl_file = true }
 local config_cache, config_cache_size = {}, 0
 
 local function cache_key(rest)
   local parts, n = nil, 0
   for k, v in pairs(rest) do
-    if not cacheable[k] then return nil end
+    if stamped[k] and type(v) == "string" then
+      local stamp = core.file_stamp(v)
+      if not stamp then return nil end
+      v = v .. "\0" .. stamp
+    elseif not cacheable[k] then
+      return nil
+    end
     local t = type(v)
     if t == "table" then
       for i = 1, #v do
@@ -81,7 +90,8 @@ local function config_of(opts, where)
   if key and config_cache[key] then return config_cache[key] end
   local ok, cfg, err = pcall(core.config, rest)
   if not ok then error((cfg:gsub("^tls%.config", where)), 3) end
-  if key and cfg then
+  -- (a file that changed while it was read is not cached)
+  if key and cfg and cache_key(rest) == key then
     if config_cache_size >= 16 then config_cache, config_cache_size = {}, 0 end
     config_cache[key], config_cache_size = cfg, config_cache_size + 1
   end
