@@ -226,6 +226,34 @@ describe("tls.https over HTTP/2: lifetimes of pooled sessions and pull-style res
     assert.equal(0, https.pool_stats().h2_connections)
   end)
 
+  it("a pull-style response left unread and unclosed does not keep later requests off the pool", function()
+    local before = https.pool_stats().connections_opened
+    local res = assert(https.get(base .. "/big.bin", opts { stream = true }))
+    assert.equal(10, #res:read(10))
+    for _ = 1, 3 do assert.equal("hello from nginx\n", assert(https.get(base .. "/hello.txt", opts())).body) end
+    -- one connection for the open response, one pooled for the rest
+    assert.equal(2, https.pool_stats().connections_opened - before)
+    assert.equal(BIG - 10, #assert(res:read("a")))
+  end)
+
+  it("a sink that makes a request to the same origin gets its answer (blocking and under cqueues)", function()
+    local function fetch_with_nested()
+      local inner
+      local res = assert(https.fetch(opts { url = base .. "/hello.txt", timeout = 10, sink = function(chunk)
+        if chunk and not inner then
+          inner = assert(https.get(base .. "/hello.txt", opts { timeout = 10 })).body
+        end
+        return 1
+      end }))
+      assert.equal(200, res.status)
+      assert.equal("hello from nginx\n", inner)
+      assert.equal("hello from nginx\n", assert(https.get(base .. "/hello.txt", opts { timeout = 10 })).body)
+    end
+    fetch_with_nested()
+    https.pool_clear()
+    assert.same({}, cq_run(60, fetch_with_nested))
+  end)
+
   it("under cqueues, a request while a pull-style response is open in the same coroutine goes on", function()
     assert.same({}, cq_run(60, function()
       local res = assert(https.get(base .. "/big.bin", opts { stream = true, timeout = 10 }))
@@ -347,5 +375,32 @@ describe("tls.https over HTTP/2 against a server that keeps it busy", function()
       assert.matches("^hello %d+$", assert(responses[3], errors[3]).body)
       assert.equal(1, https.pool_stats().connections_opened - before)
     end)
+  end)
+end)
+
+describe("tls.https over HTTP/2: sessions that end under a response (frame server)", function()
+  setup(function() pki.setup() end)
+  teardown(function() https.pool_clear() end)
+  before_each(function() https.pool_clear() end)
+
+  it("does not reuse a pooled session after its GOAWAY", function()
+    with_scenario("goaway-idle", function(base)
+      local before = https.pool_stats().connections_opened
+      assert.equal("first", assert(https.get(base .. "/a", opts())).body)
+      assert.matches("^hello %d+$", assert(https.get(base .. "/b", opts())).body)
+      assert.equal(2, https.pool_stats().connections_opened - before)
+    end)
+  end)
+
+  it("a stream = true response whose connection is cut reports truncation from read", function()
+    for _, name in ipairs { "body:10:hello:cut", "body:-:hello:cut" } do
+      with_scenario(name, function(base)
+        local res = assert(https.get(base .. "/", opts { stream = true }))
+        local got, err = res:read("a")
+        assert.is_nil(got)
+        assert.matches("^truncated response: the server closed the HTTP/2 connection", err)
+        assert.is_nil(res:read(1))
+      end)
+    end
   end)
 end)

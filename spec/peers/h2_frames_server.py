@@ -112,7 +112,7 @@ def serve_ok(sock):
 def scenario(name, sock, nth):
     sock.sendall(frame(SETTINGS, 0, 0))
     if name == "ok" or (nth > 1 and name in ("goaway", "refused", "goaway-after-data",
-                                             "refused-after-data")):
+                                             "refused-after-data", "goaway-idle")):
         return serve_ok(sock)
     sid = next_request(sock)
     if name == "goaway":
@@ -233,8 +233,16 @@ def scenario(name, sock, nth):
         sock.sendall(frame(HEADERS, END_HEADERS, sid, head)
                      + frame(DATA, 0 if end else END_STREAM, sid, data.encode()))
         if end:
+            # a FIN without close_notify, once the client acked our SETTINGS
+            # (closing with its ACK unread would send a reset, which may
+            # discard the answer before the client reads it)
+            while True:
+                ftype, flags, _, _ = read_frame(sock)
+                if ftype == SETTINGS and flags & ACK:
+                    break
+            sock.shutdown(socket.SHUT_WR)
             drain(sock)
-            sock.close()
+            threading.Event().wait(30)
             return
         drain(sock)
         threading.Event().wait(30)
@@ -273,6 +281,13 @@ def scenario(name, sock, nth):
         value = bytes.fromhex("18c6318c63") * 3200
         block = b"\x00\x01x" + hpack_int(len(value), 7, 0x80) + value
         flood(sock, frame(HEADERS, END_HEADERS, sid, block) * 10)
+    elif name == "goaway-idle":
+        # the answer and a GOAWAY behind it: the connection takes no more
+        sock.sendall(frame(HEADERS, END_HEADERS, sid, STATUS_200 + literal("content-length", "5"))
+                     + frame(DATA, END_STREAM, sid, b"first")
+                     + frame(GOAWAY, 0, 0, struct.pack(">II", sid, 0)))
+        drain(sock)
+        threading.Event().wait(30)
     elif name == "silent":
         drain(sock)
         threading.Event().wait(30)
