@@ -216,6 +216,13 @@ describe("tls.https over HTTP/2: lifetimes of pooled sessions and pull-style res
   ngx.fixture(function(s) base = "https://127.0.0.1:" .. s.h2_port end)
   before_each(function() https.pool_clear() end)
 
+  -- cqueues.sleep(0) until ready() (each coroutine waits on the other's progress, not on time)
+  local function until_(ready)
+    local cqueues = require "cqueues"
+    while not ready() do cqueues.sleep(0) end
+  end
+
+
   it("https.pool_clear() while a pull-style response is read leaves that response readable", function()
     local res = assert(https.get(base .. "/big.bin", opts { stream = true }))
     assert.equal(100, #res:read(100))
@@ -254,6 +261,37 @@ describe("tls.https over HTTP/2: lifetimes of pooled sessions and pull-style res
     assert.same({}, cq_run(60, fetch_with_nested))
   end)
 
+  it("under cqueues, a request from a sink does not drive its connection from inside the sink", function()
+    local got = { plain = 0 }
+    assert.same({}, cq_run(60, function()
+      -- (tls.cqueues.pcall: a pcall the fetch's I/O can yield through, on 5.1 too)
+      local ok, res, err = require("tls.cqueues").pcall(https.fetch, opts { url = base .. "/big.bin",
+        timeout = 10, sink = function(chunk)
+        -- (joining the session this coroutine drives, the request below
+        -- would hand the rest of this body to this sink, re-entered)
+        assert(not got.in_sink, "the sink was re-entered")
+        got.in_sink = true
+        got.plain = got.plain + #(chunk or "")
+        if not got.inner then
+          got.inner = assert(https.get(base .. "/hello.txt", opts { timeout = 10 })).body
+        end
+        require("cqueues").sleep(0)
+        got.in_sink = false
+        return 1
+      end })
+      got.done = true
+      assert(ok, res)
+      assert(res, err)
+    end, function()
+      -- another coroutine joins while the sink sleeps
+      until_(function() return got.inner or got.done end)
+      got.other = assert(https.get(base .. "/hello.txt", opts { timeout = 10 })).body
+    end))
+    assert.equal(BIG, got.plain)
+    assert.equal("hello from nginx\n", got.inner)
+    assert.equal("hello from nginx\n", got.other)
+  end)
+
   it("under cqueues, a request while a pull-style response is open in the same coroutine goes on", function()
     assert.same({}, cq_run(60, function()
       local res = assert(https.get(base .. "/big.bin", opts { stream = true, timeout = 10 }))
@@ -264,12 +302,6 @@ describe("tls.https over HTTP/2: lifetimes of pooled sessions and pull-style res
       assert.equal(BIG - 100, #rest)
     end))
   end)
-
-  -- cqueues.sleep(0) until ready() (each coroutine waits on the other's progress, not on time)
-  local function until_(ready)
-    local cqueues = require "cqueues"
-    while not ready() do cqueues.sleep(0) end
-  end
 
   it("under cqueues, a pull-style response joins no connection another coroutine drives", function()
     local got = { plain = 0 }

@@ -510,7 +510,13 @@ local function pooled_session(key, alone)
   local sess = h2_sessions[key]
   if not sess then return nil end
   if sess.busy > 0 then
-    if sess.cond and not alone and not sess.alone and sess:usable() then return sess end
+    -- (nor from a callback of the coroutine that drives it, a sink making
+    -- a request: that would drive it again from the middle of a frame and
+    -- hand the rest of the outer body to the same sink, re-entered)
+    if sess.cond and not alone and not sess.alone and sess:usable()
+        and sess.driver ~= (coroutine.running() or "main") then
+      return sess
+    end
     return nil
   end
   sess:poll()
