@@ -3,12 +3,15 @@
 --     socket vs the socket conn (tls.connect), same module server; target 0.8x;
 --   * inside nginx (Debian's lua module, the LuaJIT build): handshakes/s
 --     through tls.over(tls.transport.ngx(sock)) vs the cosocket's own
---     sslhandshake (target 0.8x), and a 64 MiB download from openssl
+--     sslhandshake (target 0.8x; the same counted under callgrind, both
+--     ends and the worker alone), and a 64 MiB download from openssl
 --     s_server -WWW (target 0.7x); in this table the "libtls C" column holds
 --     the alternative (the socket conn, the cosocket's sslhandshake);
 --   * receive("*a") of 4 MB over tls.over: CPU seconds on LuaJIT vs on 5.4
 --     (target: within 1.5x, i.e. ratio >= 0.67).
 -- BENCH_JIT_CPATH names the LuaJIT build (default build/jit/?.so).
+local socket = require "socket"
+
 return {
   name = "over",
   title = "tls.over: cqueues, nginx, LuaJIT",
@@ -146,5 +149,70 @@ http {
       module = dl.over, c = dl.ngx, target_c = 0.7 }
     ngx_h.stop()
     srv.stop()
+    if not (lib.have("valgrind") and lib.have("callgrind_control")) then
+      return b.note("nginx callgrind rows skipped: valgrind is not installed")
+    end
+
+    -- The same handshakes counted under callgrind, where the wall-time rate
+    -- above moves with the machine's load: the nginx worker and s_server
+    -- each run under valgrind and are counted from just before to just after
+    -- one request of n handshakes (callgrind_control -z/-d on their pids).
+    -- Both ends together is what the rate waits for; the worker alone is
+    -- what tls.over changes.
+    local function waited_port(p, h, what)
+      local deadline = lib.now() + 60
+      while true do
+        local sk = socket.tcp()
+        local up = sk:connect("127.0.0.1", p)
+        sk:close()
+        if up then return end
+        if not h.alive() or lib.now() > deadline then
+          local out = h.output()
+          h.stop()
+          error(("bench: %s under valgrind did not start on port %d:\n%s"):format(what, p, out))
+        end
+        lib.sleep(0.1)
+      end
+    end
+    local function counted(out, pid)
+      local n = 0
+      return function(cmd)
+        if cmd == "zero" then return lib.sh(("callgrind_control -z %d >/dev/null"):format(pid)) end
+        lib.sh(("callgrind_control -d %d >/dev/null"):format(pid))
+        n = n + 1
+        local file = ("%s.%d"):format(out, n)
+        local deadline = lib.now() + 30
+        while not (lib.read(file) or ""):find("\ntotals:") and lib.now() < deadline do lib.sleep(0.05) end
+        return lib.callgrind_total(file) or error("bench: no callgrind dump " .. file)
+      end
+    end
+    local cgs, cgn = lib.tmpdir() .. "/cg-s_server", lib.tmpdir() .. "/cg-nginx"
+    up = lib.free_port()
+    srv = lib.spawn(lib.callgrind_prefix(cgs) .. ("openssl s_server -WWW -quiet -accept 127.0.0.1:%d "
+      .. "-cert %s -key %s"):format(up, pki.ecdsa.cert, pki.ecdsa.key))
+    waited_port(up, srv, "openssl s_server")
+    ngx_h = lib.spawn(lib.callgrind_prefix(cgn) .. ("nginx -p %s -c %s/nginx.conf"):format(dir, dir))
+    waited_port(port, ngx_h, "nginx")
+    local srv_pid = tonumber((lib.capture("pgrep -P " .. srv.pid)):match("%d+"))
+    local ngx_pid = tonumber((lib.read(dir .. "/nginx.pid") or ""):match("%d+"))
+    if not (srv_pid and ngx_pid) then error("bench: no pid for the processes under callgrind") end
+    local cs, cn = counted(cgs, srv_pid), counted(cgn, ngx_pid)
+    get("hs", "over", S.warm)
+    get("hs", "ngx", S.warm)
+    local n = lib.smoke and 2 or 40
+    local ir = {}
+    for _, mode in ipairs { "over", "ngx" } do
+      cs("zero")
+      cn("zero")
+      get("hs", mode, n)
+      local worker = cn("dump")
+      ir[mode] = { worker = worker / n / 1000, both = (worker + cs("dump")) / n / 1000 }
+    end
+    ngx_h.stop()
+    srv.stop()
+    b.row { case = "nginx: handshake instructions, worker + s_server (callgrind)", unit = "kIr",
+      better = "lower", module = ir.over.both, c = ir.ngx.both, target_c = 0.8 }
+    b.row { case = "nginx: handshake instructions, worker alone (callgrind)", unit = "kIr",
+      better = "lower", module = ir.over.worker, c = ir.ngx.worker }
   end,
 }
