@@ -456,6 +456,18 @@ describe("tls.cqueues", function()
       c:close()
     end)
 
+    it("sets up an engine's cqueues socket as tls.over does (a record in one send(2))", function()
+      local e = assert(tls.engine { mode = "client", ca_file = pki.ca.cert, servername = "localhost" })
+      local sock, other = csocket.pair()
+      local _, before = sock:setbufsiz()
+      local c = tcq.wrap(e, { socket = sock })
+      local bufin, bufout = sock:setbufsiz()  -- (no arguments: reads them)
+      c:close()
+      other:close()
+      assert.is_true(before < 16406, before)  -- cqueues' default splits a record
+      assert.is_true(bufout >= 16645 and bufin >= 16645, bufout .. " " .. bufin)
+    end)
+
     it("returns connect's error for a refused TCP connect", function()
       local srv = assert(socket.bind("127.0.0.1", 0))
       local _, port = srv:getsockname()

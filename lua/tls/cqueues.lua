@@ -197,13 +197,11 @@ function M.wrap(conn, opts)
       error("tls.cqueues.wrap: an engine needs option 'socket', a connected "
         .. "cqueues socket, got " .. tostring(sock), 2)
     end
-    sock:setmode("b", "bn")
+    -- the socket set up as for tls.over (binary, unbuffered, buffers of one
+    -- record: a record in one send(2)); its pollables are the descriptor's
+    local io = require("tls.transport.cqueues")(sock)
     self.socket, self._t = sock, engine_transport
-    -- a cqueues socket's own events() follow its buffered API, not the raw
-    -- recv/send used here, so poll its descriptor for what we need
-    local fd = sock:pollfd()
-    self._rpoll = { pollfd = fd, events = "r" }
-    self._wpoll = { pollfd = fd, events = "w" }
+    self._rpoll, self._wpoll = io.rpoll, io.wpoll
   else
     if opts.socket ~= nil then
       error("tls.cqueues.wrap: option 'socket' is for engines; this conn has its own socket", 2)
