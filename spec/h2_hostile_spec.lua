@@ -436,3 +436,26 @@ describe("tls.https over HTTP/2: sessions that end under a response (frame serve
     end
   end)
 end)
+
+describe("tls.https over HTTP/2: callbacks that raise (nginx, blocking)", function()
+  local ngx = require "support.https_nginx"
+  local base
+
+  ngx.fixture(function(s) base = "https://127.0.0.1:" .. s.h2_port end)
+  before_each(function() https.pool_clear() end)
+
+  for _, which in ipairs { "sink", "progress" } do
+    it("a " .. which .. " that raises: the error reaches the caller, the next request gets a fresh connection", function()
+      local before = https.pool_stats().connections_opened
+      assert(https.get(base .. "/hello.txt", opts()))
+      local o = opts { url = base .. "/big.bin" }
+      o[which] = function() error(which .. " exploded") end
+      local ok, err = pcall(https.fetch, o)
+      assert.is_false(ok)
+      assert.matches(which .. " exploded", err)
+      assert.equal(0, https.pool_stats().h2_connections)
+      assert.equal("hello from nginx\n", assert(https.get(base .. "/hello.txt", opts())).body)
+      assert.equal(2, https.pool_stats().connections_opened - before)
+    end)
+  end
+end)
