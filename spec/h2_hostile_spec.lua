@@ -160,6 +160,12 @@ describe("tls.https over HTTP/2 refuses hostile frames", function()
     fails("frames:" .. frame(1, 36, SS, "88"), "a HEADERS frame too short for its flags %(FRAME_SIZE_ERROR%)")
   end)
 
+  it("refuses a server that does not begin with SETTINGS (its connection preface)", function()
+    fails("http1", "^http2: the server answered in HTTP/1 although it agreed to h2 in ALPN %(PROTOCOL_ERROR%)$")
+    -- (a HEADERS frame: type 1 after the 3-byte length)
+    fails("no-settings", '^http2: the server began with "\\x00\\x00\\x..\\x01.*", not with SETTINGS %(PROTOCOL_ERROR%)$')
+  end)
+
   it("answers a stream below a GOAWAY's last stream id, then leaves the connection", function()
     -- a last stream id above anything sent, then the answer
     with_scenario("frames:" .. frame(7, 0, ZERO, "7fffffff" .. ZERO) .. frame(1, 5, SS, "88"), function(base)

@@ -110,6 +110,22 @@ def serve_ok(sock):
 
 
 def scenario(name, sock, nth):
+    if name == "http1":
+        # agreed to h2 in ALPN, answers in HTTP/1.1
+        sock.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+        drain(sock)
+        threading.Event().wait(30)
+        return
+    if name == "no-settings":
+        # an answer without the server's SETTINGS first (nor an ACK of the client's)
+        while True:
+            ftype, _, sid, _ = read_frame(sock)
+            if ftype == HEADERS:
+                break
+        answer(sock, sid)
+        drain(sock)
+        threading.Event().wait(30)
+        return
     sock.sendall(frame(SETTINGS, 0, 0))
     if name == "ok" or (nth > 1 and name in ("goaway", "refused", "goaway-after-data",
                                              "refused-after-data", "goaway-idle")):

@@ -157,6 +157,17 @@ function S:read_frame(block)
     if not ok then return nil, err end
   end
   local len, ftype, flags, sid = frame.header(self.buf, self.pos)
+  if not self.preface_seen then
+    -- the server's connection preface is a SETTINGS frame (RFC 9113, 3.4):
+    -- anything else is not HTTP/2, whatever ALPN said
+    if ftype ~= F.SETTINGS or has(flags, F.ACK) then
+      local text = self.buf:sub(self.pos, self.pos + 8)
+      return nil, self:fail("PROTOCOL_ERROR", text:find("^HTTP/1") and
+        "the server answered in HTTP/1 although it agreed to h2 in ALPN" or
+        ("the server began with %s, not with SETTINGS"):format(response.quote(text)))
+    end
+    self.preface_seen = true
+  end
   if len > h2.MAX_FRAME_SIZE then
     return nil, self:fail("FRAME_SIZE_ERROR",
       ("a %s frame of %d bytes, over our SETTINGS_MAX_FRAME_SIZE of %d"):format(
