@@ -31,6 +31,10 @@ lib.settings = {
   repeats = setting("BENCH_REPEAT", 3, 1),         -- best of N, interleaved
   bulk_repeats = setting("BENCH_BULK_REPEAT", 5, 1),  -- best of N for the (short) transfers
   bulk_mib = setting("BENCH_BULK_MIB", 64, 1),     -- MiB per one-way transfer (16 KiB writes)
+  -- the versions section compares builds by ratio: 200 handshakes or 64 MiB
+  -- are 0.06 CPU s, where scheduling noise alone moves a ratio by 5%
+  versions_hs = setting("BENCH_VERSIONS_HS", 1000, 6),     -- server handshakes per build
+  versions_mib = setting("BENCH_VERSIONS_MIB", 256, 1),    -- MiB per build's one-way transfer
   echo_mib = setting("BENCH_ECHO_MIB", 16, 1),     -- MiB per echo transfer (16 KiB writes)
   small_mib = setting("BENCH_SMALL_MIB", 8, 1),    -- MiB per transfer with 1 KiB writes
   conns = setting("BENCH_CONNS", 1000, 20),        -- idle connections held open
