@@ -41,7 +41,7 @@ describe("tls.over inside HAProxy (core.tcp(), Lua 5.3)", function()
     return
   end
 
-  local hap, wwws, cn_only, www
+  local hap, wwws, cn_only, www, own
 
   local function get(path, args)
     local q = {}
@@ -60,6 +60,8 @@ describe("tls.over inside HAProxy (core.tcp(), Lua 5.3)", function()
       .. pki.dir)
     wwws = peers.s_server_www(pki.server, www)
     cn_only = peers.s_server_www(pki.cn_only, www)
+    -- the module's keep-alive HTTPS server (s_server -WWW closes after each answer)
+    own = peers.lua_server("https_server.lua", pki.server)
     local port = proc.free_port()
     hap = proc.start(("env LUA_TLS_ROOT=%s LUA_TLS_CPATH='%s' LUA_TLS_CA=%s LISTEN_PORT=%d "
       .. "haproxy -db -f %s/examples/haproxy/haproxy.cfg"):format(ROOT, lua53_cpath(),
@@ -69,7 +71,7 @@ describe("tls.over inside HAProxy (core.tcp(), Lua 5.3)", function()
 
   teardown(function()
     -- (each one that started, even when setup failed half way)
-    for _, h in pairs { hap or false, wwws or false, cn_only or false } do
+    for _, h in pairs { hap or false, wwws or false, cn_only or false, own or false } do
       if h then h.stop() end
     end
     pki.cleanup()
@@ -102,6 +104,26 @@ describe("tls.over inside HAProxy (core.tcp(), Lua 5.3)", function()
         assert.equal("hello through haproxy\n", body)
       end
     end
+  end)
+
+  it("reports an upstream that never answers as a timeout, both ways", function()
+    -- (a receive that times out ends HAProxy's socket, which then says
+    -- "connection closed.": it read as the peer's close)
+    local stall = assert(require("socket").bind("127.0.0.1", 0))
+    local _, port = stall:getsockname()
+    for _, path in ipairs { "/over", "/https" } do
+      local code, body = get(path, { port = port, path = "/hello.txt", timeout = 1 })
+      assert.equal(502, code)
+      assert.equal("error: timeout\n", body)
+    end
+    stall:close()
+  end)
+
+  it("keeps a connection for the next request of the same service (not probed: it cannot be)", function()
+    local out = sh_out(("curl -s -m 60 -D - 'http://127.0.0.1:%d/https?port=%d&path=/hello.txt&times=3'")
+      :format(hap.port, own.port))
+    assert.matches("^HTTP/1.1 200", out)
+    assert.matches("\r\nx%-reused: 2\r\n", out)
   end)
 
   it("reports a name the certificate does not carry as a verify: error", function()

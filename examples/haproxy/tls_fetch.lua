@@ -9,8 +9,8 @@
 --
 -- GET /over?port=P&path=/x     tls.over(tls.transport.haproxy(sock)) by hand
 -- GET /https?port=P&path=/x    tls.https.get with a transport function
--- (upstream 127.0.0.1:P; optional name=servername, default localhost, and
--- timeout=seconds, default LUA_TLS_TIMEOUT or 10).
+-- (upstream 127.0.0.1:P; optional name=servername, default localhost,
+-- timeout=seconds, default LUA_TLS_TIMEOUT or 10, and for /https times=N).
 -- The environment says where things are: LUA_TLS_ROOT (the source tree),
 -- LUA_TLS_CPATH (the 5.3 build, default $LUA_TLS_ROOT/build/5.3/?.so) and
 -- LUA_TLS_CA (a CA file for the upstream; default: the system's store).
@@ -27,7 +27,8 @@ local TIMEOUT = tonumber(os.getenv("LUA_TLS_TIMEOUT") or "") or 10
 local function query(applet)
   local q = {}
   for k, v in (applet.qs or ""):gmatch("([^&=]+)=([^&]*)") do q[k] = v end
-  return tonumber(q.port), q.path or "/", q.name or "localhost", tonumber(q.timeout) or TIMEOUT
+  return tonumber(q.port), q.path or "/", q.name or "localhost", tonumber(q.timeout) or TIMEOUT,
+    tonumber(q.times) or 1
 end
 
 local function answer(applet, status, body)
@@ -69,12 +70,19 @@ core.register_service("tls_over", "http", function(applet)
   answer(applet, 200, head_end and response:sub(head_end + 4) or response)
 end)
 
+-- (times=N fetches N times: the connection is kept for the next one, and
+-- the answer's X-Reused header says how often one was reused)
 core.register_service("tls_https", "http", function(applet)
-  local port, path, name, timeout = query(applet)
-  local res, err = tls.https.get("https://127.0.0.1:" .. port .. path, {
-    servername = name, ca_file = CA, timeout = timeout,
-    transport = function(host, p, opts) return connect(host, p, opts.timeout) end,
-  })
-  if not res then return answer(applet, 502, "error: " .. tostring(err) .. "\n") end
+  local port, path, name, timeout, times = query(applet)
+  local reused = tls.https.pool_stats().reused
+  local res, err
+  for _ = 1, times do
+    res, err = tls.https.get("https://127.0.0.1:" .. port .. path, {
+      servername = name, ca_file = CA, timeout = timeout,
+      transport = function(host, p, opts) return connect(host, p, opts.timeout) end,
+    })
+    if not res then return answer(applet, 502, "error: " .. tostring(err) .. "\n") end
+  end
+  applet:add_header("x-reused", tostring(tls.https.pool_stats().reused - reused))
   answer(applet, 200, res.body)
 end)

@@ -355,6 +355,9 @@ Conn.__close = Conn.close
 -- so a peer's close while the conn sat idle would go unseen.)
 local function probe(self)
   if not self._shaken or self._broken then return false end
+  -- a transport whose reads always wait (HAProxy's) cannot be probed: the
+  -- conn passes, and a request that finds it closed is retried when it may be
+  if self._cannot_poll then return true end
   local e = self.engine
   local data, err = e:receive(1)
   if data or err ~= "wantread" then return false end
@@ -418,6 +421,7 @@ local function over(transport, opts)
   return setmetatable({
     engine = e, transport = transport, timeout = timeout, _read_max = read_max,
     _now = method_of(transport, "now"), _settimeout = method_of(transport, "settimeout"),
+    _cannot_poll = pcall(function() assert(transport.cannot_poll == true) end),
   }, Conn)
 end
 

@@ -13,6 +13,9 @@
 local T = {}
 T.__index = T
 T.__name = "tls.transport.haproxy"
+-- (tls.over: a read here cannot return at once when nothing is there, as a
+-- timeout ends the socket; so a pooled conn is not probed before reuse)
+T.cannot_poll = true
 
 local DEFAULT_PIECE = 8192
 
@@ -24,20 +27,49 @@ local function word(err)
   return err
 end
 
+local FOREVER = 2147483  -- seconds: HAProxy refuses more than INT_MAX milliseconds
+
+-- HAProxy 2.6 ends a core.tcp() socket whose receive times out: the
+-- receive returns what had come (fewer bytes than asked) or nil,
+-- "connection closed.". A receive that ran for its whole bound timed out,
+-- so it says "timeout" (the socket is gone all the same: later reads say
+-- "closed"). Bytes that came before the end are returned first.
+local function receive(self, n)
+  local bound = self.timeout or FOREVER
+  local started = bound < FOREVER and self:now()
+  local data, err = self.sock:receive(n)
+  if data and #data == n then return data end
+  local why = word(err)
+  if started and why == "closed" and self:now() - started >= bound - 0.001 then why = "timeout" end
+  if data and data ~= "" then
+    self.pending = why
+    return data
+  end
+  return nil, why
+end
+
 function T:read(max)
-  local sock = self.sock
+  if self.pending then
+    local why = self.pending
+    self.pending = nil
+    return nil, why
+  end
   if self.left == 0 then
-    local header, err = sock:receive(5)
-    if not header then return nil, word(err) end
-    if #header < 5 then return nil, "closed" end
-    self.left = header:byte(4) * 256 + header:byte(5)
-    return header
+    local data, err = receive(self, 5 - #self.head)
+    if not data then return nil, err end
+    local head = self.head .. data
+    if #head < 5 then
+      self.head = head  -- (the stream ended inside a header: the engine will say so)
+    else
+      self.head, self.left = "", head:byte(4) * 256 + head:byte(5)
+    end
+    return data
   end
   local n = self.left
   if n > max then n = max end
   if n > self.piece then n = self.piece end
-  local data, err = sock:receive(n)
-  if not data then return nil, word(err) end
+  local data, err = receive(self, n)
+  if not data then return nil, err end
   self.left = self.left - #data
   return data
 end
@@ -50,10 +82,8 @@ end
 
 -- Seconds: whole ones above one second, set only when the bound changes
 -- rather than before every read; below, the fraction (HAProxy 2.6 takes
--- milliseconds, at least one: a 0 s probe must not wait a second). None
--- (or more than it takes, INT_MAX milliseconds, which raised) is the most.
-local FOREVER = 2147483
-
+-- milliseconds, at least one). None (or more than it takes, INT_MAX
+-- milliseconds, which raised) is the most.
 function T:settimeout(s)
   local t = FOREVER
   if s and s < FOREVER then
@@ -88,5 +118,5 @@ return function(sock, opts)
     error("tls.transport.haproxy: option 'piece' must be a positive integer, got "
       .. tostring(piece), 2)
   end
-  return setmetatable({ sock = sock, left = 0, piece = piece }, T)
+  return setmetatable({ sock = sock, left = 0, head = "", piece = piece }, T)
 end
