@@ -32,6 +32,10 @@ describe("tls.https stream = true against nginx", function()
       assert.equal(200, res.status)
       assert.is_nil(res.body)
       assert.equal("hello", res:read(5))
+      for _, bad in ipairs { 1.5, 0, "x" } do
+        assert.has_error(function() res:read(bad) end,
+          "tls.https: res:read(n) takes a byte count or \"a\", got " .. tostring(bad))
+      end
       assert.equal(" from nginx\n", res:read("a"))
       assert.is_nil(res:read(1))
     end)

@@ -68,7 +68,7 @@ function methods.read(self, n)
     self.buffer = ""
     return table.concat(parts)
   end
-  if type(n) ~= "number" or n < 1 then
+  if type(n) ~= "number" or n < 1 or n ~= math.floor(n) then
     error("tls.https: res:read(n) takes a byte count or \"a\", got " .. tostring(n), 2)
   end
   if buf == "" then
