@@ -165,6 +165,21 @@ describe("tls.over against a hostile peer or transport", function()
     assert.equal("abc", c:receive("*l"))
   end)
 
+  it("refuses a NaN timeout wherever one is given; a negative one means none", function()
+    local c = over(luasocket_to(echo.port))
+    assert.has_error(function() c:settimeout(0 / 0) end,
+      "tls.over: settimeout: timeout must be a number of seconds or nil, got NaN")
+    assert.has_error(function() c:handshake(0 / 0) end,
+      "tls.over: handshake: timeout must be a number of seconds or nil, got NaN")
+    assert.has_error(function() c:settimeout("1") end,
+      "tls.over: settimeout: timeout must be a number of seconds or nil, got string")
+    assert.is_true(c:settimeout(-1))
+    assert.is_nil(c:gettimeout())
+    assert.is_true(c:handshake(-5))
+    assert(c:send("hi\n"))
+    assert.equal("hi", c:receive("*l"))
+  end)
+
   it("takes a timeout of any size (math.huge, past 2^31 s) over LuaSocket", function()
     for _, t in ipairs { math.huge, 1e10, 1e300 } do
       local c = over(luasocket_to(echo.port), { timeout = t })
