@@ -212,13 +212,14 @@ http {
       -- client is done (under valgrind, up to a second later): counting
       -- starts once the previous one is finished and ends once its own is.
       local n = lib.smoke and 2 or 40
+      local settle = lib.smoke and 0.2 or 1
       local ir = {}
       for _, mode in ipairs { "over", "ngx" } do
-        lib.sleep(1)
+        lib.sleep(settle)
         cs("zero")
         cn("zero")
         get("hs", mode, n)
-        lib.sleep(1)
+        lib.sleep(settle)
         local worker = cn("dump")
         ir[mode] = { worker = worker / n / 1000, both = (worker + cs("dump")) / n / 1000 }
       end
