@@ -465,3 +465,37 @@ describe("tls.https over HTTP/2: callbacks that raise (nginx, blocking)", functi
     end)
   end
 end)
+
+describe("tls.https over HTTP/2: a request given up under cqueues (frame server)", function()
+  local cq_run = require("support.cq").run
+  local cqueues = require "cqueues"
+  setup(function() pki.setup() end)
+  teardown(function() https.pool_clear() end)
+  before_each(function() https.pool_clear() end)
+
+  it("its sink is not called once it returned timeout", function()
+    with_scenario("cancel-window", function(base)
+      local got, calls = {}, 0
+      assert.same({}, cq_run(60, function()
+        -- drives the connection, uploading; the end of its body waits
+        -- until the other request gave up (the server answers that one
+        -- right after)
+        got.x = assert(https.fetch(opts { url = base .. "/x", method = "PUT", source = function()
+          calls = calls + 1
+          if calls == 1 then return ("a"):rep(65535) end
+          if calls == 2 then return "b" end
+          while not got.y_err do cqueues.sleep(0) end
+        end })).body
+      end, function()
+        -- joins the connection the other coroutine opened and drives
+        while https.pool_stats().h2_connections == 0 do cqueues.sleep(0) end
+        local res, err = https.fetch(opts { url = base .. "/y", total_timeout = 0.5, sink = function()
+          error("the sink of a request that returned timeout was called")
+        end })
+        got.y_err = res and "a response" or err
+      end))
+      assert.equal("timeout", got.y_err)
+      assert.equal("first", got.x)
+    end)
+  end)
+end)

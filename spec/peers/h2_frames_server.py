@@ -11,6 +11,7 @@ sequences a client must end with a clean error ("ping-flood",
 closes; a thread drains what the client sends meanwhile.
 """
 
+import select
 import socket
 import ssl
 import struct
@@ -304,6 +305,26 @@ def scenario(name, sock, nth):
                      + frame(GOAWAY, 0, 0, struct.pack(">II", sid, 0)))
         drain(sock)
         threading.Event().wait(30)
+    elif name == "cancel-window":
+        # the first request uploads: its window opens again only once a
+        # second request arrived (PINGs give the client's driver turns to
+        # send it); once the upload ends, the second is answered first
+        second, ended = None, False
+        while second is None or not ended:
+            if sock.pending() or select.select([sock], [], [], 0.05)[0]:
+                ftype, flags, s2, _ = read_frame(sock)
+                if ftype == HEADERS and s2 != sid:
+                    second = s2
+                    sock.sendall(frame(WINDOW_UPDATE, 0, 0, struct.pack(">I", 65536))
+                                 + frame(WINDOW_UPDATE, 0, sid, struct.pack(">I", 65536)))
+                if ftype == DATA and s2 == sid and flags & END_STREAM:
+                    ended = True
+            elif second is None:
+                sock.sendall(frame(PING, 0, 0, b"12345678"))
+        # (one frame: the whole answer reaches the client in one step)
+        sock.sendall(frame(HEADERS, END_HEADERS | END_STREAM, second, STATUS_200))
+        answer(sock, sid, b"first")
+        serve_ok(sock)
     elif name == "silent":
         drain(sock)
         threading.Event().wait(30)

@@ -354,6 +354,27 @@ end
 
 --- Receiving
 
+-- Resets the streams of requests their callers gave up on (a waiter past
+-- its deadline): no callback of theirs runs after they returned.
+function S:reset_cancelled()
+  if self.cancelled then
+    self.cancelled = false
+    for _, st in pairs(self.streams) do
+      if st.req.cancel then self:reset(st, "CANCEL", st.req.cancel) end
+    end
+  end
+end
+
+-- The open stream sid, unless its caller gave up on it
+function S:live(sid)
+  local st = self.streams[sid]
+  if st and st.req.cancel then
+    self:reset(st, "CANCEL", st.req.cancel)
+    return nil
+  end
+  return st
+end
+
 -- A frame moved a response on: the flood bounds start again.
 function S:progress()
   self.idle_frames, self.idle_bytes = 0, 0
@@ -405,7 +426,7 @@ function S:on_headers(sid, flags, block)
     end
     return self:fail("COMPRESSION_ERROR", "a bad header block: " .. why)
   end
-  local st = self.streams[sid]
+  local st = self:live(sid)
   if not st then
     if sid % 2 == 0 or sid >= self.next_id then
       return self:fail("PROTOCOL_ERROR", ("HEADERS on stream %d, which we never opened"):format(sid))
@@ -496,7 +517,7 @@ function S:on_data(sid, flags, payload)
   if self.recv_window < 0 then
     return self:fail("FLOW_CONTROL_ERROR", "the server sent past the connection window")
   end
-  local st = self.streams[sid]
+  local st = self:live(sid)
   if not st then
     if sid >= self.next_id or sid % 2 == 0 then
       return self:fail("PROTOCOL_ERROR", ("DATA on stream %d, which we never opened"):format(sid))
@@ -722,6 +743,7 @@ end
 -- Handle every frame that has already arrived, without waiting: what an
 -- idle pooled connection received (SETTINGS, PING, GOAWAY, a close).
 function S:poll()
+  self:reset_cancelled()
   while not self.dead do
     local ftype, flags, sid, payload = self:read_frame(false)
     if not ftype then
@@ -754,12 +776,7 @@ end
 -- while the limits allow, send bodies as far as the windows allow, then
 -- read and handle one frame.
 function S:step()
-  if self.cancelled then
-    self.cancelled = false
-    for _, st in pairs(self.streams) do
-      if st.req.cancel then self:reset(st, "CANCEL", st.req.cancel) end
-    end
-  end
+  self:reset_cancelled()
   local q = self.queue
   if self.qi <= #q then
     self.batch = {}
