@@ -254,6 +254,46 @@ describe("tls.over against a hostile peer or transport", function()
     assert.matches("nil\tclosed\t%d+\n.*alive\n$", out)
   end)
 
+  it("never reports a write that failed mid-read as the peer's clean close", function()
+    -- openssl s_server reads commands from stdin (a fifo here): "R" asks
+    -- for a TLS 1.2 renegotiation, which the client answers from inside
+    -- its read; that write meets a connection that is gone
+    local proc = require "support.proc"
+    local fifo = os.tmpname()
+    os.remove(fifo)
+    assert(os.execute("mkfifo " .. fifo))
+    peers.defer(function() os.remove(fifo) end)
+    local port = proc.free_port()
+    local srv = proc.start(("openssl s_server -accept 127.0.0.1:%d -cert %s -key %s -tls1_2 0<> %s")
+      :format(port, peers.quote(pki.server.cert), peers.quote(pki.server.key), fifo), { port = port })
+    peers.defer(srv.stop)
+    local stdin = assert(io.open(fifo, "w"))
+    stdin:setvbuf("no")
+    peers.defer(function() stdin:close() end)
+    local t, gone = luasocket_to(port), false
+    local c = over({
+      read = function(_, max) return t:read(max) end,
+      write = function(_, data)
+        if gone then return nil, "closed" end  -- as the socket says after a reset
+        return t:write(data)
+      end,
+      close = function() return t:close() end,
+      settimeout = function(_, s) return t:settimeout(s) end,
+      now = function() return t:now() end,
+    })
+    assert(c:handshake())
+    stdin:write("first\n")
+    assert.equal("first", c:receive("*l"))
+    gone = true
+    stdin:write("R\n")
+    local all, err, partial = c:receive("*a")
+    assert.is_nil(all)
+    assert.equal("truncated", err)
+    assert.equal("", partial)
+    -- and so it stays: the conn is broken
+    assert.same({ nil, "truncated", "" }, { c:receive("*a") })
+  end)
+
   describe("an end without close_notify (Python's ssl module)", function()
     local srv
     setup(function()

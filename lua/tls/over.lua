@@ -258,7 +258,13 @@ local function receive(self, pattern, prefix)
       return nil, self._closed and "closed" or rerr, concat(pieces)
     end
     if fok and rerr == "wantread" then fok, ferr = fill(self, deadline) end
-    if not fok then return nil, self._closed and "closed" or ferr, concat(pieces) end
+    if not fok then
+      -- a write that failed here (the engine answered the peer mid-read and
+      -- the connection was gone) is no close_notify: "closed" would pass a
+      -- body read to the close as complete
+      if not self._closed and ferr == "closed" then ferr = "truncated" end
+      return nil, self._closed and "closed" or ferr, concat(pieces)
+    end
   end
 end
 
