@@ -466,6 +466,45 @@ describe("tls.https over HTTP/2: callbacks that raise (nginx, blocking)", functi
   end
 end)
 
+describe("tls.https over HTTP/2: a pooled session the server closed while idle (frame server)", function()
+  local cq_run = require("support.cq").run
+  setup(function() pki.setup() end)
+  teardown(function() https.pool_clear() end)
+  before_each(function() https.pool_clear() end)
+
+  -- the server closes the first connection once the client has it pooled;
+  -- then a POST (never sent twice) must go on a new connection
+  -- (run(fn): runs fn where the requests are made; plain pcall around a
+  -- coroutine's body cannot be yielded through on Lua 5.1)
+  local function post_after_close(wait, run)
+    local go, mark = os.tmpname(), os.tmpname()
+    os.remove(go)
+    os.remove(mark)
+    with_scenario("close-idle:" .. go .. ":" .. mark, function(base)
+      local before = https.pool_stats().connections_opened
+      run(function()
+        assert.equal("first", assert(https.get(base .. "/a", opts())).body)
+        io.open(go, "wb"):close()
+        while not io.open(mark, "rb") do wait() end
+        assert.matches("^hello %d+$", assert(https.post(base .. "/b", "data", opts())).body)
+      end)
+      assert.equal(2, https.pool_stats().connections_opened - before)
+    end)
+    os.remove(go)
+    os.remove(mark)
+  end
+
+  it("with blocking sockets", function()
+    post_after_close(function() os.execute("sleep 0.02") end, function(fn) fn() end)
+  end)
+
+  it("under cqueues (tls.over, whose receive at timeout 0 reads nothing new)", function()
+    post_after_close(function() require("cqueues").sleep(0.02) end, function(fn)
+      assert.same({}, cq_run(60, fn))
+    end)
+  end)
+end)
+
 describe("tls.https over HTTP/2: a request given up under cqueues (frame server)", function()
   local cq_run = require("support.cq").run
   local cqueues = require "cqueues"

@@ -11,6 +11,7 @@ sequences a client must end with a clean error ("ping-flood",
 closes; a thread drains what the client sends meanwhile.
 """
 
+import os
 import select
 import socket
 import ssl
@@ -129,7 +130,8 @@ def scenario(name, sock, nth):
         return
     sock.sendall(frame(SETTINGS, 0, 0))
     if name == "ok" or (nth > 1 and name in ("goaway", "refused", "goaway-after-data",
-                                             "refused-after-data", "goaway-idle")):
+                                             "refused-after-data", "goaway-idle")
+                        or (nth > 1 and name.startswith("close-idle:"))):
         return serve_ok(sock)
     sid = next_request(sock)
     if name == "goaway":
@@ -325,6 +327,18 @@ def scenario(name, sock, nth):
         sock.sendall(frame(HEADERS, END_HEADERS | END_STREAM, second, STATUS_200))
         answer(sock, sid, b"first")
         serve_ok(sock)
+    elif name.startswith("close-idle:"):
+        # close-idle:GO:MARK: the answer; once the file GO exists, the
+        # connection closes (no GOAWAY); then the file MARK says it did
+        _, go, mark = name.split(":")
+        answer(sock, sid, b"first")
+        for _ in range(1000):
+            if os.path.exists(go):
+                break
+            threading.Event().wait(0.02)
+        sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+        open(mark, "wb").close()
     elif name == "silent":
         drain(sock)
         threading.Event().wait(30)

@@ -131,6 +131,9 @@ end
 function S:fill(block)
   local conn = self.conn
   if not conn then return nil, self.dead end
+  -- a tls.over conn's receive at timeout 0 returns only what it already
+  -- holds, never reading: its probe reads what arrived (or the close)
+  if not block and conn.probe then conn:probe() end
   conn:settimeout(0)
   local data, err, part = conn:receive(CHUNK)
   if data then append(self, data); return true end
