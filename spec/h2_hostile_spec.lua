@@ -537,4 +537,34 @@ describe("tls.https over HTTP/2: a request given up under cqueues (frame server)
       assert.equal("first", got.x)
     end)
   end)
+
+  it("a connection left with only given-up requests on it closes once it leaves the pool", function()
+    local mark = os.tmpname()
+    os.remove(mark)
+    -- (with the collector stopped: the library closes it, not a __gc)
+    collectgarbage("stop")
+    local ok, err = pcall(with_scenario, "goaway-orphan:" .. mark, function(base)
+      local got = {}
+      assert.same({}, cq_run(60, function()
+        -- drives; the end of its answer waits until the other gave up
+        assert(https.fetch(opts { url = base .. "/x", sink = function(chunk)
+          while chunk and not got.y_err do cqueues.sleep(0) end
+          return 1
+        end }))
+      end, function()
+        while https.pool_stats().h2_connections == 0 do cqueues.sleep(0) end
+        local res, yerr = https.fetch(opts { url = base .. "/y", total_timeout = 0.5 })
+        got.y_err = res and "a response" or yerr
+      end))
+      assert.equal("timeout", got.y_err)
+      assert.equal(0, https.pool_stats().h2_connections)
+      -- the server sees the close (a bound, not a timing assertion)
+      local deadline = os.time() + 20
+      while not io.open(mark, "rb") and os.time() < deadline do os.execute("sleep 0.05") end
+      assert.is_truthy(io.open(mark, "rb"), "the connection was left open")
+    end)
+    collectgarbage("restart")
+    os.remove(mark)
+    if not ok then error(err, 0) end
+  end)
 end)

@@ -327,6 +327,27 @@ def scenario(name, sock, nth):
         sock.sendall(frame(HEADERS, END_HEADERS | END_STREAM, second, STATUS_200))
         answer(sock, sid, b"first")
         serve_ok(sock)
+    elif name.startswith("goaway-orphan:"):
+        # goaway-orphan:MARK: once a second request arrived (PINGs give the
+        # client's driver turns to send it), a GOAWAY that keeps it, the
+        # first one's answer, and never the second's; the file MARK says
+        # when the client closed the connection
+        second = None
+        while second is None:
+            if sock.pending() or select.select([sock], [], [], 0.05)[0]:
+                ftype, _, s2, _ = read_frame(sock)
+                if ftype == HEADERS:
+                    second = s2
+            else:
+                sock.sendall(frame(PING, 0, 0, b"12345678"))
+        sock.sendall(frame(GOAWAY, 0, 0, struct.pack(">II", second, 0)))
+        answer(sock, sid, b"first")
+        try:
+            while sock.recv(65536):
+                pass
+        except Exception:
+            pass
+        open(name.split(":")[1], "wb").close()
     elif name.startswith("close-idle:"):
         # close-idle:GO:MARK: the answer; once the file GO exists, the
         # connection closes (no GOAWAY); then the file MARK says it did

@@ -522,16 +522,17 @@ local function pooled_session(key, alone)
   sess:poll()
   if sess:usable() then return sess end
   h2_sessions[key] = nil
-  if sess.active == 0 then sess:close() end
+  sess:close()   -- (nobody uses it: busy is 0)
   return nil
 end
 
 -- After a run: a session that can take no more requests leaves the pool
--- (and closes once it has no streams left); keepalive = false closes it.
+-- (and closes once no caller uses it: streams still open then belong to
+-- requests their callers gave up on); keepalive = false closes it.
 local function after_run(sess, st)
   if not sess:usable() or not st.keepalive or h2_sessions[sess.key] ~= sess then
     if h2_sessions[sess.key] == sess then h2_sessions[sess.key] = nil end
-    if sess.active == 0 and sess.busy == 0 then sess:close() end
+    if sess.busy == 0 then sess:close() end
   end
 end
 
