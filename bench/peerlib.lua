@@ -28,6 +28,15 @@ function P.rss(pid)
   return kib or -1
 end
 
+-- Minor page faults of this process so far (/proc/self/stat field 10).
+function P.faults()
+  local f = io.open("/proc/self/stat")
+  if not f then return -1 end
+  local stat = f:read("*a")
+  f:close()
+  return tonumber(stat:match("^%d+ %b() %S+" .. (" %S+"):rep(6) .. " (%d+)")) or -1
+end
+
 function P.ready()
   io.stdout:write("READY pid=", P.pid(), "\n")
   io.stdout:flush()
@@ -154,7 +163,7 @@ function P.bulk_serve(conn)
   if not h then return end
   local mode, total, chunk = P.parse_header(h)
   local done, size = 0, P.read_size(mode, chunk)
-  local cpu0, wall0 = P.cpu(), P.wall()
+  local cpu0, wall0, faults0 = P.cpu(), P.wall(), P.faults()
   while done < total do
     local n = total - done < size and total - done or size
     local data = conn:receive(n)
@@ -164,7 +173,8 @@ function P.bulk_serve(conn)
   end
   if mode ~= "echo" then conn:send("k") end
   -- the reading end's cost (the versions section adds it to the writer's)
-  P.report("bytes", done, "cpu", P.cpu() - cpu0, "wall", P.wall() - wall0)
+  P.report("bytes", done, "cpu", P.cpu() - cpu0, "wall", P.wall() - wall0,
+    "faults", P.faults() - faults0)
 end
 
 -- Writes TOTAL bytes in CHUNK-sized sends and reports the time taken.

@@ -203,6 +203,32 @@ static inline const char *luaL_tolstring(lua_State *L, int idx, size_t *len)
 
 #endif /* 501 */
 
+/* ---- Lua 5.2 ---- */
+#if LUA_VERSION_NUM == 502
+
+/* 5.3+ run the collector's step after lua_pushlstring has made the string,
+ * 5.2 before it. There a step can end a cycle that frees every large
+ * string read since the last one, the newest included, at the top of the
+ * malloc heap: glibc merges them into its top chunk, returns that to the
+ * kernel past its trim threshold, and the next strings fault it back in,
+ * page by page (doc/performance.md, "versions"). Pushing the empty string
+ * (interned: nothing new to allocate) runs the step again with the new
+ * string on the stack, where 5.3+ run it; a step may run a finalizer, as
+ * the push itself may. */
+static inline const char *ltls_compat_pushlstring(lua_State *L, const char *s, size_t len)
+{
+	const char *p = (lua_pushlstring)(L, s, len);
+	if (lua_checkstack(L, 1)) {
+		(lua_pushlstring)(L, "", 0);
+		lua_pop(L, 1);
+	}
+	return p;
+}
+
+#define lua_pushlstring ltls_compat_pushlstring
+
+#endif /* 502 */
+
 /* ---- Lua 5.1, LuaJIT, 5.2 ---- */
 #if LUA_VERSION_NUM < 503
 
