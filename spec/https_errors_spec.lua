@@ -293,8 +293,8 @@ describe("tls.https error paths", function()
     it("ends an endless chunked body kept in memory at max_body, in bounded memory", function()
       local res, err, peak = peak_heap_during("/endless-chunked", { max_body = 1048576 })
       assert.is_nil(res)
-      assert.equal("response body is over 1048576 bytes (option max_body; give a sink to "
-        .. "stream a larger body)", err)
+      assert.equal("response body is over 1048576 bytes (option max_body; give a sink or "
+        .. "stream = true to read a larger body)", err)
       assert.is_true(peak < 16 * 1024, "heap grew by " .. peak .. " KiB")
     end)
 
@@ -308,8 +308,8 @@ describe("tls.https error paths", function()
       assert.equal(64 * 1024 * 1024, https.MAX_BODY)
       local res, err, peak = peak_heap_during("/huge-length")
       assert.is_nil(res)
-      assert.equal("response body is over 67108864 bytes (option max_body; give a sink to "
-        .. "stream a larger body): the server announced 1000000000000", err)
+      assert.equal("response body is over 67108864 bytes (option max_body; give a sink or "
+        .. "stream = true to read a larger body): the server announced 1000000000000", err)
       assert.equal(0, peak)   -- not one body block was read
     end)
 
@@ -322,7 +322,7 @@ describe("tls.https error paths", function()
       end
       local res, err = get("/endless-chunked", { sink = sink, max_body = 1048576 * 2 })
       assert.is_nil(res)
-      assert.matches("^response body is over 2097152 bytes", err)
+      assert.equal("response body is over 2097152 bytes (option max_body; math.huge for no limit)", err)
       -- without max_body, the sink alone decides when to stop
       n = 0
       res, err = get("/endless-chunked", { sink = sink })
@@ -344,7 +344,15 @@ describe("tls.https error paths", function()
     it("bounds the dropped body of a redirect too", function()
       local res, err = get("/redirect-endless", { max_body = 100000 })
       assert.is_nil(res)
-      assert.matches("^response body is over 100000 bytes", err)
+      assert.equal("response body is over 100000 bytes (option max_body; the dropped body of a redirect)", err)
+    end)
+
+    it("names max_body's way out for a pull-style body (a sink is refused there)", function()
+      local res = assert(get("/endless-chunked", { stream = true, max_body = 100000 }))
+      local body, err = res:read("a")
+      assert.is_nil(body)
+      assert.equal("response body is over 100000 bytes (option max_body; math.huge for no limit)", err)
+      res:close()
     end)
 
     it("refuses a max_body that is not a whole number of bytes", function()

@@ -473,8 +473,8 @@ function S:on_headers(sid, flags, block)
   st.state = state
   state.total = st.length
   if state.max_body and st.length and st.length > state.max_body and st.req.method ~= "HEAD" then
-    return self:reset(st, "CANCEL", ("response body is over %d bytes (option max_body; give a sink "
-      .. "to stream a larger body): the server announced %d"):format(state.max_body, st.length))
+    return self:reset(st, "CANCEL", response.body_too_big(state)
+      .. (": the server announced %d"):format(st.length))
   end
   if end_stream then return self:complete(st) end
 end

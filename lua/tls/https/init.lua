@@ -383,8 +383,10 @@ local function on_head(st, hop, res, info)
   if follow then
     -- dropped, but bounded all the same: an endless redirect body is no answer
     state.sink, state.max_body = function() return 1 end, st.buffered_max_body
+    state.reading = "dropped"
   else
     state.sink, state.progress, state.max_body = st.sink, st.progress, st.max_body
+    state.reading = st.stream and "stream" or st.sink_given and "sink" or "kept"
     decoding(st, hop, res, state)
     if st.on_head then st.on_head(res) end
   end

@@ -459,6 +459,7 @@ function options.prepare(o, level, https, now)
   -- how connections are made: blocking sockets, or tls.over on the host's own
   st.transport = o.transport or tls.transport.here()
   st.sink, st.progress = o.sink, o.progress
+  st.sink_given = o.sink ~= nil
   -- servername overrides the name only for the host it was given for
   st.servername_for = function(x)
     if servername and x.host == first_host then return servername end

@@ -98,10 +98,20 @@ function response.read_head(r, st)
   end
 end
 
-local function body_too_big(state)
-  return ("response body is over %d bytes (option max_body; give a sink to stream a larger body)")
-    :format(state.max_body)
+-- The limit's error names the way out that fits how the body is read
+-- (state.reading: "kept" in memory, "sink", "stream" for stream = true,
+-- "dropped" for a redirect's body).
+local way_out = {
+  kept = "give a sink or stream = true to read a larger body",
+  sink = "math.huge for no limit",
+  stream = "math.huge for no limit",
+  dropped = "the dropped body of a redirect",
+}
+function response.body_too_big(state)
+  local hint = way_out[state.reading or "kept"]
+  return ("response body is over %d bytes (option max_body; %s)"):format(state.max_body, hint)
 end
+local body_too_big = response.body_too_big
 
 -- Deliver (decoded) body bytes to the sink, within max_body; -> true | nil, err
 local function deliver_plain(state, data)
