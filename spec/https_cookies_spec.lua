@@ -155,6 +155,25 @@ describe("tls.https cookie jar rules", function()
     os.execute("rm -rf " .. dir)
   end)
 
+  it("starts empty only when the jar file is missing, and says when it cannot be read", function()
+    local proc = require "support.proc"
+    local dir = (proc.run("mktemp -d"):gsub("%s+$", ""))
+    finally(function() os.execute("rm -rf " .. dir) end)
+    assert.same({}, https.cookiejar(dir .. "/missing"):list())
+    -- a jar that cannot be read would be replaced, cookies lost, by the next save
+    local ok, err = pcall(https.cookiejar, dir)
+    assert.is_false(ok)
+    assert.matches("^tls%.https%.cookiejar: cookies: cannot read " .. dir:gsub("%p", "%%%0") .. ": ", err)
+    pki.write(dir .. "/file", "")
+    ok, err = pcall(https.cookiejar, dir .. "/file/jar")   -- ENOTDIR, not a missing file
+    assert.is_false(ok)
+    assert.matches("^tls%.https%.cookiejar: cannot read the jar file %(.*%): fix it or name another file$", err)
+    local jar = https.cookiejar()
+    local lok, lerr = jar:load(dir)
+    assert.is_nil(lok)
+    assert.matches("^cookies: cannot read ", lerr)
+  end)
+
   it("ignores a cookie whose Path holds a control character (its jar file line would not load)", function()
     local file = os.tmpname()
     local jar = https.cookiejar()

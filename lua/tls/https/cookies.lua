@@ -30,17 +30,24 @@ local MAX_PER_DOMAIN = 180
 -- digits was 1e+20, a line the loader refused).
 local MAX_LIFETIME = 400 * 86400
 
+local ENOENT = 2  -- (errno, the same on Linux, the BSDs and macOS)
+
 local J = {}
 J.__index = J
 
 function cookies.new(file)
   local jar = setmetatable({ entries = {}, count = 0, per_domain = {}, file = file, seq = 0 }, J)
   if file then
-    local f = io.open(file, "rb")
+    -- only a missing file starts an empty jar: one that exists but cannot
+    -- be read would be replaced, cookies lost, by the next save
+    local f, err, code = io.open(file, "rb")
     if f then
       f:close()
-      local ok, err = jar:load(file)
-      if not ok then error("tls.https.cookiejar: " .. err, 2) end
+      local ok, lerr = jar:load(file)
+      if not ok then error("tls.https.cookiejar: " .. lerr, 2) end
+    elseif code ~= ENOENT then
+      error("tls.https.cookiejar: cannot read the jar file (" .. tostring(err)
+        .. "): fix it or name another file", 2)
     end
   end
   return jar
@@ -291,8 +298,13 @@ end
 function J:load(file, now)
   local f, err = io.open(file, "rb")
   if not f then return nil, "cookies: cannot read " .. tostring(err) end
+  -- read whole (at most MAX_COOKIES lines): a directory opens, then fails
+  -- here with an error value instead of raising from an iterator
+  local text, rerr = f:read("*a")
+  f:close()
+  if not text then return nil, ("cookies: cannot read %s: %s"):format(file, tostring(rerr)) end
   local n = 0
-  for line in f:lines() do
+  for line in text:gmatch("([^\n]*)\n?") do
     n = n + 1
     line = line:gsub("\r$", "")  -- (a file saved with CR LF line ends)
     if line ~= "" and line:sub(1, 1) ~= "#" then
@@ -302,7 +314,6 @@ function J:load(file, now)
       -- Cookie header (a bare CR ends a header line for some servers)
       if d and (d .. p .. name .. value):find("%c") then d = nil end
       if not d then
-        f:close()
         return nil, ("cookies: %s line %d is not a cookie line"):format(file, n)
       end
       local expires = tonumber(exp)
@@ -311,7 +322,6 @@ function J:load(file, now)
         name = name, value = value }, now)
     end
   end
-  f:close()
   return true
 end
 
