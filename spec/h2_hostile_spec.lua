@@ -505,6 +505,44 @@ describe("tls.https over HTTP/2: a pooled session the server closed while idle (
   end)
 end)
 
+describe("tls.https over HTTP/2: a frame that arrived while the session sat idle (frame server)", function()
+  local cq_run = require("support.cq").run
+  setup(function() pki.setup() end)
+  teardown(function() https.pool_clear() end)
+  before_each(function() https.pool_clear() end)
+
+  -- the server sends a PING once the client has the session pooled; the
+  -- next request reuses the session, which answers the PING (a probe of the
+  -- idle conn that ate the frame's first byte misread every frame after it)
+  local function request_after_ping(wait, run)
+    local go, mark = os.tmpname(), os.tmpname()
+    os.remove(go)
+    os.remove(mark)
+    with_scenario("ping-idle:" .. go .. ":" .. mark, function(base)
+      local before = https.pool_stats().connections_opened
+      run(function()
+        assert.equal("first", assert(https.get(base .. "/a", opts())).body)
+        io.open(go, "wb"):close()
+        while not io.open(mark, "rb") do wait() end
+        assert.equal("hello 3", assert(https.get(base .. "/b", opts { timeout = 5 })).body)
+      end)
+      assert.equal(1, https.pool_stats().connections_opened - before)
+    end)
+    os.remove(go)
+    os.remove(mark)
+  end
+
+  it("with blocking sockets", function()
+    request_after_ping(function() os.execute("sleep 0.02") end, function(fn) fn() end)
+  end)
+
+  it("under cqueues (tls.over: the probe of the idle conn keeps what it read)", function()
+    request_after_ping(function() require("cqueues").sleep(0.02) end, function(fn)
+      assert.same({}, cq_run(60, fn))
+    end)
+  end)
+end)
+
 describe("tls.https over HTTP/2: a request given up under cqueues (frame server)", function()
   local cq_run = require("support.cq").run
   local cqueues = require "cqueues"

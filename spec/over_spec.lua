@@ -200,6 +200,68 @@ describe("tls.over", function()
       assert.equal("partial line", partial)
       c:close()
     end)
+
+    -- probe until the echo's answer is there (probe: false once data arrived)
+    local function probe_until_data(c)
+      for _ = 1, 1000 do
+        if not c:probe() then return end
+        socket.sleep(0.01)
+      end
+      error("the echo server's answer never arrived")
+    end
+
+    it("keeps the byte a probe read for the next receive, whatever the pattern", function()
+      local echo = peers.echo(pki.server)
+      peers.defer(echo.stop)
+      local c = client_over(echo.port)
+      assert.is_true(c:handshake())
+      assert.is_true(c:probe())
+      assert(c:send("hello\n"))
+      probe_until_data(c)
+      assert.is_true(c:dirty())
+      assert.is_false(c:probe())
+      assert.equal("hello", c:receive("*l"))
+      -- the byte held is the line's end
+      assert(c:send("bulk 1\n\n"))
+      probe_until_data(c)
+      assert.equal("", c:receive("*l"))
+      assert(c:send("bulk 3\n\nab"))
+      probe_until_data(c)
+      assert.equal("\n", c:receive("*L"))
+      assert.equal("", c:receive(0))
+      assert.equal("ab", c:receive(2))
+      -- a byte count and a prefix
+      assert(c:send("bulk 3\nxyz"))
+      probe_until_data(c)
+      assert.equal("pre" .. "x", c:receive(4, "pre"))
+      assert.equal("yz", c:receive(2))
+      assert(c:send("bulk 1\nq"))
+      probe_until_data(c)
+      assert.equal("q", c:receive(1))
+      assert.is_false(c:dirty())
+      assert.is_true(c:probe())
+    end)
+
+    it("passes a conn whose transport cannot bound a read (no settimeout) without reading", function()
+      local echo = peers.echo(pki.server)
+      peers.defer(echo.stop)
+      local sock = luasocket_to(echo.port)
+      sock:settimeout(5)   -- (only so that a read the probe should not make ends)
+      local t, reads = tls.transport.socket(sock), 0
+      local bare = {
+        read = function(_, max) reads = reads + 1; return t:read(max) end,
+        write = function(_, data) return t:write(data) end,
+        close = function() return t:close() end,
+      }
+      local c = assert(tls.over(bare, { servername = "localhost", ca_file = pki.ca.cert }))
+      peers.defer(function() c:close() end)
+      assert.is_true(c:handshake())
+      local before = reads
+      assert.is_true(c:probe())
+      assert.equal(before, reads)
+      assert(c:send("hello\n"))
+      assert.equal("hello", c:receive("*l"))
+    end)
   end)
 
   describe("over cqueues (tls.transport.cqueues)", function()

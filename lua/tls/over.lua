@@ -234,6 +234,23 @@ local function receive(self, pattern, prefix)
     if left <= 0 then return prefix or "" end  -- as a socket conn: the prefix whole
   end
   local line = pattern == "*l" or pattern == "*L"
+  local held = self._held
+  if held then
+    -- the byte a probe read comes first (as the engine would have given it)
+    self._held = nil
+    if line and held == "\n" then
+      pieces[n + 1] = pattern == "*L" and "\n" or ""
+      return concat(pieces)
+    end
+    if not (pattern == "*l" and held == "\r") then  -- ("*l" drops CRs, as the engine)
+      n, got = n + 1, got + 1
+      pieces[n] = held
+      if left then
+        left = left - 1
+        if left == 0 then return concat(pieces) end
+      end
+    end
+  end
   while true do
     local data, rerr, part
     if left then data, rerr, part = e:receive(left) else data, rerr, part = e:receive(pattern) end
@@ -358,14 +375,19 @@ Conn.__close = Conn.close
 -- c:probe() -> true while the peer has neither closed nor sent anything:
 -- one transport read bounded by 0 s. (A pooled conn's check before reuse:
 -- receive with timeout 0 returns only what is already here, never reading,
--- so a peer's close while the conn sat idle would go unseen.)
+-- so a peer's close while the conn sat idle would go unseen.) A byte of data
+-- it finds is kept for the next receive: HTTP/2's idle poll reads frames
+-- right after it (a PING, a SETTINGS).
 local function probe(self)
   if not self._shaken or self._broken then return false end
-  -- a transport whose reads always wait (HAProxy's) cannot be probed: the
-  -- conn passes, and a request that finds it closed is retried when it may be
-  if self._cannot_poll then return true end
+  if self._held then return false end
+  -- a transport whose reads always wait (HAProxy's), or that cannot bound a
+  -- read (no settimeout), cannot be probed: the conn passes, and a request
+  -- that finds it closed is retried when it may be
+  if self._cannot_poll or not self._settimeout then return true end
   local e = self.engine
   local data, err = e:receive(1)
+  if data then self._held = data end
   if data or err ~= "wantread" then return false end
   local t = self.timeout
   self.timeout = 0
@@ -374,6 +396,7 @@ local function probe(self)
   if not ok then error(fed, 0) end
   if not fed then return ferr == "timeout" end
   data, err = e:receive(1)
+  if data then self._held = data end
   return data == nil and err == "wantread"
 end
 
@@ -395,7 +418,7 @@ function Conn:setmaxline(bytes) return self.engine:setmaxline(bytes) end
 function Conn:getmaxline() return self.engine:getmaxline() end
 function Conn:info() return self.engine:info() end
 function Conn:peer() return self.engine:peer() end
-function Conn:dirty() return self.engine:dirty() end
+function Conn:dirty() return self._held ~= nil or self.engine:dirty() end
 
 function Conn:__tostring()
   return "tls.over (" .. tostring(self.engine) .. ")"

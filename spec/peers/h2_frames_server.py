@@ -131,7 +131,8 @@ def scenario(name, sock, nth):
     sock.sendall(frame(SETTINGS, 0, 0))
     if name == "ok" or (nth > 1 and name in ("goaway", "refused", "goaway-after-data",
                                              "refused-after-data", "goaway-idle")
-                        or (nth > 1 and name.startswith("close-idle:"))):
+                        or (nth > 1 and name.startswith("close-idle:"))
+                        or (nth > 1 and name.startswith("ping-idle:"))):
         return serve_ok(sock)
     sid = next_request(sock)
     if name == "goaway":
@@ -360,6 +361,19 @@ def scenario(name, sock, nth):
         sock.shutdown(socket.SHUT_RDWR)
         sock.close()
         open(mark, "wb").close()
+    elif name.startswith("ping-idle:"):
+        # ping-idle:GO:MARK: the answer; once the file GO exists, a PING
+        # (the connection sits idle in the client's pool), then the file
+        # MARK; then every request is answered
+        _, go, mark = name.split(":")
+        answer(sock, sid, b"first")
+        for _ in range(1000):
+            if os.path.exists(go):
+                break
+            threading.Event().wait(0.02)
+        sock.sendall(frame(PING, 0, 0, b"idle-png"))
+        open(mark, "wb").close()
+        serve_ok(sock)
     elif name == "silent":
         drain(sock)
         threading.Event().wait(30)
