@@ -98,6 +98,21 @@ describe("server OCSP and CRLs", function()
   end)
 
   describe("CRLs", function()
+    it("a config with a CRL is not mistaken for a cached one whose CA text runs on into it", function()
+      local ca, crl = kit.read(P.ca), kit.read(P.crl)
+      -- options whose values, joined with the cache key's separators,
+      -- once gave the key of { ca = ca, crl = crl }
+      local odd = assert(tls.config_for { ca = ca .. "\0crl\0string\0" .. crl })
+      local cfg = assert(tls.config_for { ca = ca, crl = crl })
+      assert.are_not.equal(odd, cfg)
+      assert.equal(cfg, tls.config_for { ca = ca, crl = crl })
+      local srv = peers.s_server(P.revoked_server)
+      finally(srv.stop)
+      local conn, err = tls.connect("localhost", srv.port, { config = cfg, timeout = 5 })
+      assert.is_nil(conn)
+      assert.matches("revoked", err)
+    end)
+
     it("a client with crl_file rejects a revoked server certificate", function()
       local srv = peers.s_server(P.revoked_server)
       finally(srv.stop)

@@ -44,18 +44,24 @@ local function cache_key(rest)
     elseif not cacheable[k] then
       return nil
     end
+    -- each value with its length before it: values may hold "\0" and ","
+    -- (a ca whose bytes ran on into "\0crl\0string\0..." had the key of
+    -- {ca = ..., crl = ...} and was served in its place, CRL unchecked)
     local t = type(v)
     if t == "table" then
+      local items = {}
       for i = 1, #v do
         if type(v[i]) ~= "string" then return nil end
+        items[i] = #v[i] .. ":" .. v[i]
       end
-      v = table.concat(v, ",")
+      v = table.concat(items)
     elseif t ~= "string" and t ~= "number" and t ~= "boolean" then
       return nil
     end
+    v = tostring(v)
     parts = parts or {}
     n = n + 1
-    parts[n] = k .. "\0" .. t .. "\0" .. tostring(v)
+    parts[n] = k .. "\0" .. t .. "\0" .. #v .. ":" .. v
   end
   if n == 0 then return "" end
   table.sort(parts)
