@@ -274,6 +274,17 @@ describe("tls.config", function()
         assert(tls.config_for { ca_file = b, insecure_noverifytime = true }))
     end)
 
+    it("does not hand out a cached config that one caller's <close> freed", function()
+      local opts = { ca = pki.read(pki.ca.cert), alpn = { "x-closed" } }
+      local cfg = assert(tls.config_for(opts))
+      assert.equal(cfg, assert(tls.config_for(opts)))
+      getmetatable(cfg).__close(cfg)  -- what `local cfg <close> = ...` does at the scope's end
+      local again = assert(tls.config_for(opts))
+      assert.are_not.equal(cfg, again)
+      assert.is_true((trusts_test_server(again)))
+      assert.equal(again, assert(tls.config_for(opts)))
+    end)
+
     it("never caches a config with a client key file", function()
       local opts = { ca_file = pki.ca.cert, cert_file = pki.client.cert, key_file = pki.client.key }
       assert.are_not.equal(assert(tls.config_for(opts)), assert(tls.config_for(opts)))

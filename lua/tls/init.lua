@@ -93,7 +93,10 @@ local function config_of(opts, where)
     return given
   end
   local key = cache_key(rest)
-  if key and config_cache[key] then return config_cache[key] end
+  local cached = key and config_cache[key]
+  -- (a caller's `local cfg <close> = tls.config_for(...)` frees the shared
+  -- config: every later caller would get "attempt to use a freed tls config")
+  if cached and pcall(cached.has_keypair, cached) then return cached end
   local ok, cfg, err = pcall(core.config, rest)
   if not ok then error((cfg:gsub("^tls%.config", where)), 3) end
   -- (a file that changed while it was read is not cached)
