@@ -402,6 +402,47 @@ describe("tls.over", function()
       assert.same({ nil, "closed", "" }, result)
     end)
 
+    it("takes over a socket the user has read from: bytes it had buffered are not lost",
+      function()
+        -- a line in the clear (a PROXY header, STARTTLS), then TLS at once:
+        -- the client's first write carries both, so the server's line read
+        -- buffers the start of the ClientHello in the cqueues socket
+        local l, port = listen()
+        local got, line, buffered
+        local errs = run(function()
+          local sock = assert(l:accept())
+          sock:setmode("t", "t")
+          sock:setbufsiz(512, 512)
+          line = sock:read("*l")
+          buffered = sock:pending()  -- (the ClientHello's bytes, or some of them)
+          local s = server_over(sock)
+          assert(s:handshake())
+          got = s:receive("*l")
+          s:close()
+        end, function()
+          local sock = assert(csocket.connect { host = "127.0.0.1", port = port })
+          local t, first = tls.transport.cqueues(sock), true
+          local wrapped = setmetatable({
+            write = function(_, data)
+              if first then data, first = "HELLO clear\r\n" .. data, false end
+              return t:write(data)
+            end,
+          }, { __index = function(_, k)
+            return function(_, ...) return t[k](t, ...) end
+          end })
+          local c = assert(tls.over(wrapped, { servername = "localhost",
+            ca_file = pki.ca.cert, timeout = 10 }))
+          assert(c:send("over tls\n"))
+          c:receive("*l")
+          c:close()
+        end)
+        l:close()
+        assert.same({}, errs)
+        assert.equal("HELLO clear", line)
+        assert.is_true(buffered > 0, "nothing was buffered: the case tests nothing")
+        assert.equal("over tls", got)
+      end)
+
     it("gives the socket buffers of a whole record (one send(2) per record, not three)",
       function()
         local a, b = assert(csocket.pair())
