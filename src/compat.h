@@ -232,6 +232,11 @@ static inline const char *ltls_compat_pushlstring(lua_State *L, const char *s, s
 /* ---- Lua 5.1, LuaJIT, 5.2 ---- */
 #if LUA_VERSION_NUM < 503
 
+/* lua_pushlstring runs the collector's step (and so any finalizer) before
+ * it copies the bytes; 5.3+ copy first. A push from memory a finalizer can
+ * free (a conn's buffers) copies it somewhere safe first where this is 1. */
+#define LTLS_PUSH_STEPS_FIRST 1
+
 /* n as a lua_Integer in *i, if n has an integral value that fits. */
 static inline int ltls_compat_num2int(lua_Number n, lua_Integer *i)
 {
@@ -386,5 +391,9 @@ static inline int lua_setiuservalue(lua_State *L, int idx, int n)
 }
 
 #endif /* < 504 */
+
+#ifndef LTLS_PUSH_STEPS_FIRST
+#define LTLS_PUSH_STEPS_FIRST 0
+#endif
 
 #endif

@@ -619,10 +619,16 @@ static int recv_direct(lua_State *L, ltls_conn *c, double deadline)
 	have = c->rlast - c->rfirst;
 	if (have < (size_t)n)
 		return -1;
-	/* taken before the push: lua_pushlstring copies before it can run a
-	 * finalizer, which may close the conn and reset rbuf */
+	/* taken before the push: a finalizer the push runs may read from this
+	 * conn or close it, which frees rbuf; 5.3+ copy before that can run,
+	 * older Luas after (LTLS_PUSH_STEPS_FIRST), so there the bytes go to
+	 * the stack first */
 	c->rfirst += (size_t)n;
-	lua_pushlstring(L, c->rbuf + c->rfirst - (size_t)n, (size_t)n);
+	if (LTLS_PUSH_STEPS_FIRST) {
+		memcpy(stack, c->rbuf + c->rfirst - (size_t)n, (size_t)n);
+		lua_pushlstring(L, stack, (size_t)n);
+	} else
+		lua_pushlstring(L, c->rbuf + c->rfirst - (size_t)n, (size_t)n);
 	return 1;
 }
 
