@@ -22,36 +22,7 @@ local function file_sink(path)
   end
 end
 
--- nginx writes a request's log line after it sent the response: wait for
--- the line (a bound, not a timing assertion)
-local function logged(srv, pattern)
-  local deadline = os.time() + 20
-  while true do
-    local log = read(srv.dir .. "/access.log")
-    if log:find(pattern) then return true end
-    if os.time() > deadline then return false, log:sub(-300) end
-    os.execute("sleep 0.05")
-  end
-end
-
--- the connection serials of the GET lines logged after byte `from`, once
--- there are n of them
-local function serials_after(srv, from, n)
-  local deadline = os.time() + 20
-  while true do
-    local ids, count = {}, 0
-    for id in read(srv.dir .. "/access.log"):sub(from + 1):gmatch("(%d+) GET ") do
-      count = count + 1
-      ids[id] = true
-    end
-    if count >= n or os.time() > deadline then
-      local list = {}
-      for id in pairs(ids) do list[#list + 1] = id end
-      return list, count
-    end
-    os.execute("sleep 0.05")
-  end
-end
+local logged, serials_after = ngx.logged, ngx.serials_after
 
 local function opened()
   return https.pool_stats().connections_opened

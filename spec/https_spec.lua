@@ -183,11 +183,7 @@ describe("tls.https against nginx", function()
       assert.equal(199, after.reused - before.reused)
       assert.equal(200, after.requests - before.requests)
       -- nginx agrees: these 200 requests came on one connection
-      local ids, seen, n = {}, {}, 0
-      for id in read(srv.dir .. "/access.log"):sub(logged + 1):gmatch("(%d+) GET /hello%.txt ") do
-        n = n + 1
-        if not seen[id] then seen[id] = true; ids[#ids + 1] = id end
-      end
+      local ids, n = ngx.serials_after(srv, logged, 200)
       assert.equal(200, n)
       assert.equal(1, #ids, "nginx connections: " .. table.concat(ids, " "))
     end)

@@ -161,6 +161,41 @@ function nginx.options(defaults)
   end
 end
 
+-- nginx writes a request's log line after it has sent the response, so a
+-- spec that reads the log waits for the lines it expects (a bound, not a
+-- timing assertion). nginx.logged(srv, pattern) -> true | false, the log's end
+function nginx.logged(srv, pattern)
+  local pki = require "support.pki"
+  local deadline = os.time() + 20
+  while true do
+    local log = pki.read(srv.dir .. "/access.log")
+    if log:find(pattern) then return true end
+    if os.time() > deadline then return false, log:sub(-300) end
+    os.execute("sleep 0.05")
+  end
+end
+
+-- nginx.serials_after(srv, from, n) -> the connection serials of the GET
+-- lines logged after byte `from`, and their count, once there are n of them
+-- (or the bound passed)
+function nginx.serials_after(srv, from, n)
+  local pki = require "support.pki"
+  local deadline = os.time() + 20
+  while true do
+    local ids, count = {}, 0
+    for id in pki.read(srv.dir .. "/access.log"):sub(from + 1):gmatch("(%d+) GET ") do
+      count = count + 1
+      ids[id] = true
+    end
+    if count >= n or os.time() > deadline then
+      local list = {}
+      for id in pairs(ids) do list[#list + 1] = id end
+      return list, count
+    end
+    os.execute("sleep 0.05")
+  end
+end
+
 -- For a describe block: nginx on the test PKI (peers.fixture).
 function nginx.fixture(started)
   require("support.peers").fixture(nginx.start, started)
