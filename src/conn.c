@@ -1101,6 +1101,18 @@ static int conn_drain(lua_State *L)
 	lua_Integer max = luaL_optinteger(L, 2, (lua_Integer)n);
 	if (max >= 0 && (size_t)max < n)
 		n = (size_t)max;
+	if (LTLS_PUSH_STEPS_FIRST) {
+		/* the push would run finalizers before it copies, and one that
+		 * sends on this conn writes where the bytes taken were: copy them
+		 * into room made (and the queue measured again) first */
+		luaL_Buffer b;
+		char *p = luaL_buffinitsize(L, &b, n);
+		if (n > ltls_membuf_len(&c->out))
+			n = ltls_membuf_len(&c->out);
+		memcpy(p, ltls_membuf_take(&c->out, n), n);
+		luaL_pushresultsize(&b, n);
+		return 1;
+	}
 	/* taken before the push, which can run a finalizer (the bytes stay
 	 * where they are until the queue is next pushed to) */
 	lua_pushlstring(L, ltls_membuf_take(&c->out, n), n);
