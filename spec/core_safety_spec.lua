@@ -546,6 +546,43 @@ describe("safe to embed", function()
       if _VERSION == "Lua 5.2" then assert.is_true(during > 0, "no finalizer ran inside drain") end
     end)
 
+    it("a finalizer that closes the conn while its failure is worded: the message whole", function()
+      local pause = collectgarbage("setpause", 10)  -- (a step every few KiB allocated)
+      finally(function() collectgarbage("setpause", pause) end)
+      local want, worded = nil, 0
+      -- (more rounds on 5.1 and LuaJIT, where a push runs the finalizer
+      -- before it copies: tls_error()'s text, freed by the close, was copied)
+      for _ = 1, _VERSION == "Lua 5.1" and 600 or 150 do
+        local s, c = engines { servername = "not-this-host.test" }
+        local ok, err
+        for _ = 1, 20 do
+          local okc, ec = c:handshake()
+          if okc or not E.is_want(ec) then ok, err = okc, ec; break end
+          E.move(c, s)
+          s:handshake()
+          if _ > 1 then
+            for _ = 1, math.random(1, 5) do
+              garbage_with_finalizer(function()
+                c:close()
+                want = want or { ("z"):rep(60), ("z"):rep(200) }
+              end)
+            end
+            local _ = ("x"):rep(math.random(1, 30000))
+          end
+          E.move(s, c)
+        end
+        assert.is_nil(ok)
+        if err ~= "closed" then
+          assert.matches("^verify: .*not%-this%-host%.test", err)
+          assert.is_nil(err:find("zzzz", 1, true))
+          worded = worded + 1
+        end
+        s:close()
+        c:close()
+      end
+      assert.is_true(worded > 0, "every handshake was closed before it failed")
+    end)
+
     it("a finalizer that closes the conn while info() or peer() build their tables", function()
       -- generational where this Lua has it (5.4, 5.2); 5.1, 5.3 and LuaJIT run incremental
       local has_modes, mode = pcall(collectgarbage, "generational")

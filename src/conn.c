@@ -210,11 +210,24 @@ static void push_error(lua_State *L, ltls_conn *c, int code, const char *what)
 		lua_pushstring(L, c->failure);
 }
 
+/* tls_error()'s text, copied out of the context into buf (or NULL). A push
+ * can run any finalizer (on Lua 5.1, LuaJIT and 5.2 before it copies), and
+ * one that closes the conn frees the context and its message. */
+static const char *error_text(struct tls *ctx, char *buf, size_t size)
+{
+	const char *msg = ctx ? tls_error(ctx) : NULL;
+	if (msg == NULL)
+		return NULL;
+	snprintf(buf, size, "%s", msg);
+	return buf;
+}
+
 /* The text for a failure (E_FAIL): which check, the peer's alert, the
  * transport's error, or "closed" when the peer simply went away. */
 static void push_failure(lua_State *L, ltls_conn *c, const char *what)
 {
-	const char *msg = c->ctx ? tls_error(c->ctx) : NULL;
+	char buf[1024];
+	const char *msg = error_text(c->ctx, buf, sizeof(buf));
 	/* a server verifies only when verify_client asks it to */
 	if (c->state == LTLS_HANDSHAKING && (c->flags & (LTLS_F_SERVER | LTLS_F_VERIFY)) &&
 	    msg != NULL && is_verify_error(msg)) {
@@ -1180,8 +1193,10 @@ int ltls_conn_client(lua_State *L)
 int ltls_conn_start_server(lua_State *L, ltls_conn *c, ltls_server *s)
 {
 	if (tls_accept_cbs(s->ctx, &c->ctx, ltls_read_cb, ltls_write_cb, c) != 0) {
+		char buf[1024];
+		const char *msg = error_text(s->ctx, buf, sizeof(buf));
 		lua_pushnil(L);
-		lua_pushfstring(L, "accept: %s", tls_error(s->ctx));
+		lua_pushfstring(L, "accept: %s", msg ? msg : "unknown TLS error");
 		release(c, 0);
 		return 2;
 	}
