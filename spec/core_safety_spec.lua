@@ -36,6 +36,15 @@ local function garbage_with_finalizer(fn)
   return setmetatable({}, { __gc = fn })
 end
 
+-- The collector's mode for the rest of one spec, where this Lua has modes
+-- (5.4, 5.2; 5.1, 5.3 and LuaJIT run incremental only), set back after it.
+local function collector_mode(want)
+  local has_modes, mode = pcall(collectgarbage, want)
+  finally(function()
+    if has_modes then collectgarbage(mode == "generational" and "generational" or "incremental") end
+  end)
+end
+
 describe("safe to embed", function()
   local echo
   peers.fixture(function(p) return peers.echo(p.server) end, function(s) echo = s end)
@@ -156,16 +165,7 @@ describe("safe to embed", function()
       mode = not has_isrunning or mode
       collectgarbage("stop")  -- nothing is left to the collector
       finally(function() if mode then collectgarbage("restart") end end)
-      -- (proc.fds() collects garbage first: this count must not)
-      local function fds()
-        local n, p = 0, io.popen("ls -l /proc/" .. proc.my_pid() .. "/fd")
-        for line in p:lines() do
-          local target = line:match("%d+ %-> (.*)$")
-          if target and not target:find("^pipe:") and target ~= "/dev/null" then n = n + 1 end
-        end
-        p:close()
-        return n
-      end
+      local fds = proc.fds_now  -- (no collection first: nothing may be left to the collector)
       local before = fds()
       for _ = 1, 5 do
         local ok, err = pcall(tls.connect, "localhost", echo.port, { ca_file = pki.ca.cert, timeout = 10,
@@ -352,11 +352,7 @@ describe("safe to embed", function()
     -- Any allocation through Lua can run any finalizer, and a finalizer may
     -- close the conn that is allocating: receive, info and peer re-check it
     it("a finalizer that closes the conn while receive runs: no crash, nil, \"closed\"", function()
-      -- generational where this Lua has it (5.4, 5.2); 5.1, 5.3 and LuaJIT run incremental
-      local has_modes, mode = pcall(collectgarbage, "generational")
-      finally(function()
-        if has_modes then collectgarbage(mode == "generational" and "generational" or "incremental") end
-      end)
+      collector_mode("generational")
       collectgarbage("restart")       -- (whatever an earlier spec left)
       local prefix = ("p"):rep(9000)  -- past LUAL_BUFFERSIZE: the buffer allocates a box
       local during, i = 0, 0
@@ -396,11 +392,7 @@ describe("safe to embed", function()
     -- receive that took the buffer used to leave "*l" copying from a freed,
     -- then NULL, buffer: a crash; counts and "*a" over-read it)
     it("a finalizer that reads from the conn while receive runs: no crash, every byte once", function()
-      -- generational where this Lua has it (5.4, 5.2); 5.1, 5.3 and LuaJIT run incremental
-      local has_modes, mode = pcall(collectgarbage, "generational")
-      finally(function()
-        if has_modes then collectgarbage(mode == "generational" and "generational" or "incremental") end
-      end)
+      collector_mode("generational")
       collectgarbage("restart")
       local lines = ("a"):rep(12000) .. "\n" .. ("b"):rep(3000) .. "\n" .. ("c"):rep(16000) .. "\n"
       local during, i = 0, 0
@@ -454,12 +446,9 @@ describe("safe to embed", function()
     it("a finalizer that empties the buffer receive(n) copies from: every byte once, in order", function()
       -- incremental, one cycle right after another: a step (and so a
       -- finalizer) every few KiB allocated, the result string's included
-      local has_modes, mode = pcall(collectgarbage, "incremental")
+      collector_mode("incremental")
       local pause = collectgarbage("setpause", 10)
-      finally(function()
-        collectgarbage("setpause", pause)
-        if has_modes then collectgarbage(mode == "generational" and "generational" or "incremental") end
-      end)
+      finally(function() collectgarbage("setpause", pause) end)
       collectgarbage("restart")
       local sent = {}  -- 16000 bytes, each 8-byte piece naming its place
       for k = 1, 2000 do sent[k] = ("%07d|"):format(k) end
@@ -507,12 +496,9 @@ describe("safe to embed", function()
     -- its push ran finalizers before copying them, and a finalizer's send
     -- wrote its record where they were (the emptied queue starts over)
     it("a finalizer that sends on the conn while drain() runs: the records go out whole, in order", function()
-      local has_modes, mode = pcall(collectgarbage, "incremental")
+      collector_mode("incremental")
       local pause = collectgarbage("setpause", 10)
-      finally(function()
-        collectgarbage("setpause", pause)
-        if has_modes then collectgarbage(mode == "generational" and "generational" or "incremental") end
-      end)
+      finally(function() collectgarbage("setpause", pause) end)
       collectgarbage("restart")
       local steps_first = _VERSION == "Lua 5.1" or _VERSION == "Lua 5.2"
       local during, i = 0, 0
@@ -588,11 +574,7 @@ describe("safe to embed", function()
     end)
 
     it("a finalizer that closes the conn while info() or peer() build their tables", function()
-      -- generational where this Lua has it (5.4, 5.2); 5.1, 5.3 and LuaJIT run incremental
-      local has_modes, mode = pcall(collectgarbage, "generational")
-      finally(function()
-        if has_modes then collectgarbage(mode == "generational" and "generational" or "incremental") end
-      end)
+      collector_mode("generational")
       local pause = collectgarbage("setpause", 10)  -- (a step every few KiB allocated)
       finally(function() collectgarbage("setpause", pause) end)
       local want = {}
