@@ -344,7 +344,18 @@ describe("tls.https error paths", function()
     it("bounds the dropped body of a redirect too", function()
       local res, err = get("/redirect-endless", { max_body = 100000 })
       assert.is_nil(res)
-      assert.equal("response body is over 100000 bytes (option max_body; the dropped body of a redirect)", err)
+      assert.equal("response body is over 100000 bytes (option max_body; it bounds a followed "
+        .. "redirect's body too: raise it, or redirect = false)", err)
+    end)
+
+    it("refuses stream = true where responses are not pulled one at a time", function()
+      assert.error_matches(function()
+        https.request_all({ base .. "/cookies", { url = base .. "/cookies", stream = true } },
+          { ca_file = pki.ca.cert })
+      end, "tls.https.request_all: entry 2: stream = true is for one request at a time", 1, true)
+      assert.error_matches(function()
+        https.request { url = base .. "/cookies", ca_file = pki.ca.cert, stream = true }
+      end, "tls.https.request: stream = true is for https.fetch", 1, true)
     end)
 
     it("names max_body's way out for a pull-style body (a sink is refused there)", function()

@@ -298,8 +298,9 @@ end
 function J:load(file, now)
   local f, err = io.open(file, "rb")
   if not f then return nil, "cookies: cannot read " .. tostring(err) end
-  -- read whole (at most MAX_COOKIES lines): a directory opens, then fails
-  -- here with an error value instead of raising from an iterator
+  -- read whole (a file the user owns, as large as they made it): a
+  -- directory opens, then fails here with an error value instead of
+  -- raising from an iterator
   local text, rerr = f:read("*a")
   f:close()
   if not text then return nil, ("cookies: cannot read %s: %s"):format(file, tostring(rerr)) end

@@ -773,6 +773,10 @@ function https.request_all(list, opts)
     end
     local o = merged(opts, entry)
     local st, err = options.prepare(o, 1, https, now)
+    if st and st.stream then
+      error(("tls.https.request_all: entry %d: stream = true is for one request at a time "
+        .. "(https.fetch, get, ...); give the entry a sink instead"):format(i), 2)
+    end
     responses[i] = false
     if not st then
       errors[i] = err
@@ -922,6 +926,10 @@ function https.request(reqt, body)
   for k, v in pairs(reqt) do o[k] = v end
   local st, err = options.prepare(o, 1, https, now)
   if not st then return nil, err end
+  if st.stream then
+    error("tls.https.request: stream = true is for https.fetch, get, ...; "
+      .. "this form takes a sink", 2)
+  end
   -- no sink: the body is dropped, within max_body as if it were kept
   if not st.sink then st.sink = function() return 1 end end
   local res

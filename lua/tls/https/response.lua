@@ -105,7 +105,7 @@ local way_out = {
   kept = "give a sink or stream = true to read a larger body",
   sink = "math.huge for no limit",
   stream = "math.huge for no limit",
-  dropped = "the dropped body of a redirect",
+  dropped = "it bounds a followed redirect's body too: raise it, or redirect = false",
 }
 function response.body_too_big(state)
   local hint = way_out[state.reading or "kept"]
